@@ -1,0 +1,152 @@
+//! Shared harness for booking-core's benchmarks.
+//!
+//! Criterion does the measuring. After a bench has run its groups, [`Summary`] reads the median
+//! of each measured function from criterion's `estimates.json` and prints one table in which
+//! every figure stands next to its hand-written baseline and the ratio between them, so a run
+//! can be quoted as it is.
+//!
+//! Set `BOOKING_BENCH_QUICK=1` for short measurements (a smoke run, not figures to quote).
+#![allow(clippy::print_stdout, clippy::float_arithmetic)]
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::Criterion;
+
+/// Where this process tells criterion to write its estimates.
+fn output_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("booking-bench-{}", std::process::id()))
+}
+
+/// A criterion configured for this workspace: its own output directory (read back by
+/// [`Summary`]) and, under `BOOKING_BENCH_QUICK`, short measurements.
+pub fn criterion() -> Criterion {
+    let quick = std::env::var_os("BOOKING_BENCH_QUICK").is_some();
+    let (warm, measure, samples) = if quick {
+        (Duration::from_millis(100), Duration::from_millis(300), 10)
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(3), 50)
+    };
+    Criterion::default()
+        .output_directory(&output_dir())
+        .warm_up_time(warm)
+        .measurement_time(measure)
+        .sample_size(samples)
+        .configure_from_args()
+}
+
+/// The median time per iteration, in nanoseconds, of `group/function` measured by
+/// [`criterion()`] in this process; `None` if it was not run (filtered out on the command line).
+pub fn median_ns(group: &str, function: &str) -> Option<f64> {
+    let path = output_dir()
+        .join(group)
+        .join(function)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("median")?.get("point_estimate")?.as_f64()
+}
+
+/// Formats nanoseconds with a unit that keeps three significant digits in view.
+pub fn format_ns(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.1} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1_000.0)
+    } else {
+        format!("{:.2} ms", ns / 1_000_000.0)
+    }
+}
+
+/// One printed table of figures, each with its baseline and ratio.
+#[derive(Debug)]
+pub struct Summary {
+    title: String,
+    rows: Vec<Row>,
+}
+
+#[derive(Debug)]
+struct Row {
+    label: String,
+    figure: String,
+    baseline: String,
+    ratio: String,
+    note: String,
+}
+
+impl Summary {
+    /// An empty table titled `title`.
+    pub fn new(title: impl Into<String>) -> Self {
+        Summary {
+            title: title.into(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row from criterion medians: `group/figure` measured against `group/baseline`.
+    /// The ratio is figure time over baseline time (1.00 = as fast as hand-written code).
+    /// Rows whose figure was filtered out of the run are skipped.
+    pub fn criterion_row(
+        &mut self,
+        label: &str,
+        group: &str,
+        figure: &str,
+        baseline: &str,
+        note: &str,
+    ) {
+        let Some(fig) = median_ns(group, figure) else {
+            return;
+        };
+        let base = median_ns(group, baseline);
+        self.rows.push(Row {
+            label: label.to_owned(),
+            figure: format_ns(fig),
+            baseline: base.map_or_else(|| "-".to_owned(), format_ns),
+            ratio: base.map_or_else(|| "-".to_owned(), |b| format!("{:.2}x", fig / b)),
+            note: note.to_owned(),
+        });
+    }
+
+    /// Adds a row of already formatted values (throughputs, percentiles, counts).
+    pub fn row(
+        &mut self,
+        label: &str,
+        figure: String,
+        baseline: String,
+        ratio: String,
+        note: &str,
+    ) {
+        self.rows.push(Row {
+            label: label.to_owned(),
+            figure,
+            baseline,
+            ratio,
+            note: note.to_owned(),
+        });
+    }
+
+    /// The table as text (a markdown table, so it can be pasted into notes).
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "\n## {}\n\n| what | median | baseline | ratio | note |\n|---|---:|---:|---:|---|\n",
+            self.title
+        );
+        for r in &self.rows {
+            // Writing to a String cannot fail.
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                r.label, r.figure, r.baseline, r.ratio, r.note
+            );
+        }
+        out
+    }
+
+    /// Prints the table to stdout and removes this run's criterion output directory.
+    pub fn print(&self) {
+        println!("{}", self.render());
+        let _ = std::fs::remove_dir_all(output_dir());
+    }
+}
