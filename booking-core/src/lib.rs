@@ -10,9 +10,11 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
+//! | [`machine`] | ticket, stock, order and payment state machines; domain events |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod clock;
 pub mod ids;
+pub mod machine;
 pub mod money;
