@@ -10,9 +10,15 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
+//! | [`ports`] | async traits: the waiting room |
+//! | [`memory`] | in-memory implementations of every port |
+//! | [`policy`] | time-slot admission |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod clock;
 pub mod ids;
+pub mod memory;
 pub mod money;
+pub mod policy;
+pub mod ports;

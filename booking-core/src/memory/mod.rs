@@ -1,0 +1,8 @@
+//! In-memory implementations of every port, correct under real parallelism.
+//!
+//! They are the reference the conformance suite is written against, and a sound choice for
+//! tests and single-process deployments.
+
+mod queue;
+
+pub use queue::MemoryAdmissionQueue;
