@@ -10,7 +10,7 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
-//! | [`ports`] | async traits: the waiting room |
+//! | [`ports`] | async traits: the waiting room, the wallet |
 //! | [`memory`] | in-memory implementations of every port |
 //! | [`policy`] | time-slot admission |
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -4,5 +4,7 @@
 //! tests and single-process deployments.
 
 mod queue;
+mod wallet;
 
 pub use queue::MemoryAdmissionQueue;
+pub use wallet::MemoryWalletStore;

@@ -4,3 +4,4 @@
 //! the contract an implementation keeps. In-memory implementations live in [`crate::memory`].
 
 pub mod queue;
+pub mod wallet;
