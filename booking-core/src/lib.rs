@@ -10,13 +10,15 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
-//! | [`ports`] | async traits: the waiting room, the wallet |
+//! | [`ports`] | async traits: payment gateway, waiting room, wallet |
 //! | [`memory`] | in-memory implementations of every port |
 //! | [`policy`] | time-slot admission |
+//! | [`gateways`] | payment gateways built from ports: points over a wallet |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod gateways;
 pub mod ids;
 pub mod memory;
 pub mod money;

@@ -3,8 +3,10 @@
 //! They are the reference the conformance suite is written against, and a sound choice for
 //! tests and single-process deployments.
 
+mod gateway;
 mod queue;
 mod wallet;
 
+pub use gateway::{FakeGateway, FakeGatewayStats, Fault, GatewayOp};
 pub use queue::MemoryAdmissionQueue;
 pub use wallet::MemoryWalletStore;

@@ -13,13 +13,28 @@ use crate::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, Wallet
 /// Wallets held in memory; one mutex makes every movement atomic.
 #[derive(Debug, Default)]
 pub struct MemoryWalletStore {
-    wallets: Mutex<HashMap<(UserId, Currency), Wallet>>,
+    state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
-struct Wallet {
-    ledger: Vec<LedgerEntry>,
-    by_reference: HashMap<LedgerRef, usize>,
+struct State {
+    ledgers: HashMap<(UserId, Currency), Vec<LedgerEntry>>,
+    /// Where each reference's entry is: its wallet and its index in that ledger.
+    by_reference: HashMap<LedgerRef, ((UserId, Currency), usize)>,
+}
+
+impl State {
+    fn entry(&self, reference: &LedgerRef) -> Option<&LedgerEntry> {
+        let (wallet, index) = self.by_reference.get(reference)?;
+        self.ledgers.get(wallet)?.get(*index)
+    }
+
+    fn balance(&self, wallet: (UserId, Currency)) -> Money {
+        self.ledgers
+            .get(&wallet)
+            .and_then(|ledger| ledger.last())
+            .map_or(Money::zero(wallet.1), |e| e.balance_after)
+    }
 }
 
 impl MemoryWalletStore {
@@ -39,14 +54,11 @@ impl MemoryWalletStore {
         if amount.is_zero() {
             return Err(WalletError::ZeroAmount);
         }
-        let mut wallets = self.wallets.lock().unwrap_or_else(PoisonError::into_inner);
-        let wallet = wallets.entry((user, amount.currency())).or_default();
-        if let Some(earlier) = wallet
-            .by_reference
-            .get(reference)
-            .and_then(|&i| wallet.ledger.get(i))
-        {
-            return if earlier.movement == movement && earlier.amount == amount {
+        let mut state = self.lock();
+        if let Some(earlier) = state.entry(reference) {
+            let same =
+                earlier.user == user && earlier.movement == movement && earlier.amount == amount;
+            return if same {
                 Ok(earlier.clone())
             } else {
                 Err(WalletError::ReferenceConflict {
@@ -54,10 +66,8 @@ impl MemoryWalletStore {
                 })
             };
         }
-        let balance = wallet
-            .ledger
-            .last()
-            .map_or(Money::zero(amount.currency()), |e| e.balance_after);
+        let wallet = (user, amount.currency());
+        let balance = state.balance(wallet);
         let balance_after = match movement {
             Movement::Credit => balance.checked_add(amount)?,
             Movement::Debit => {
@@ -77,22 +87,26 @@ impl MemoryWalletStore {
             reference: reference.clone(),
             at: now,
         };
-        wallet
+        let ledger = state.ledgers.entry(wallet).or_default();
+        let index = ledger.len();
+        ledger.push(entry.clone());
+        state
             .by_reference
-            .insert(reference.clone(), wallet.ledger.len());
-        wallet.ledger.push(entry.clone());
+            .insert(reference.clone(), (wallet, index));
         Ok(entry)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every write completes before the guard drops, so even a poisoned lock guards a
+        // consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl WalletStore for MemoryWalletStore {
     async fn balance(&self, user: UserId, currency: Currency) -> Result<Money, WalletError> {
-        let wallets = self.wallets.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(wallets
-            .get(&(user, currency))
-            .and_then(|w| w.ledger.last())
-            .map_or(Money::zero(currency), |e| e.balance_after))
+        Ok(self.lock().balance((user, currency)))
     }
 
     async fn credit(
@@ -120,11 +134,16 @@ impl WalletStore for MemoryWalletStore {
         user: UserId,
         currency: Currency,
     ) -> Result<Vec<LedgerEntry>, WalletError> {
-        let wallets = self.wallets.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(wallets
+        Ok(self
+            .lock()
+            .ledgers
             .get(&(user, currency))
-            .map(|w| w.ledger.clone())
+            .cloned()
             .unwrap_or_default())
+    }
+
+    async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {
+        Ok(self.lock().entry(reference).cloned())
     }
 }
 
@@ -252,6 +271,17 @@ mod tests {
             wallet.debit(user, krw(100), &r("topup"), NOW).await,
             Err(WalletError::ReferenceConflict { .. })
         ));
+        assert!(
+            matches!(
+                wallet
+                    .credit(UserId::new(), krw(500), &r("topup"), NOW)
+                    .await,
+                Err(WalletError::ReferenceConflict { .. })
+            ),
+            "references are unique across wallets"
+        );
+        assert_eq!(wallet.find(&r("topup")).await.unwrap().unwrap().user, user);
+        assert_eq!(wallet.find(&r("nothing")).await.unwrap(), None);
         assert!(matches!(
             wallet.debit(user, krw(0), &r("zero"), NOW).await,
             Err(WalletError::ZeroAmount)
@@ -269,7 +299,7 @@ mod tests {
         );
         assert!(LedgerRef::new("").is_err());
         assert!(LedgerRef::new("has space").is_err());
-        assert!(LedgerRef::new("x".repeat(129)).is_err());
+        assert!(LedgerRef::new("x".repeat(256)).is_err());
         assert!(serde_json::from_str::<LedgerRef>("\"\"").is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The wallet port: points or stored balance, with a ledger that always adds up.
 //!
 //! Every movement is a ledger entry carrying a caller-chosen [`LedgerRef`] (for example
-//! `payment:<id>:debit`). A reference is applied at most once per wallet: repeating a call with
+//! `payment:<id>:debit`). A reference is applied at most once per store: repeating a call with
 //! the same reference and the same movement returns the entry already written, so a retried
 //! debit never debits twice; the same reference with a different movement is refused.
 //! Balances never go below zero and concurrent movements never lose an update.
@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::ids::UserId;
 use crate::money::{Currency, Money, MoneyError};
 
-/// A caller-chosen reference that makes a wallet movement idempotent: 1 to 128 printable ASCII
+/// A caller-chosen reference that makes a wallet movement idempotent: 1 to 255 printable ASCII
 /// characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -23,7 +23,7 @@ pub struct LedgerRef(String);
 
 impl LedgerRef {
     /// The longest reference accepted.
-    pub const MAX_LEN: usize = 128;
+    pub const MAX_LEN: usize = 255;
 
     /// Validates `reference`.
     pub fn new(reference: impl Into<String>) -> Result<Self, WalletError> {
@@ -82,7 +82,7 @@ pub struct LedgerEntry {
     pub amount: Money,
     /// The balance right after this entry.
     pub balance_after: Money,
-    /// The caller's reference; unique per wallet.
+    /// The caller's reference; unique per store.
     pub reference: LedgerRef,
     /// When it was written.
     pub at: Timestamp,
@@ -110,7 +110,7 @@ pub enum WalletError {
     #[error("wallet movements must be of a positive amount")]
     ZeroAmount,
     /// The reference is empty, too long or not printable ASCII.
-    #[error("invalid ledger reference {0:?}: 1 to 128 printable ASCII characters")]
+    #[error("invalid ledger reference {0:?}: 1 to 255 printable ASCII characters")]
     InvalidReference(String),
     /// The balance would overflow.
     #[error(transparent)]
@@ -131,7 +131,8 @@ pub enum WalletError {
 ///
 /// Contract (checked by the conformance suite): balances never go negative; every balance
 /// equals credits minus debits of its ledger; concurrent movements are all applied or refused,
-/// never lost; a reference is applied at most once per wallet.
+/// never lost; a reference is applied at most once per store (across all wallets), so a
+/// repeated call returns the entry written the first time.
 #[async_trait]
 pub trait WalletStore: Send + Sync + fmt::Debug + 'static {
     /// The balance of `user`'s wallet in `currency` (zero if it has never moved).
@@ -161,4 +162,7 @@ pub trait WalletStore: Send + Sync + fmt::Debug + 'static {
         user: UserId,
         currency: Currency,
     ) -> Result<Vec<LedgerEntry>, WalletError>;
+
+    /// The entry written under `reference`, if any.
+    async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError>;
 }
