@@ -71,12 +71,23 @@ pub struct FakeGateway {
     clock: Arc<dyn Clock>,
 }
 
+/// Identifies a stored answer: operation, payment key (for cancels), idempotency key.
+type ReplyKey = (GatewayOp, Option<PaymentKey>, GatewayIdempotencyKey);
+
+/// How a mutating call begins.
+enum Start {
+    /// The same request succeeded before: answer as then.
+    Replay(GatewayPayment),
+    /// Go on, possibly with a fault to play after processing.
+    Proceed(Option<Fault>),
+}
+
 #[derive(Debug, Default)]
 struct FakeState {
     payments: HashMap<GatewayOrderId, GatewayPayment>,
     by_key: HashMap<PaymentKey, GatewayOrderId>,
-    /// Successful answers by (operation, payment key for cancels, idempotency key).
-    replies: HashMap<(GatewayOp, Option<PaymentKey>, GatewayIdempotencyKey), GatewayPayment>,
+    /// Successful answers, replayed to repeats of the same request.
+    replies: HashMap<ReplyKey, GatewayPayment>,
     script: HashMap<GatewayOp, VecDeque<Fault>>,
     stats: FakeGatewayStats,
     next_key: u64,
@@ -85,6 +96,32 @@ struct FakeState {
 impl FakeState {
     fn next_fault(&mut self, op: GatewayOp) -> Option<Fault> {
         self.script.get_mut(&op).and_then(VecDeque::pop_front)
+    }
+
+    /// Replays a stored answer, plays a fault scripted to stop the call, or lets it proceed.
+    fn start(&mut self, op: GatewayOp, key: &ReplyKey) -> Result<Start, GatewayError> {
+        if let Some(reply) = self.replies.get(key) {
+            return Ok(Start::Replay(reply.clone()));
+        }
+        let fault = self.next_fault(op);
+        match fault.as_ref().and_then(fault_before) {
+            Some(err) => Err(err),
+            None => Ok(Start::Proceed(fault)),
+        }
+    }
+
+    /// Stores the answer for replays and hands it out, unless the fault loses it.
+    fn finish(
+        &mut self,
+        key: ReplyKey,
+        reply: GatewayPayment,
+        fault: Option<Fault>,
+    ) -> Result<GatewayPayment, GatewayError> {
+        self.replies.insert(key, reply.clone());
+        match fault {
+            Some(Fault::TimeoutAfterProcessing) => Err(lost_answer()),
+            _ => Ok(reply),
+        }
     }
 
     fn mint_key(&mut self, prefix: &str) -> String {
@@ -192,13 +229,10 @@ impl PaymentGateway for FakeGateway {
         let mut state = self.lock();
         state.stats.confirm_calls = state.stats.confirm_calls.saturating_add(1);
         let reply_key = (GatewayOp::Confirm, None, request.idempotency_key.clone());
-        if let Some(reply) = state.replies.get(&reply_key) {
-            return Ok(reply.clone());
-        }
-        let fault = state.next_fault(GatewayOp::Confirm);
-        if let Some(err) = fault.as_ref().and_then(fault_before) {
-            return Err(err);
-        }
+        let fault = match state.start(GatewayOp::Confirm, &reply_key)? {
+            Start::Replay(reply) => return Ok(reply),
+            Start::Proceed(fault) => fault,
+        };
         let Some(order_ref) = state.by_key.get(&request.payment_key).cloned() else {
             return Err(rejected(
                 "NOT_FOUND_PAYMENT_SESSION",
@@ -226,11 +260,7 @@ impl PaymentGateway for FakeGateway {
         payment.approved_at = Some(now);
         let reply = payment.clone();
         state.stats.charges = state.stats.charges.saturating_add(1);
-        state.replies.insert(reply_key, reply.clone());
-        match fault {
-            Some(Fault::TimeoutAfterProcessing) => Err(lost_answer()),
-            _ => Ok(reply),
-        }
+        state.finish(reply_key, reply, fault)
     }
 
     async fn cancel(&self, request: &CancelRequest) -> Result<GatewayPayment, GatewayError> {
@@ -243,13 +273,10 @@ impl PaymentGateway for FakeGateway {
             Some(request.payment_key.clone()),
             request.idempotency_key.clone(),
         );
-        if let Some(reply) = state.replies.get(&reply_key) {
-            return Ok(reply.clone());
-        }
-        let fault = state.next_fault(GatewayOp::Cancel);
-        if let Some(err) = fault.as_ref().and_then(fault_before) {
-            return Err(err);
-        }
+        let fault = match state.start(GatewayOp::Cancel, &reply_key)? {
+            Start::Replay(reply) => return Ok(reply),
+            Start::Proceed(fault) => fault,
+        };
         let transaction_key = state.mint_key("fake_cancel");
         let order_ref = state
             .by_key
@@ -294,11 +321,7 @@ impl PaymentGateway for FakeGateway {
         });
         let reply = payment.clone();
         state.stats.refunds = state.stats.refunds.saturating_add(1);
-        state.replies.insert(reply_key, reply.clone());
-        match fault {
-            Some(Fault::TimeoutAfterProcessing) => Err(lost_answer()),
-            _ => Ok(reply),
-        }
+        state.finish(reply_key, reply, fault)
     }
 
     async fn lookup(&self, order_ref: &GatewayOrderId) -> Result<GatewayPayment, GatewayError> {
