@@ -10,7 +10,7 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
-//! | [`ports`] | async traits: payment gateway, waiting room, wallet |
+//! | [`ports`] | async traits: payment gateway, coupons, waiting room, wallet |
 //! | [`memory`] | in-memory implementations of every port |
 //! | [`policy`] | time-slot admission |
 //! | [`gateways`] | payment gateways built from ports: points over a wallet |
