@@ -123,6 +123,10 @@ define_id!(
     /// A domain event written to the outbox.
     DomainEventId, "domain event"
 );
+define_id!(
+    /// A place in a waiting room. Hard to guess (74 random bits) and bound to one user.
+    AdmissionToken, "admission token"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,500 @@
+//! [`FakeGateway`]: a scriptable card gateway in memory, for tests and demos.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::clock::Clock;
+use crate::money::Money;
+use crate::ports::gateway::{
+    CancelRequest, ConfirmRequest, GatewayCancel, GatewayError, GatewayIdempotencyKey,
+    GatewayOrderId, GatewayPayment, GatewayStatus, PaymentGateway, PaymentKey,
+    validate_cancel_reason,
+};
+
+/// Which gateway operation a scripted [`Fault`] applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayOp {
+    /// [`PaymentGateway::confirm`].
+    Confirm,
+    /// [`PaymentGateway::cancel`].
+    Cancel,
+    /// [`PaymentGateway::lookup`].
+    Lookup,
+}
+
+/// A failure the fake plays once, on the next call of its operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails with [`GatewayError::Retryable`] and this code; nothing is processed.
+    Transient(String),
+    /// Fails with [`GatewayError::Rejected`] and this code; nothing is processed.
+    Reject(String),
+    /// The request is lost on the way: [`GatewayError::Unknown`], nothing is processed.
+    TimeoutBeforeProcessing,
+    /// The gateway processes the request (money moves) and the answer is lost:
+    /// [`GatewayError::Unknown`]. A retry with the same idempotency key gets the stored answer.
+    TimeoutAfterProcessing,
+}
+
+/// What the fake has done, for assertions such as "charged exactly once".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FakeGatewayStats {
+    /// Calls to `confirm`, replays and failures included.
+    pub confirm_calls: u64,
+    /// Confirms that actually collected money.
+    pub charges: u64,
+    /// Calls to `cancel`, replays and failures included.
+    pub cancel_calls: u64,
+    /// Cancels that actually returned money.
+    pub refunds: u64,
+    /// Calls to `lookup`.
+    pub lookups: u64,
+}
+
+/// A card gateway in memory that behaves like a real one where it matters:
+///
+/// - a payment must be authenticated first ([`open_session`](Self::open_session), the buyer's
+///   step in the gateway's window) and is confirmed only for exactly that amount;
+/// - confirm and cancel are idempotent by key: a repeat replays the first successful answer
+///   (whatever its body) and moves no more money;
+/// - a payment is charged at most once per order id (`ALREADY_PROCESSED_PAYMENT` otherwise);
+/// - partial cancels never exceed the balance;
+/// - faults are scripted per operation ([`fail_next`](Self::fail_next)) so tests can play
+///   transient errors, rejections and timeouts after charging, in order.
+///
+/// Clones share the same state.
+#[derive(Debug, Clone)]
+pub struct FakeGateway {
+    state: Arc<Mutex<FakeState>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Identifies a stored answer: operation, payment key (for cancels), idempotency key.
+type ReplyKey = (GatewayOp, Option<PaymentKey>, GatewayIdempotencyKey);
+
+/// How a mutating call begins.
+enum Start {
+    /// The same request succeeded before: answer as then.
+    Replay(GatewayPayment),
+    /// Go on, possibly with a fault to play after processing.
+    Proceed(Option<Fault>),
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    payments: HashMap<GatewayOrderId, GatewayPayment>,
+    by_key: HashMap<PaymentKey, GatewayOrderId>,
+    /// Successful answers, replayed to repeats of the same request.
+    replies: HashMap<ReplyKey, GatewayPayment>,
+    script: HashMap<GatewayOp, VecDeque<Fault>>,
+    stats: FakeGatewayStats,
+    next_key: u64,
+}
+
+impl FakeState {
+    fn next_fault(&mut self, op: GatewayOp) -> Option<Fault> {
+        self.script.get_mut(&op).and_then(VecDeque::pop_front)
+    }
+
+    /// Replays a stored answer, plays a fault scripted to stop the call, or lets it proceed.
+    fn start(&mut self, op: GatewayOp, key: &ReplyKey) -> Result<Start, GatewayError> {
+        if let Some(reply) = self.replies.get(key) {
+            return Ok(Start::Replay(reply.clone()));
+        }
+        let fault = self.next_fault(op);
+        match fault.as_ref().and_then(fault_before) {
+            Some(err) => Err(err),
+            None => Ok(Start::Proceed(fault)),
+        }
+    }
+
+    /// Stores the answer for replays and hands it out, unless the fault loses it.
+    fn finish(
+        &mut self,
+        key: ReplyKey,
+        reply: GatewayPayment,
+        fault: Option<Fault>,
+    ) -> Result<GatewayPayment, GatewayError> {
+        self.replies.insert(key, reply.clone());
+        match fault {
+            Some(Fault::TimeoutAfterProcessing) => Err(lost_answer()),
+            _ => Ok(reply),
+        }
+    }
+
+    fn mint_key(&mut self, prefix: &str) -> String {
+        self.next_key = self.next_key.saturating_add(1);
+        format!("{prefix}_{:016x}", self.next_key)
+    }
+}
+
+fn rejected(code: &str, message: &str) -> GatewayError {
+    GatewayError::Rejected {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Turns a scripted fault into its error, for the faults that stop a call before processing.
+fn fault_before(fault: &Fault) -> Option<GatewayError> {
+    match fault {
+        Fault::Transient(code) => Some(GatewayError::Retryable {
+            code: code.clone(),
+            message: "scripted transient failure".to_owned(),
+            retry_after: None,
+        }),
+        Fault::Reject(code) => Some(rejected(code, "scripted rejection")),
+        Fault::TimeoutBeforeProcessing => Some(GatewayError::Unknown {
+            reason: "timed out before the gateway processed the request".to_owned(),
+        }),
+        Fault::TimeoutAfterProcessing => None,
+    }
+}
+
+fn lost_answer() -> GatewayError {
+    GatewayError::Unknown {
+        reason: "timed out after the gateway processed the request".to_owned(),
+    }
+}
+
+impl FakeGateway {
+    /// An empty fake that stamps times from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        FakeGateway {
+            state: Arc::default(),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        // Each call finishes its writes before releasing the guard.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The buyer authenticates a payment of `amount` for `order_ref` in the gateway's window;
+    /// returns the payment key the success redirect would carry. Opening the same order id
+    /// again returns the same key.
+    pub fn open_session(
+        &self,
+        order_ref: &GatewayOrderId,
+        amount: Money,
+    ) -> Result<PaymentKey, GatewayError> {
+        let mut state = self.lock();
+        if let Some(existing) = state.payments.get(order_ref) {
+            return Ok(existing.payment_key.clone());
+        }
+        let key = PaymentKey::new(state.mint_key("fake_pay"))?;
+        state.by_key.insert(key.clone(), order_ref.clone());
+        state.payments.insert(
+            order_ref.clone(),
+            GatewayPayment {
+                payment_key: key.clone(),
+                order_ref: order_ref.clone(),
+                status: GatewayStatus::InProgress,
+                total: amount,
+                balance: amount,
+                approved_at: None,
+                cancels: Vec::new(),
+            },
+        );
+        Ok(key)
+    }
+
+    /// Plays `fault` on the next call of `op` (faults queue up in order).
+    pub fn fail_next(&self, op: GatewayOp, fault: Fault) {
+        self.lock().script.entry(op).or_default().push_back(fault);
+    }
+
+    /// Counters of what the fake has done.
+    pub fn stats(&self) -> FakeGatewayStats {
+        self.lock().stats
+    }
+
+    /// The fake's record for `order_ref`.
+    pub fn payment(&self, order_ref: &GatewayOrderId) -> Option<GatewayPayment> {
+        self.lock().payments.get(order_ref).cloned()
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for FakeGateway {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn confirm(&self, request: &ConfirmRequest) -> Result<GatewayPayment, GatewayError> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        state.stats.confirm_calls = state.stats.confirm_calls.saturating_add(1);
+        let reply_key = (GatewayOp::Confirm, None, request.idempotency_key.clone());
+        let fault = match state.start(GatewayOp::Confirm, &reply_key)? {
+            Start::Replay(reply) => return Ok(reply),
+            Start::Proceed(fault) => fault,
+        };
+        let Some(order_ref) = state.by_key.get(&request.payment_key).cloned() else {
+            return Err(rejected(
+                "NOT_FOUND_PAYMENT_SESSION",
+                "no authenticated payment for this key",
+            ));
+        };
+        let Some(payment) = state.payments.get_mut(&order_ref) else {
+            return Err(rejected(
+                "NOT_FOUND_PAYMENT_SESSION",
+                "no authenticated payment for this key",
+            ));
+        };
+        if order_ref != request.order_ref || payment.total != request.amount {
+            return Err(rejected(
+                "INVALID_REQUEST",
+                "order id or amount differs from the authenticated payment",
+            ));
+        }
+        if payment.status != GatewayStatus::InProgress {
+            return Err(GatewayError::AlreadyProcessed {
+                code: "ALREADY_PROCESSED_PAYMENT".to_owned(),
+            });
+        }
+        payment.status = GatewayStatus::Done;
+        payment.approved_at = Some(now);
+        let reply = payment.clone();
+        state.stats.charges = state.stats.charges.saturating_add(1);
+        state.finish(reply_key, reply, fault)
+    }
+
+    async fn cancel(&self, request: &CancelRequest) -> Result<GatewayPayment, GatewayError> {
+        validate_cancel_reason(&request.reason)?;
+        let now = self.clock.now();
+        let mut state = self.lock();
+        state.stats.cancel_calls = state.stats.cancel_calls.saturating_add(1);
+        let reply_key = (
+            GatewayOp::Cancel,
+            Some(request.payment_key.clone()),
+            request.idempotency_key.clone(),
+        );
+        let fault = match state.start(GatewayOp::Cancel, &reply_key)? {
+            Start::Replay(reply) => return Ok(reply),
+            Start::Proceed(fault) => fault,
+        };
+        let transaction_key = state.mint_key("fake_cancel");
+        let order_ref = state
+            .by_key
+            .get(&request.payment_key)
+            .cloned()
+            .ok_or(GatewayError::NotFound)?;
+        let payment = state
+            .payments
+            .get_mut(&order_ref)
+            .ok_or(GatewayError::NotFound)?;
+        if !matches!(
+            payment.status,
+            GatewayStatus::Done | GatewayStatus::PartialCanceled
+        ) {
+            return Err(rejected(
+                "NOT_CANCELABLE_PAYMENT",
+                "the payment is not in a cancellable state",
+            ));
+        }
+        let amount = request.amount.unwrap_or(payment.balance);
+        if amount.is_zero() {
+            return Err(rejected(
+                "INVALID_REQUEST",
+                "cancel amount must be positive",
+            ));
+        }
+        let balance = payment
+            .balance
+            .checked_sub(amount)
+            .map_err(|_| rejected("NOT_CANCELABLE_AMOUNT", "cancel amount exceeds the balance"))?;
+        payment.balance = balance;
+        payment.status = if balance.is_zero() {
+            GatewayStatus::Canceled
+        } else {
+            GatewayStatus::PartialCanceled
+        };
+        payment.cancels.push(GatewayCancel {
+            amount,
+            reason: request.reason.clone(),
+            transaction_key,
+            canceled_at: now,
+        });
+        let reply = payment.clone();
+        state.stats.refunds = state.stats.refunds.saturating_add(1);
+        state.finish(reply_key, reply, fault)
+    }
+
+    async fn lookup(&self, order_ref: &GatewayOrderId) -> Result<GatewayPayment, GatewayError> {
+        let mut state = self.lock();
+        state.stats.lookups = state.stats.lookups.saturating_add(1);
+        if let Some(err) = state
+            .next_fault(GatewayOp::Lookup)
+            .as_ref()
+            .and_then(fault_before)
+        {
+            return Err(err);
+        }
+        state
+            .payments
+            .get(order_ref)
+            .cloned()
+            .ok_or(GatewayError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::ids::{PaymentId, UserId};
+    use crate::money::Currency;
+
+    fn krw(n: i64) -> Money {
+        Money::new(n, Currency::KRW).unwrap()
+    }
+
+    fn setup(amount: i64) -> (FakeGateway, ConfirmRequest) {
+        let gw = FakeGateway::new(Arc::new(ManualClock::new(Timestamp::UNIX_EPOCH)));
+        let order_ref = GatewayOrderId::for_payment(PaymentId::new());
+        let payment_key = gw.open_session(&order_ref, krw(amount)).unwrap();
+        let request = ConfirmRequest {
+            payment_key,
+            order_ref,
+            amount: krw(amount),
+            customer: UserId::new(),
+            idempotency_key: GatewayIdempotencyKey::new("confirm:1").unwrap(),
+        };
+        (gw, request)
+    }
+
+    fn cancel(request: &ConfirmRequest, amount: Option<i64>, key: &str) -> CancelRequest {
+        CancelRequest {
+            payment_key: request.payment_key.clone(),
+            amount: amount.map(krw),
+            reason: "buyer asked".to_owned(),
+            idempotency_key: GatewayIdempotencyKey::new(key).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn confirm_replays_by_key_and_charges_once() {
+        let (gw, req) = setup(15_000);
+        let first = gw.confirm(&req).await.unwrap();
+        assert_eq!(first.status, GatewayStatus::Done);
+        assert_eq!(gw.confirm(&req).await.unwrap(), first);
+        let mut other_key = req.clone();
+        other_key.idempotency_key = GatewayIdempotencyKey::new("confirm:2").unwrap();
+        assert!(matches!(
+            gw.confirm(&other_key).await,
+            Err(GatewayError::AlreadyProcessed { .. })
+        ));
+        assert_eq!(gw.stats().charges, 1);
+        assert_eq!(gw.stats().confirm_calls, 3);
+    }
+
+    #[tokio::test]
+    async fn tampered_amounts_and_unknown_sessions_are_rejected() {
+        let (gw, req) = setup(15_000);
+        let mut cheaper = req.clone();
+        cheaper.amount = krw(100);
+        assert!(
+            matches!(gw.confirm(&cheaper).await, Err(GatewayError::Rejected { code, .. }) if code == "INVALID_REQUEST")
+        );
+        let mut unknown = req.clone();
+        unknown.payment_key = PaymentKey::new("nope").unwrap();
+        assert!(
+            matches!(gw.confirm(&unknown).await, Err(GatewayError::Rejected { code, .. }) if code == "NOT_FOUND_PAYMENT_SESSION")
+        );
+        assert_eq!(gw.stats().charges, 0);
+        assert_eq!(
+            gw.payment(&req.order_ref).unwrap().status,
+            GatewayStatus::InProgress
+        );
+    }
+
+    #[tokio::test]
+    async fn scripted_faults_play_in_order() {
+        let (gw, req) = setup(10_000);
+        gw.fail_next(
+            GatewayOp::Confirm,
+            Fault::Transient("PROVIDER_ERROR".into()),
+        );
+        gw.fail_next(
+            GatewayOp::Confirm,
+            Fault::Reject("REJECT_CARD_PAYMENT".into()),
+        );
+        assert!(matches!(
+            gw.confirm(&req).await,
+            Err(GatewayError::Retryable { .. })
+        ));
+        assert!(matches!(
+            gw.confirm(&req).await,
+            Err(GatewayError::Rejected { .. })
+        ));
+        assert_eq!(gw.stats().charges, 0);
+        assert!(gw.confirm(&req).await.is_ok());
+        assert_eq!(gw.stats().charges, 1);
+    }
+
+    #[tokio::test]
+    async fn timeout_after_charging_is_unknown_then_visible_by_lookup_and_replay() {
+        let (gw, req) = setup(10_000);
+        gw.fail_next(GatewayOp::Confirm, Fault::TimeoutAfterProcessing);
+        assert!(matches!(
+            gw.confirm(&req).await,
+            Err(GatewayError::Unknown { .. })
+        ));
+        assert_eq!(
+            gw.lookup(&req.order_ref).await.unwrap().status,
+            GatewayStatus::Done
+        );
+        assert_eq!(gw.confirm(&req).await.unwrap().status, GatewayStatus::Done);
+        assert_eq!(gw.stats().charges, 1, "never charged twice");
+    }
+
+    #[tokio::test]
+    async fn partial_cancels_accumulate_and_never_exceed_the_balance() {
+        let (gw, req) = setup(10_000);
+        gw.confirm(&req).await.unwrap();
+        let p = gw
+            .cancel(&cancel(&req, Some(3_000), "refund:1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (p.status, p.balance),
+            (GatewayStatus::PartialCanceled, krw(7_000))
+        );
+        // The lost answer of a partial refund, retried with its key: refunded once.
+        gw.fail_next(GatewayOp::Cancel, Fault::TimeoutAfterProcessing);
+        assert!(matches!(
+            gw.cancel(&cancel(&req, Some(2_000), "refund:2")).await,
+            Err(GatewayError::Unknown { .. })
+        ));
+        let p = gw
+            .cancel(&cancel(&req, Some(2_000), "refund:2"))
+            .await
+            .unwrap();
+        assert_eq!(p.balance, krw(5_000));
+        assert_eq!(gw.stats().refunds, 2);
+        assert!(matches!(
+            gw.cancel(&cancel(&req, Some(5_001), "refund:3")).await,
+            Err(GatewayError::Rejected { code, .. }) if code == "NOT_CANCELABLE_AMOUNT"
+        ));
+        let p = gw.cancel(&cancel(&req, None, "refund:4")).await.unwrap();
+        assert_eq!(
+            (p.status, p.balance, p.cancels.len()),
+            (GatewayStatus::Canceled, krw(0), 3)
+        );
+        assert!(matches!(
+            gw.cancel(&cancel(&req, Some(1), "refund:5")).await,
+            Err(GatewayError::Rejected { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn lookup_of_unknown_order_is_not_found() {
+        let (gw, _) = setup(1);
+        let other = GatewayOrderId::for_payment(PaymentId::new());
+        assert_eq!(gw.lookup(&other).await, Err(GatewayError::NotFound));
+    }
+}

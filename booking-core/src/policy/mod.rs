@@ -1,0 +1,3 @@
+//! Policies: pure, deterministic rules about time and admission.
+
+pub mod admission;
