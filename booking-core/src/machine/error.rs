@@ -67,6 +67,21 @@ pub enum Rejection {
         /// When it may be expired.
         expires_at: Timestamp,
     },
+    /// The hold or order window already ended, so it cannot be extended. Under lazy expiry a
+    /// lapsed hold is gone even if nobody has taken the unit yet: hold again instead.
+    #[error("lapsed at {expired_at}; hold again instead of extending")]
+    Lapsed {
+        /// The deadline that passed.
+        expired_at: Timestamp,
+    },
+    /// An extension to a deadline that is not after the current one.
+    #[error("new deadline {given} is not after the current {current}")]
+    NotLater {
+        /// The deadline in force.
+        current: Timestamp,
+        /// The deadline in the command.
+        given: Timestamp,
+    },
     /// A quantity of zero: every stock command moves at least one unit.
     #[error("quantity must be at least 1")]
     ZeroQuantity,

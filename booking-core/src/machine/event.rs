@@ -28,6 +28,15 @@ pub enum DomainEvent {
         /// The expired hold this one took the ticket from, if any (lazy expiry).
         replaced: Option<HoldId>,
     },
+    /// A live hold's deadline was moved later.
+    TicketHoldExtended {
+        /// The ticket.
+        ticket: TicketId,
+        /// The extended hold.
+        hold: HoldId,
+        /// The new deadline.
+        expires_at: Timestamp,
+    },
     /// A hold was released by its holder.
     TicketReleased {
         /// The ticket.
@@ -143,6 +152,13 @@ pub enum DomainEvent {
         order: OrderId,
         /// The payment it waits for.
         payment: PaymentId,
+    },
+    /// An unpaid order's deadline was moved later.
+    OrderExtended {
+        /// The order.
+        order: OrderId,
+        /// The new deadline.
+        expires_at: Timestamp,
     },
     /// An order's total was collected.
     OrderPaid {

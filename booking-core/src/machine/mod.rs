@@ -170,6 +170,21 @@ fn next_version<S: Kind, C: Kind>(
     ))
 }
 
+/// Checks moving a deadline from `current` to `given` at `now`: the deadline must still be in
+/// the future (a lapsed one is gone under lazy expiry, whoever has or has not taken over) and
+/// `given` must be later, so an extension never shortens a window someone relies on.
+fn check_extension(current: Timestamp, given: Timestamp, now: Timestamp) -> Result<(), Rejection> {
+    if current <= now {
+        return Err(Rejection::Lapsed {
+            expired_at: current,
+        });
+    }
+    if given <= current {
+        return Err(Rejection::NotLater { current, given });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod testing;
 

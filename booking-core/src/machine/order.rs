@@ -5,6 +5,11 @@
 //! started payment is aborted) or expire once its payment window has passed. A paid order is
 //! never expired: `Expire` has no row from `Paid` or later.
 //!
+//! `Extend` moves an unpaid order's deadline later, while it has not passed: an order whose
+//! `expires_at <= now` is due to expire and is refused ([`Rejection::Lapsed`]), as its held
+//! items may already have gone to another buyer. The caller decides how far an order may be
+//! extended, and extends the holds it covers in the same step.
+//!
 //! Money goes back through `Cancelling`: `Refund { amount }` or `Cancel` (the whole remaining
 //! balance) records the amount in flight, and `SettleCancel`, sent once the gateway returned it,
 //! adds it to `refunded` and lands in `PartiallyRefunded` or `Refunded`. Refunds accumulate and
@@ -14,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kind::{define_kind, impl_state_machine};
-use super::{DomainEvent, Rejection, Transition, TransitionError, next_version};
+use super::{DomainEvent, Rejection, Transition, TransitionError, check_extension, next_version};
 use crate::clock::Timestamp;
 use crate::ids::{OrderId, PaymentId};
 use crate::money::{Money, MoneyError};
@@ -48,6 +53,8 @@ define_kind!(
     OrderCommandKind {
         /// See [`OrderCommand::StartPayment`].
         StartPayment,
+        /// See [`OrderCommand::Extend`].
+        Extend,
         /// See [`OrderCommand::MarkPaid`].
         MarkPaid,
         /// See [`OrderCommand::Confirm`].
@@ -135,6 +142,11 @@ pub enum OrderCommand {
         /// The started payment.
         payment: PaymentId,
     },
+    /// Move the deadline of an unpaid order that has not expired to a later `expires_at`.
+    Extend {
+        /// The new deadline, after the current one.
+        expires_at: Timestamp,
+    },
     /// The payment collected `amount`, which must equal the order's total.
     MarkPaid {
         /// The collecting payment (the one the order awaits).
@@ -162,6 +174,7 @@ impl OrderCommand {
     pub const fn kind(&self) -> OrderCommandKind {
         match self {
             OrderCommand::StartPayment { .. } => OrderCommandKind::StartPayment,
+            OrderCommand::Extend { .. } => OrderCommandKind::Extend,
             OrderCommand::MarkPaid { .. } => OrderCommandKind::MarkPaid,
             OrderCommand::Confirm => OrderCommandKind::Confirm,
             OrderCommand::Cancel => OrderCommandKind::Cancel,
@@ -295,6 +308,13 @@ impl Order {
             (S::Pending, C::StartPayment { payment }) => {
                 next.state = S::AwaitingPayment { payment };
                 DomainEvent::OrderAwaitingPayment { order, payment }
+            }
+            (S::Pending | S::AwaitingPayment { .. }, C::Extend { expires_at }) => {
+                if let Err(reason) = check_extension(self.expires_at, expires_at, now) {
+                    return reject(reason);
+                }
+                next.expires_at = expires_at;
+                DomainEvent::OrderExtended { order, expires_at }
             }
             (
                 S::AwaitingPayment { payment: current },
@@ -442,9 +462,17 @@ impl Order {
                 C::StartPayment { .. } | C::MarkPaid { .. } | C::Confirm,
             )
             | (S::PartiallyRefunded { .. }, C::SettleCancel | C::Expire)
+            // Once paid or closed the deadline means nothing, so there is nothing to extend.
+            | (
+                S::Paid { .. }
+                | S::Confirmed { .. }
+                | S::Cancelling { .. }
+                | S::PartiallyRefunded { .. },
+                C::Extend { .. },
+            )
             | (
                 S::Cancelled | S::Refunded { .. } | S::Expired,
-                C::StartPayment { .. } | C::MarkPaid { .. },
+                C::StartPayment { .. } | C::Extend { .. } | C::MarkPaid { .. },
             )
             | (
                 S::Cancelled | S::Refunded { .. } | S::Expired,
@@ -465,8 +493,10 @@ impl_state_machine!(
     state_kind: |o| o.state.kind(),
     [
         (Pending, StartPayment, AwaitingPayment),
+        (Pending, Extend, Pending),
         (Pending, Cancel, Cancelled),
         (Pending, Expire, Expired),
+        (AwaitingPayment, Extend, AwaitingPayment),
         (AwaitingPayment, MarkPaid, Paid),
         (AwaitingPayment, Cancel, Cancelling),
         (AwaitingPayment, Expire, Expired),
@@ -489,14 +519,25 @@ mod tests {
 
     use super::*;
     use crate::machine::testing::{
-        assert_agrees_with_table, at, checked_step, krw, order, payment,
+        assert_agrees_with_table, assert_extend_deadline_rules, at, checked_step, krw, order,
+        payment,
     };
     use crate::money::Currency;
 
     const TOTAL: i64 = 30_000;
 
     fn with(state: OrderState, refunded: i64) -> Order {
-        Order::from_parts(order(1), state, krw(TOTAL), krw(refunded), at(100), 5).unwrap()
+        expiring(state, refunded, 100)
+    }
+
+    fn expiring(state: OrderState, refunded: i64, secs: i64) -> Order {
+        Order::from_parts(order(1), state, krw(TOTAL), krw(refunded), at(secs), 5).unwrap()
+    }
+
+    fn extend(secs: i64) -> OrderCommand {
+        OrderCommand::Extend {
+            expires_at: at(secs),
+        }
     }
 
     fn p1() -> PaymentId {
@@ -539,9 +580,14 @@ mod tests {
             with(OrderState::PartiallyRefunded { payment: pay }, 10_000),
             with(OrderState::Refunded { payment: pay }, TOTAL),
             with(OrderState::Expired, 0),
+            // Unpaid and not yet due at the test's `now`, so Extend can be accepted.
+            expiring(OrderState::Pending, 0, 200),
+            expiring(OrderState::AwaitingPayment { payment: pay }, 0, 200),
         ];
         let commands = [
             OrderCommand::StartPayment { payment: pay },
+            extend(300),
+            extend(150),
             OrderCommand::MarkPaid {
                 payment: pay,
                 amount: krw(TOTAL),
@@ -602,6 +648,65 @@ mod tests {
                 given: krw(29_999)
             }
         );
+    }
+
+    #[test]
+    fn an_unpaid_order_is_extended_and_expires_at_the_new_deadline() {
+        for state in [
+            OrderState::Pending,
+            OrderState::AwaitingPayment { payment: p1() },
+        ] {
+            let t = with(state, 0).apply(extend(400), at(99)).unwrap();
+            assert_eq!((t.next.state(), t.next.expires_at()), (state, at(400)));
+            assert_eq!(t.next.version(), 6);
+            assert_eq!(
+                t.event,
+                DomainEvent::OrderExtended {
+                    order: order(1),
+                    expires_at: at(400)
+                }
+            );
+            let early = t.next.apply(OrderCommand::Expire, at(100)).unwrap_err();
+            assert_eq!(
+                early.reason,
+                Rejection::NotYetExpired {
+                    expires_at: at(400)
+                }
+            );
+            let due = t.next.apply(OrderCommand::Expire, at(400)).unwrap();
+            assert_eq!(due.next.state(), OrderState::Expired);
+        }
+    }
+
+    #[test]
+    fn an_order_past_its_deadline_cannot_be_extended_nor_a_live_one_shortened() {
+        for state in [
+            OrderState::Pending,
+            OrderState::AwaitingPayment { payment: p1() },
+        ] {
+            assert_extend_deadline_rules(&with(state, 0), extend);
+        }
+    }
+
+    #[test]
+    fn only_an_unpaid_order_can_be_extended() {
+        let pay = p1();
+        for state in [
+            OrderState::Paid { payment: pay },
+            OrderState::Confirmed { payment: pay },
+            OrderState::Cancelling {
+                payment: pay,
+                refund: krw(0),
+                captured: false,
+            },
+            OrderState::Cancelled,
+            OrderState::PartiallyRefunded { payment: pay },
+            OrderState::Refunded { payment: pay },
+            OrderState::Expired,
+        ] {
+            let err = with(state, 0).apply(extend(400), at(0)).unwrap_err();
+            assert_eq!(err.reason, Rejection::NotAllowed);
+        }
     }
 
     #[test]
@@ -718,6 +823,7 @@ mod tests {
             (0..TOTAL + 5_000).prop_map(|a| OrderCommand::Refund { amount: krw(a) }),
             Just(OrderCommand::SettleCancel),
             Just(OrderCommand::Expire),
+            (0..300i64).prop_map(extend),
         ]
     }
 
@@ -736,6 +842,15 @@ mod tests {
                     prop_assert!(next.refunded() >= before.refunded(), "refunds only accumulate");
                     if let OrderState::Cancelling { refund, .. } = next.state() {
                         prop_assert!(refund <= next.remaining());
+                    }
+                    if next.expires_at() != before.expires_at() {
+                        // Of an unpaid, live order, and only later.
+                        let extended = matches!(command, OrderCommand::Extend { .. });
+                        prop_assert!(extended, "only Extend moves the deadline");
+                        prop_assert_eq!(next.state(), before.state());
+                        let unpaid = matches!(before.state(), OrderState::Pending | OrderState::AwaitingPayment { .. });
+                        prop_assert!(unpaid, "only an unpaid order is extended");
+                        prop_assert!(at(now) < before.expires_at() && before.expires_at() < next.expires_at());
                     }
                     if next.state().kind() == OrderStateKind::Expired {
                         let unpaid = matches!(before.state(), OrderState::Pending | OrderState::AwaitingPayment { .. });

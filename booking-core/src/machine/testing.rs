@@ -99,6 +99,40 @@ where
     }
 }
 
+/// Asserts the deadline rules every `Extend` shares, on `live`, an aggregate that accepts
+/// `Extend` in its state and whose deadline is `at(100)`: at or after the deadline the command
+/// is refused as [`Rejection::Lapsed`]; before it, a deadline that is not later is refused as
+/// [`Rejection::NotLater`]. Each refusal names the aggregate's state and the command.
+pub(crate) fn assert_extend_deadline_rules<M>(live: &M, extend: impl Fn(i64) -> M::Command)
+where
+    M: StateMachine + Debug,
+{
+    let refused = |command: M::Command, now: i64, reason: Rejection| {
+        let kind = M::command_kind(&command);
+        let err = live.apply(command, at(now)).unwrap_err();
+        assert_eq!(
+            (err.from, err.command, err.reason),
+            (live.state_kind(), kind, reason),
+            "{}: {live:?} at {now}",
+            M::NAME
+        );
+    };
+    let lapsed = Rejection::Lapsed {
+        expired_at: at(100),
+    };
+    // At the deadline itself the window is already gone.
+    for now in [100, 500] {
+        refused(extend(900), now, lapsed.clone());
+    }
+    for secs in [100, 60] {
+        let not_later = Rejection::NotLater {
+            current: at(100),
+            given: at(secs),
+        };
+        refused(extend(secs), 50, not_later);
+    }
+}
+
 /// The `n`th fixed order id (fixed so proptest failures replay).
 pub(crate) fn order(n: u128) -> crate::ids::OrderId {
     crate::ids::OrderId::from_uuid(uuid::Uuid::from_u128(n))

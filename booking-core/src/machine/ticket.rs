@@ -8,11 +8,17 @@
 //! includes a hold that has expired but that nobody has taken over yet: the buyer has paid and
 //! the seat is still theirs. Once another order's hold has replaced it, `Sell` is refused with
 //! [`Rejection::OrderMismatch`], and the service refunds the payment.
+//!
+//! `Extend` moves a live hold's deadline later, for the hold that owns the ticket only. A hold
+//! that has lapsed cannot be extended ([`Rejection::Lapsed`]): from its deadline on, any buyer's
+//! `Hold` may take the ticket, so reviving it would let the old holder win or lose depending on
+//! whether a competitor happened to arrive first. The holder holds again instead. How far a hold
+//! may be extended is policy, decided by the caller.
 
 use serde::{Deserialize, Serialize};
 
 use super::kind::{define_kind, impl_state_machine};
-use super::{DomainEvent, Rejection, Transition, TransitionError, next_version};
+use super::{DomainEvent, Rejection, Transition, TransitionError, check_extension, next_version};
 use crate::clock::Timestamp;
 use crate::ids::{HoldId, OrderId, TicketId};
 
@@ -37,6 +43,8 @@ define_kind!(
     TicketCommandKind {
         /// See [`TicketCommand::Hold`].
         Hold,
+        /// See [`TicketCommand::Extend`].
+        Extend,
         /// See [`TicketCommand::Release`].
         Release,
         /// See [`TicketCommand::Expire`].
@@ -109,6 +117,14 @@ pub enum TicketCommand {
         /// When the hold lapses.
         expires_at: Timestamp,
     },
+    /// Move the deadline of `hold`, which must own the ticket and not have lapsed, to a later
+    /// `expires_at`.
+    Extend {
+        /// The hold being extended.
+        hold: HoldId,
+        /// The new deadline, after the current one.
+        expires_at: Timestamp,
+    },
     /// The holder gives the ticket back. Refused if `hold` no longer owns it.
     Release {
         /// The hold being released.
@@ -139,6 +155,7 @@ impl TicketCommand {
     pub const fn kind(&self) -> TicketCommandKind {
         match self {
             TicketCommand::Hold { .. } => TicketCommandKind::Hold,
+            TicketCommand::Extend { .. } => TicketCommandKind::Extend,
             TicketCommand::Release { .. } => TicketCommandKind::Release,
             TicketCommand::Expire => TicketCommandKind::Expire,
             TicketCommand::Sell { .. } => TicketCommandKind::Sell,
@@ -246,6 +263,37 @@ impl Ticket {
                     event,
                 )
             }
+            (
+                S::Held {
+                    order,
+                    hold: current,
+                    expires_at: deadline,
+                },
+                C::Extend {
+                    hold: given,
+                    expires_at,
+                },
+            ) => {
+                if current != given {
+                    return reject(Rejection::HoldMismatch { current, given });
+                }
+                if let Err(reason) = check_extension(deadline, expires_at, now) {
+                    return reject(reason);
+                }
+                let event = DomainEvent::TicketHoldExtended {
+                    ticket,
+                    hold: current,
+                    expires_at,
+                };
+                (
+                    S::Held {
+                        order,
+                        hold: current,
+                        expires_at,
+                    },
+                    event,
+                )
+            }
             (S::Held { hold: current, .. }, C::Release { hold: given }) => {
                 if current != given {
                     return reject(Rejection::HoldMismatch { current, given });
@@ -305,15 +353,15 @@ impl Ticket {
             (S::Blocked, C::Unblock) => (S::Available, DomainEvent::TicketUnblocked { ticket }),
             // Every refused pair is listed, not wildcarded: a new state or command does not
             // compile until it is placed in the table.
-            (S::Available, C::Release { .. } | C::Expire | C::Sell { .. } | C::Refund { .. })
-            | (S::Available, C::Relist | C::Unblock)
+            (S::Available, C::Extend { .. } | C::Release { .. } | C::Expire | C::Sell { .. })
+            | (S::Available, C::Refund { .. } | C::Relist | C::Unblock)
             | (S::Held { .. }, C::Refund { .. } | C::Relist | C::Block | C::Unblock)
-            | (S::Sold { .. }, C::Hold { .. } | C::Release { .. } | C::Expire | C::Sell { .. })
-            | (S::Sold { .. }, C::Relist | C::Block | C::Unblock)
-            | (S::Refunded { .. }, C::Hold { .. } | C::Release { .. } | C::Expire)
-            | (S::Refunded { .. }, C::Sell { .. } | C::Refund { .. } | C::Unblock)
-            | (S::Blocked, C::Hold { .. } | C::Release { .. } | C::Expire | C::Sell { .. })
-            | (S::Blocked, C::Refund { .. } | C::Relist | C::Block) => {
+            | (S::Sold { .. }, C::Hold { .. } | C::Extend { .. } | C::Release { .. })
+            | (S::Sold { .. }, C::Expire | C::Sell { .. } | C::Relist | C::Block | C::Unblock)
+            | (S::Refunded { .. }, C::Hold { .. } | C::Extend { .. } | C::Release { .. })
+            | (S::Refunded { .. }, C::Expire | C::Sell { .. } | C::Refund { .. } | C::Unblock)
+            | (S::Blocked, C::Hold { .. } | C::Extend { .. } | C::Release { .. } | C::Expire)
+            | (S::Blocked, C::Sell { .. } | C::Refund { .. } | C::Relist | C::Block) => {
                 return reject(Rejection::NotAllowed);
             }
         };
@@ -337,6 +385,7 @@ impl_state_machine!(
         (Available, Hold, Held),
         (Available, Block, Blocked),
         (Held, Hold, Held),
+        (Held, Extend, Held),
         (Held, Release, Available),
         (Held, Expire, Available),
         (Held, Sell, Sold),
@@ -352,7 +401,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::machine::testing::{assert_agrees_with_table, at, checked_step, hold, order};
+    use crate::machine::testing::{
+        assert_agrees_with_table, assert_extend_deadline_rules, at, checked_step, hold, order,
+    };
 
     fn ticket(state: TicketState) -> Ticket {
         Ticket::from_parts(TicketId::from_uuid(uuid::Uuid::from_u128(7)), state, 3)
@@ -374,6 +425,13 @@ mod tests {
         }
     }
 
+    fn extend_cmd(by: u128, until: i64) -> TicketCommand {
+        TicketCommand::Extend {
+            hold: hold(by),
+            expires_at: at(until),
+        }
+    }
+
     #[test]
     fn apply_agrees_with_the_table_for_every_state_and_command() {
         let samples = [
@@ -386,6 +444,9 @@ mod tests {
         ];
         let commands = [
             hold_cmd(2, 600),
+            extend_cmd(1, 200),
+            extend_cmd(1, 50),
+            extend_cmd(2, 200),
             TicketCommand::Release { hold: hold(1) },
             TicketCommand::Release { hold: hold(2) },
             TicketCommand::Expire,
@@ -472,6 +533,76 @@ mod tests {
     }
 
     #[test]
+    fn a_live_hold_is_extended_for_the_same_order() {
+        let t = ticket(held(1, 100))
+            .apply(extend_cmd(1, 400), at(99))
+            .unwrap();
+        assert_eq!(t.next.state(), held(1, 400));
+        assert_eq!(t.next.version(), 4);
+        assert_eq!(
+            t.event,
+            DomainEvent::TicketHoldExtended {
+                ticket: t.next.id(),
+                hold: hold(1),
+                expires_at: at(400)
+            }
+        );
+        // The extended hold is live until its new deadline, so nobody else can take it.
+        let err = t.next.apply(hold_cmd(2, 900), at(200)).unwrap_err();
+        assert_eq!(
+            err.reason,
+            Rejection::HoldActive {
+                expires_at: at(400)
+            }
+        );
+    }
+
+    #[test]
+    fn a_lapsed_hold_cannot_be_extended_nor_a_live_one_shortened() {
+        assert_extend_deadline_rules(&ticket(held(1, 100)), |secs| extend_cmd(1, secs));
+    }
+
+    #[test]
+    fn only_the_owning_hold_can_extend() {
+        let err = ticket(held(1, 100))
+            .apply(extend_cmd(2, 400), at(50))
+            .unwrap_err();
+        assert_eq!(
+            err.reason,
+            Rejection::HoldMismatch {
+                current: hold(1),
+                given: hold(2)
+            }
+        );
+        // A holder whose lapsed hold was taken over is told it lost the ticket, not that it is late.
+        let taken = ticket(held(1, 100))
+            .apply(hold_cmd(2, 700), at(150))
+            .unwrap()
+            .next;
+        let err = taken.apply(extend_cmd(1, 900), at(151)).unwrap_err();
+        assert_eq!(
+            err.reason,
+            Rejection::HoldMismatch {
+                current: hold(2),
+                given: hold(1)
+            }
+        );
+    }
+
+    #[test]
+    fn only_a_held_ticket_can_be_extended() {
+        for state in [
+            TicketState::Available,
+            TicketState::Sold { order: order(1) },
+            TicketState::Refunded { order: order(1) },
+            TicketState::Blocked,
+        ] {
+            let err = ticket(state).apply(extend_cmd(1, 400), at(0)).unwrap_err();
+            assert_eq!(err.reason, Rejection::NotAllowed);
+        }
+    }
+
+    #[test]
     fn the_sweeper_cannot_expire_a_live_hold() {
         let err = ticket(held(1, 100))
             .apply(TicketCommand::Expire, at(99))
@@ -529,6 +660,7 @@ mod tests {
         let who = 1..=2u128;
         prop_oneof![
             (who.clone(), 0..200i64).prop_map(|(n, until)| hold_cmd(n, until)),
+            (who.clone(), 0..400i64).prop_map(|(n, until)| extend_cmd(n, until)),
             who.clone()
                 .prop_map(|n| TicketCommand::Release { hold: hold(n) }),
             Just(TicketCommand::Expire),
@@ -556,9 +688,15 @@ mod tests {
                     if let (TicketState::Sold { order: o }, TicketState::Held { order: h, .. }) = (next.state(), before.state()) {
                         prop_assert_eq!(o, h);
                     }
-                    // A hold is only ever taken from a lapsed hold.
-                    if let (TicketState::Held { .. }, TicketState::Held { expires_at, .. }) = (next.state(), before.state()) {
-                        prop_assert!(expires_at <= at(now));
+                    if let (TicketState::Held { order: o, hold: h, expires_at: to }, TicketState::Held { order: bo, hold: bh, expires_at: from }) = (next.state(), before.state()) {
+                        if matches!(command, TicketCommand::Extend { .. }) {
+                            // Only the owning, live hold is extended, and only later.
+                            prop_assert_eq!((o, h), (bo, bh));
+                            prop_assert!(at(now) < from && from < to);
+                        } else {
+                            // A hold is only ever taken from a lapsed hold.
+                            prop_assert!(from <= at(now));
+                        }
                     }
                     t = next;
                 }
