@@ -3,6 +3,8 @@
 //! Pure and synchronous except for the [`retry`] executor, which waits through a [`Sleeper`]
 //! so that schedules run in virtual time under test.
 
+pub mod expiry;
+pub mod retry;
 pub mod sleep;
 
 #[cfg(feature = "tokio")]
