@@ -33,7 +33,7 @@ fn loom_lock_is_mutually_exclusive_with_monotonic_tokens() {
         let locks = lock_manager(&clock);
         let inside = Arc::new(AtomicBool::new(false));
         let last_token = Arc::new(AtomicU64::new(0));
-        let threads: Vec<_> = (0..2)
+        let threads: Vec<_> = (0..3)
             .map(|_| {
                 let (locks, inside, last_token) =
                     (locks.clone(), Arc::clone(&inside), Arc::clone(&last_token));

@@ -240,6 +240,7 @@ impl Retrier {
 }
 
 #[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::super::{Jitter, RetryBudgetConfig};
     use super::*;
