@@ -259,16 +259,27 @@ mod tests {
         }
     }
 
+    async fn claim(store: &MemoryIdempotencyStore, scope: &Scope, body: &str) -> Claim {
+        claimed(
+            store
+                .begin(scope, &key("k"), &fp(body), LEASE)
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn stored(status: u16, body: &str) -> StoredOutcome {
+        StoredOutcome {
+            status,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     #[tokio::test]
     async fn a_completed_request_is_replayed_and_a_different_one_is_a_mismatch() {
         let (_, store) = store();
         let scope = Scope::user("shop", "u1");
-        let claim = claimed(
-            store
-                .begin(&scope, &key("k"), &fp("{}"), LEASE)
-                .await
-                .unwrap(),
-        );
+        let claim = claim(&store, &scope, "{}").await;
         let response = StoredOutcome {
             status: 201,
             body: b"{\"id\":1}".to_vec(),
@@ -288,15 +299,7 @@ mod tests {
         assert_eq!(other.http_status(), Some(422));
         // A completed claim cannot complete twice.
         assert!(matches!(
-            store
-                .complete(
-                    &claim,
-                    StoredOutcome {
-                        status: 500,
-                        body: vec![]
-                    }
-                )
-                .await,
+            store.complete(&claim, stored(500, "")).await,
             Err(IdempotencyError::Lost)
         ));
     }
@@ -305,12 +308,7 @@ mod tests {
     async fn a_live_claim_is_in_flight_until_its_lease_ends_then_taken_over() {
         let (clock, store) = store();
         let scope = Scope::tenant("shop");
-        let first = claimed(
-            store
-                .begin(&scope, &key("k"), &fp("{}"), LEASE)
-                .await
-                .unwrap(),
-        );
+        let first = claim(&store, &scope, "{}").await;
         clock.advance(Duration::from_secs(10));
         let busy = store
             .begin(&scope, &key("k"), &fp("{}"), LEASE)
@@ -323,19 +321,16 @@ mod tests {
             }
         );
         assert_eq!(busy.http_status(), Some(409));
+        assert_eq!(busy.retry_after_secs(), Some(20));
+        let almost = BeginOutcome::InFlight {
+            retry_after: Duration::from_millis(1),
+        };
+        assert_eq!(almost.retry_after_secs(), Some(1));
         // The first worker crashed: once its lease ends, a retry takes over.
         clock.advance(Duration::from_secs(20));
-        let second = claimed(
-            store
-                .begin(&scope, &key("k"), &fp("{}"), LEASE)
-                .await
-                .unwrap(),
-        );
+        let second = claim(&store, &scope, "{}").await;
         assert_ne!(first.token(), second.token());
-        let late = StoredOutcome {
-            status: 200,
-            body: b"first".to_vec(),
-        };
+        let late = stored(200, "first");
         assert!(matches!(
             store.complete(&first, late).await,
             Err(IdempotencyError::Lost)
@@ -345,13 +340,7 @@ mod tests {
             Err(IdempotencyError::Lost)
         ));
         store
-            .complete(
-                &second,
-                StoredOutcome {
-                    status: 200,
-                    body: b"second".to_vec(),
-                },
-            )
+            .complete(&second, stored(200, "second"))
             .await
             .unwrap();
     }
@@ -360,35 +349,16 @@ mod tests {
     async fn a_claim_past_its_lease_that_nobody_took_can_still_complete() {
         let (clock, store) = store();
         let scope = Scope::tenant("shop");
-        let claim = claimed(
-            store
-                .begin(&scope, &key("k"), &fp("{}"), LEASE)
-                .await
-                .unwrap(),
-        );
+        let claim = claim(&store, &scope, "{}").await;
         clock.advance(LEASE * 2);
-        store
-            .complete(
-                &claim,
-                StoredOutcome {
-                    status: 200,
-                    body: vec![],
-                },
-            )
-            .await
-            .unwrap();
+        store.complete(&claim, stored(200, "")).await.unwrap();
     }
 
     #[tokio::test]
     async fn abandon_frees_the_key_for_any_request() {
         let (_, store) = store();
         let scope = Scope::tenant("shop");
-        let claim = claimed(
-            store
-                .begin(&scope, &key("k"), &fp("{}"), LEASE)
-                .await
-                .unwrap(),
-        );
+        let claim = claim(&store, &scope, "{}").await;
         store.abandon(&claim).await.unwrap();
         claimed(
             store
@@ -402,22 +372,8 @@ mod tests {
     async fn records_are_forgotten_after_retention() {
         let (clock, store) = store();
         let scope = Scope::tenant("shop");
-        let claim = claimed(
-            store
-                .begin(&scope, &key("k"), &fp("{}"), LEASE)
-                .await
-                .unwrap(),
-        );
-        store
-            .complete(
-                &claim,
-                StoredOutcome {
-                    status: 200,
-                    body: vec![],
-                },
-            )
-            .await
-            .unwrap();
+        let claim = claim(&store, &scope, "{}").await;
+        store.complete(&claim, stored(200, "")).await.unwrap();
         clock.advance(RETENTION - Duration::from_secs(1));
         assert!(matches!(
             store

@@ -26,7 +26,9 @@ impl<S: Sleeper + ?Sized> Sleeper for std::sync::Arc<S> {
     }
 }
 
-/// Sleeps on the tokio timer; a zero duration yields to the scheduler instead.
+/// Sleeps on the tokio timer. The timer counts whole milliseconds, so a pause shorter than
+/// one yields to the scheduler instead of rounding up to a full millisecond: short lock
+/// backoffs stay short.
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,7 +38,7 @@ pub struct TokioSleeper;
 #[async_trait::async_trait]
 impl Sleeper for TokioSleeper {
     async fn sleep(&self, duration: Duration) {
-        if duration.is_zero() {
+        if duration < Duration::from_millis(1) {
             tokio::task::yield_now().await;
         } else {
             tokio::time::sleep(duration).await;

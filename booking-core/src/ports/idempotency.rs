@@ -129,6 +129,23 @@ impl BeginOutcome {
             BeginOutcome::Mismatch => Some(422),
         }
     }
+
+    /// The `Retry-After` header value in whole seconds (rounded up, at least 1) for
+    /// [`InFlight`](Self::InFlight); `None` otherwise.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            BeginOutcome::InFlight { retry_after } => {
+                let whole = retry_after.as_secs();
+                let rounded = if retry_after.subsec_nanos() > 0 {
+                    whole.saturating_add(1)
+                } else {
+                    whole
+                };
+                Some(rounded.max(1))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Why an idempotency operation failed, by what the caller can do about it.
