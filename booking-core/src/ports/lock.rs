@@ -187,7 +187,8 @@ impl<L: LockManager + ?Sized> LockManager for std::sync::Arc<L> {
 /// global order.
 ///
 /// # Errors
-/// [`LockError::Invalid`] for no keys, an empty key or a zero TTL.
+/// [`LockError::Invalid`] for no keys, an empty key, a zero TTL or a bounded wait whose
+/// backoff cannot grow past zero (it would spin).
 pub fn normalize_keys(keys: &[&str], options: &LockOptions) -> Result<Vec<String>, LockError> {
     if keys.is_empty() {
         return Err(LockError::Invalid {
@@ -202,6 +203,13 @@ pub fn normalize_keys(keys: &[&str], options: &LockOptions) -> Result<Vec<String
     if options.ttl.is_zero() {
         return Err(LockError::Invalid {
             reason: "the lease TTL is zero",
+        });
+    }
+    if let LockWait::Bounded { max_backoff, .. } = options.wait
+        && max_backoff.is_zero()
+    {
+        return Err(LockError::Invalid {
+            reason: "a bounded wait needs a max_backoff greater than zero",
         });
     }
     let mut sorted: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
@@ -236,6 +244,15 @@ mod tests {
         ));
         assert!(matches!(
             normalize_keys(&["a"], &LockOptions::new(Duration::ZERO)),
+            Err(LockError::Invalid { .. })
+        ));
+        let spinning = LockOptions::default().with_wait(LockWait::Bounded {
+            max_wait: Duration::from_secs(1),
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        });
+        assert!(matches!(
+            normalize_keys(&["a"], &spinning),
             Err(LockError::Invalid { .. })
         ));
     }
