@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
@@ -29,6 +31,9 @@ pub(crate) struct LockTable {
     /// One counter for all keys: strictly increasing per key follows, and a multi-key lease
     /// gets one token for all its keys.
     last_token: u64,
+    /// Tasks waiting for a key, woken when it is released (an expiry wakes no one: waiters
+    /// also wake on their backoff timer).
+    waiters: HashMap<String, Vec<Waker>>,
 }
 
 impl LockTable {
@@ -87,9 +92,24 @@ impl LockTable {
         for (key, token) in lease.grants() {
             if self.held.get(key).is_some_and(|h| h.token == *token) {
                 self.held.remove(key);
+                for waiter in self.waiters.remove(key).into_iter().flatten() {
+                    waiter.wake();
+                }
             }
         }
         lost.map_or(Ok(()), |key| Err(LockError::Lost { key }))
+    }
+
+    /// Whether `key` is free at `now`; if not, `waker` is woken when it is released.
+    pub(crate) fn free_or_notify(&mut self, key: &str, now: Timestamp, waker: &Waker) -> bool {
+        if self.held.get(key).is_none_or(|h| h.expires_at <= now) {
+            return true;
+        }
+        let waiters = self.waiters.entry(key.to_owned()).or_default();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+        false
     }
 
     fn first_lost(&self, lease: &Lease, now: Timestamp) -> Option<String> {
@@ -123,6 +143,23 @@ struct Shared {
     core: LockCore,
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
+}
+
+impl Shared {
+    /// Waits until `key` is released or `timeout` completes, whichever is first. The check
+    /// and the waker registration happen under the table's lock, as does a release's wake-up,
+    /// so a release between the failed attempt and this wait is never missed.
+    async fn released_or(&self, key: &str, timeout: impl Future<Output = ()>) {
+        let mut timeout = std::pin::pin!(timeout);
+        std::future::poll_fn(|cx| {
+            let now = self.clock.now();
+            if self.core.with(|t| t.free_or_notify(key, now, cx.waker())) {
+                return Poll::Ready(());
+            }
+            timeout.as_mut().poll(cx)
+        })
+        .await;
+    }
 }
 
 #[async_trait::async_trait]
@@ -194,12 +231,12 @@ impl LockManager for MemoryLockManager {
         };
         loop {
             let now = shared.clock.now();
-            let busy = match shared.core.with(|t| t.acquire(&keys, now, options.ttl)) {
+            let busy_key = match shared.core.with(|t| t.acquire(&keys, now, options.ttl)) {
                 Ok((lease, expires_at)) => {
                     let handle: Arc<dyn LeaseHandle> = Arc::<Shared>::clone(shared);
                     return LockGuard::new(lease, expires_at, handle).arm(options).await;
                 }
-                Err(busy @ LockError::Busy { .. }) => busy,
+                Err(LockError::Busy { key }) => key,
                 Err(other) => return Err(other),
             };
             let LockWait::Bounded {
@@ -208,15 +245,17 @@ impl LockManager for MemoryLockManager {
                 ..
             } = options.wait
             else {
-                return Err(busy);
+                return Err(LockError::Busy { key: busy_key });
             };
             let waited = span_between(started, now);
             let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
-                return Err(busy);
+                return Err(LockError::Busy { key: busy_key });
             };
             // A floor keeps a zero backoff from spinning on a clock that does not move.
             let pause = backoff.min(left).max(Duration::from_micros(1));
-            shared.sleeper.sleep(pause).await;
+            shared
+                .released_or(&busy_key, shared.sleeper.sleep(pause))
+                .await;
             backoff = backoff.saturating_mul(2).min(max_backoff);
         }
     }
@@ -338,6 +377,33 @@ mod tests {
         assert!(got.token() > _held.token());
         let secs: Vec<u64> = sleeper.slept().iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [1, 2, 4, 4]);
+    }
+
+    /// A backoff timer that never fires: only a release can wake the waiter.
+    #[derive(Debug)]
+    struct NeverSleeper;
+
+    #[async_trait::async_trait]
+    impl Sleeper for NeverSleeper {
+        async fn sleep(&self, _: Duration) {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_release_wakes_a_waiter_at_once() {
+        let locks = MemoryLockManager::new(Arc::new(SystemClock), Arc::new(NeverSleeper));
+        let held = locks.acquire(&["k"], &LockOptions::new(TTL)).await.unwrap();
+        let waiter = {
+            let locks = locks.clone();
+            let opts = LockOptions::new(TTL).wait_up_to(Duration::from_secs(3600));
+            tokio::spawn(async move { locks.acquire(&["k"], &opts).await.map(|g| g.token()) })
+        };
+        tokio::task::yield_now().await;
+        held.release().await.unwrap();
+        // The timeout only turns a lost wake-up into a failure instead of a hung test.
+        let woken = tokio::time::timeout(Duration::from_secs(60), waiter).await;
+        assert!(woken.unwrap().unwrap().unwrap() > FencingToken::new(1));
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use loom::thread;
 
 use crate::clock::{ManualClock, Timestamp};
-use crate::policy::ManualSleeper;
+use crate::policy::{ManualSleeper, Sleeper};
 use crate::ports::idempotency::{
     BeginOutcome, Fingerprint, IdempotencyKey, IdempotencyStore, Scope,
 };
@@ -77,6 +77,38 @@ fn loom_takeover_after_expiry_gets_a_larger_token() {
         assert!(loom::future::block_on(first.release()).is_err());
         let second = taker.join().unwrap().unwrap();
         assert!(second > first_token);
+    });
+}
+
+/// A backoff timer that never fires: only a release can wake the waiter, so a lost wake-up
+/// shows as a deadlock.
+#[derive(Debug)]
+struct NeverSleeper;
+
+#[async_trait::async_trait]
+impl Sleeper for NeverSleeper {
+    async fn sleep(&self, _: Duration) {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[test]
+fn loom_a_release_always_wakes_a_waiter() {
+    loom::model(|| {
+        let clock = ManualClock::new(Timestamp::UNIX_EPOCH);
+        let locks = MemoryLockManager::new(StdArc::new(clock), StdArc::new(NeverSleeper));
+        let opts = LockOptions::new(Duration::from_secs(10));
+        let held = loom::future::block_on(locks.acquire(&["k"], &opts)).unwrap();
+        let waiter = {
+            let locks = locks.clone();
+            thread::spawn(move || {
+                let opts =
+                    LockOptions::new(Duration::from_secs(10)).wait_up_to(Duration::from_secs(60));
+                loom::future::block_on(locks.acquire(&["k"], &opts)).map(|g| g.token())
+            })
+        };
+        loom::future::block_on(held.release()).unwrap();
+        assert!(waiter.join().unwrap().is_ok());
     });
 }
 
