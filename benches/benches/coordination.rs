@@ -15,7 +15,7 @@ use booking_core::policy::TokioSleeper;
 use booking_core::ports::idempotency::{
     BeginOutcome, Fingerprint, IdempotencyKey, IdempotencyStore, Scope, StoredOutcome,
 };
-use booking_core::ports::lock::{LockManager, LockOptions, LockWait};
+use booking_core::ports::lock::{LockManager, LockOptions};
 
 const CONTENDERS: u64 = 8;
 
@@ -37,11 +37,8 @@ impl KeyedMutex {
 }
 
 fn options() -> LockOptions {
-    LockOptions::new(Duration::from_secs(30)).with_wait(LockWait::Bounded {
-        max_wait: Duration::from_secs(30),
-        initial_backoff: Duration::from_micros(1),
-        max_backoff: Duration::from_millis(1),
-    })
+    // Waiters wake on release; the backoff (1 ms doubling to 50 ms) only catches expiries.
+    LockOptions::new(Duration::from_secs(30)).wait_up_to(Duration::from_secs(30))
 }
 
 /// Runs `iters` operations split over `tasks` tasks on `rt` and returns the wall time.

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -149,17 +150,29 @@ impl Shared {
     /// Waits until `key` is released or `timeout` completes, whichever is first. The check
     /// and the waker registration happen under the table's lock, as does a release's wake-up,
     /// so a release between the failed attempt and this wait is never missed.
-    async fn released_or(&self, key: &str, timeout: impl Future<Output = ()>) {
-        let mut timeout = std::pin::pin!(timeout);
+    async fn released_or(
+        &self,
+        key: &str,
+        mut timeout: Pin<&mut (dyn Future<Output = ()> + Send + '_)>,
+    ) -> Wake {
         std::future::poll_fn(|cx| {
             let now = self.clock.now();
             if self.core.with(|t| t.free_or_notify(key, now, cx.waker())) {
-                return Poll::Ready(());
+                return Poll::Ready(Wake::Released);
             }
-            timeout.as_mut().poll(cx)
+            timeout.as_mut().poll(cx).map(|()| Wake::TimedOut)
         })
-        .await;
+        .await
     }
+}
+
+/// Why a waiter woke.
+#[derive(Debug, PartialEq, Eq)]
+enum Wake {
+    /// The key it waited for was released (or expired): try again at once.
+    Released,
+    /// Its backoff timer fired.
+    TimedOut,
 }
 
 #[async_trait::async_trait]
@@ -229,6 +242,9 @@ impl LockManager for MemoryLockManager {
                 initial_backoff, ..
             } => initial_backoff,
         };
+        // One backoff timer lives across wake-ups: a waiter woken by a release that another
+        // waiter won goes back to waiting on the same timer instead of arming a new one.
+        let mut timer: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
         loop {
             let now = shared.clock.now();
             let busy_key = match shared.core.with(|t| t.acquire(&keys, now, options.ttl)) {
@@ -251,12 +267,16 @@ impl LockManager for MemoryLockManager {
             let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
                 return Err(LockError::Busy { key: busy_key });
             };
-            // A floor keeps a zero backoff from spinning on a clock that does not move.
-            let pause = backoff.min(left).max(Duration::from_micros(1));
-            shared
-                .released_or(&busy_key, shared.sleeper.sleep(pause))
-                .await;
-            backoff = backoff.saturating_mul(2).min(max_backoff);
+            let armed = timer.get_or_insert_with(|| {
+                // A floor keeps a zero backoff from spinning on a clock that does not move.
+                shared
+                    .sleeper
+                    .sleep(backoff.min(left).max(Duration::from_micros(1)))
+            });
+            if shared.released_or(&busy_key, armed.as_mut()).await == Wake::TimedOut {
+                timer = None;
+                backoff = backoff.saturating_mul(2).min(max_backoff);
+            }
         }
     }
 }
