@@ -34,7 +34,8 @@ struct Record {
 /// a clock.
 #[derive(Debug)]
 pub(crate) struct IdempotencyTable {
-    records: HashMap<(Scope, IdempotencyKey), Record>,
+    /// Per scope, so lookups borrow the caller's scope and key instead of cloning them.
+    records: HashMap<Scope, HashMap<IdempotencyKey, Record>>,
     last_token: u64,
     retention: Duration,
 }
@@ -66,8 +67,8 @@ impl IdempotencyTable {
             .map_err(|_| IdempotencyError::Invalid {
                 reason: "the claim lease reaches past the largest timestamp",
             })?;
-        let slot = (scope.clone(), key.clone());
-        if let Some(record) = self.records.get(&slot).filter(|r| r.retain_until > now) {
+        let existing = self.records.get(scope).and_then(|keys| keys.get(key));
+        if let Some(record) = existing.filter(|r| r.retain_until > now) {
             if record.fingerprint != *fingerprint {
                 return Ok(BeginOutcome::Mismatch);
             }
@@ -93,17 +94,23 @@ impl IdempotencyTable {
             })?;
         self.last_token = token;
         let retain_until = add_saturating(now, self.retention).max(lease_expires_at);
-        self.records.insert(
-            slot,
-            Record {
-                fingerprint: *fingerprint,
-                state: State::InFlight {
-                    token,
-                    lease_expires_at,
-                },
-                retain_until,
+        let record = Record {
+            fingerprint: *fingerprint,
+            state: State::InFlight {
+                token,
+                lease_expires_at,
             },
-        );
+            retain_until,
+        };
+        match self.records.get_mut(scope) {
+            Some(keys) => {
+                keys.insert(key.clone(), record);
+            }
+            None => {
+                self.records
+                    .insert(scope.clone(), HashMap::from([(key.clone(), record)]));
+            }
+        }
         Ok(BeginOutcome::Claimed(Claim::new(
             scope.clone(),
             key.clone(),
@@ -117,7 +124,8 @@ impl IdempotencyTable {
     /// still owns its record: no other request has acted on the key.
     fn owned(&mut self, now: Timestamp, claim: &Claim) -> Result<&mut Record, IdempotencyError> {
         self.records
-            .get_mut(&(claim.scope().clone(), claim.key().clone()))
+            .get_mut(claim.scope())
+            .and_then(|keys| keys.get_mut(claim.key()))
             .filter(|r| {
                 r.retain_until > now
                     && matches!(r.state, State::InFlight { token, .. } if token == claim.token())
@@ -144,23 +152,26 @@ impl IdempotencyTable {
         claim: &Claim,
     ) -> Result<(), IdempotencyError> {
         self.owned(now, claim)?;
-        self.records
-            .remove(&(claim.scope().clone(), claim.key().clone()));
+        if let Some(keys) = self.records.get_mut(claim.scope()) {
+            keys.remove(claim.key());
+            if keys.is_empty() {
+                self.records.remove(claim.scope());
+            }
+        }
         Ok(())
     }
 
     pub(crate) fn purge_expired(&mut self, now: Timestamp, limit: usize) -> usize {
-        let expired: Vec<_> = self
-            .records
-            .iter()
-            .filter(|(_, r)| r.retain_until <= now)
-            .map(|(slot, _)| slot.clone())
-            .take(limit)
-            .collect();
-        for slot in &expired {
-            self.records.remove(slot);
+        let mut purged = 0;
+        for keys in self.records.values_mut() {
+            keys.retain(|_, r| {
+                let forget = purged < limit && r.retain_until <= now;
+                purged += usize::from(forget);
+                !forget
+            });
         }
-        expired.len()
+        self.records.retain(|_, keys| !keys.is_empty());
+        purged
     }
 }
 
@@ -391,6 +402,18 @@ mod tests {
                 .await
                 .unwrap(),
         );
+    }
+
+    #[tokio::test]
+    async fn purging_stops_at_the_limit() {
+        let (clock, store) = store();
+        for tenant in ["a", "b", "c"] {
+            claim(&store, &Scope::tenant(tenant), "{}").await;
+        }
+        clock.advance(RETENTION);
+        assert_eq!(store.purge_expired(2).await.unwrap(), 2);
+        assert_eq!(store.purge_expired(2).await.unwrap(), 1);
+        assert_eq!(store.purge_expired(2).await.unwrap(), 0);
     }
 
     #[tokio::test]
