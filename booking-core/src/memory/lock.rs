@@ -288,6 +288,7 @@ mod tests {
 
     use super::*;
     use crate::clock::{ManualClock, SystemClock};
+    use crate::memory::NeverSleeper;
     use crate::policy::ManualSleeper;
     use crate::ports::fencing::FencedResource;
     use crate::ports::lock::{LockManagerExt, WithLockError};
@@ -397,17 +398,6 @@ mod tests {
         assert!(got.token() > _held.token());
         let secs: Vec<u64> = sleeper.slept().iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [1, 2, 4, 4]);
-    }
-
-    /// A backoff timer that never fires: only a release can wake the waiter.
-    #[derive(Debug)]
-    struct NeverSleeper;
-
-    #[async_trait::async_trait]
-    impl Sleeper for NeverSleeper {
-        async fn sleep(&self, _: Duration) {
-            std::future::pending::<()>().await;
-        }
     }
 
     #[tokio::test]

@@ -11,13 +11,13 @@ use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use loom::thread;
 
 use crate::clock::{ManualClock, Timestamp};
-use crate::policy::{ManualSleeper, Sleeper};
+use crate::policy::ManualSleeper;
 use crate::ports::idempotency::{
     BeginOutcome, Fingerprint, IdempotencyKey, IdempotencyStore, Scope,
 };
 use crate::ports::lock::{LockManager, LockOptions};
 
-use super::{MemoryIdempotencyStore, MemoryLockManager};
+use super::{MemoryIdempotencyStore, MemoryLockManager, NeverSleeper};
 
 fn lock_manager(clock: &ManualClock) -> MemoryLockManager {
     MemoryLockManager::new(
@@ -78,18 +78,6 @@ fn loom_takeover_after_expiry_gets_a_larger_token() {
         let second = taker.join().unwrap().unwrap();
         assert!(second > first_token);
     });
-}
-
-/// A backoff timer that never fires: only a release can wake the waiter, so a lost wake-up
-/// shows as a deadlock.
-#[derive(Debug)]
-struct NeverSleeper;
-
-#[async_trait::async_trait]
-impl Sleeper for NeverSleeper {
-    async fn sleep(&self, _: Duration) {
-        std::future::pending::<()>().await;
-    }
 }
 
 #[test]
