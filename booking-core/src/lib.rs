@@ -11,10 +11,14 @@
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
 //! | [`machine`] | ticket, stock, order and payment state machines; domain events |
-//! | [`ports`] | async traits: payment gateway, coupons, waiting room, wallet |
-//! | [`memory`] | in-memory implementations of every port |
-//! | [`policy`] | time-slot admission |
+//! | [`policy`] | retry, expiry, time-slot admission; sleepers |
+//! | [`ports`] | object-safe traits: locks with fencing, idempotency, payment gateway, coupons, waiting room, wallet |
+//! | [`memory`] | in-memory implementations of every port; a scriptable fake gateway |
 //! | [`gateways`] | payment gateways built from ports: points over a wallet |
+//!
+//! | feature | what it enables |
+//! |---|---|
+//! | `tokio` | `TokioSleeper`, `MemoryLockManager::with_tokio`, the lock lease watchdog |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 

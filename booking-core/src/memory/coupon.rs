@@ -182,6 +182,7 @@ impl CouponStore for MemoryCouponStore {
 }
 
 #[cfg(test)]
+#[cfg(not(loom))] // these tests run on tokio, which does not build under loom
 mod tests {
     use std::collections::HashSet;
     use std::sync::Arc;

@@ -148,6 +148,7 @@ impl WalletStore for MemoryWalletStore {
 }
 
 #[cfg(test)]
+#[cfg(not(loom))] // these tests run on tokio, which does not build under loom
 mod tests {
     use std::sync::Arc;
 

@@ -1,0 +1,564 @@
+//! [`MemoryLockManager`]: leased locks with fencing tokens, for tests and single-process use.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use crate::clock::{Clock, Timestamp};
+use crate::policy::{Sleeper, span_between};
+use crate::ports::lock::{
+    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions, LockWait,
+    normalize_keys,
+};
+
+use super::sync::{Mutex, PoisonError};
+
+/// One held key: which grant holds it and until when.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    token: FencingToken,
+    expires_at: Timestamp,
+}
+
+/// The lock state. Every operation takes `now` explicitly so it is a pure step that the loom
+/// models can drive without a clock.
+#[derive(Debug, Default)]
+pub(crate) struct LockTable {
+    held: HashMap<String, Held>,
+    /// One counter for all keys: strictly increasing per key follows, and a multi-key lease
+    /// gets one token for all its keys.
+    last_token: u64,
+    /// Tasks waiting for a key, woken when it is released (an expiry wakes no one: waiters
+    /// also wake on their backoff timer).
+    waiters: HashMap<String, Vec<Waker>>,
+}
+
+impl LockTable {
+    /// Grants all `keys` (sorted, deduped) until `now + ttl`, or none of them.
+    pub(crate) fn acquire(
+        &mut self,
+        keys: &[String],
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<(Lease, Timestamp), LockError> {
+        let expires_at = now.checked_add(ttl).map_err(|_| LockError::Invalid {
+            reason: "the lease TTL reaches past the largest timestamp",
+        })?;
+        if let Some(key) = keys
+            .iter()
+            .find(|k| self.held.get(*k).is_some_and(|h| h.expires_at > now))
+        {
+            return Err(LockError::Busy { key: key.clone() });
+        }
+        let raw = self.last_token.checked_add(1).ok_or(LockError::Invalid {
+            reason: "fencing tokens are exhausted",
+        })?;
+        self.last_token = raw;
+        let token = FencingToken::new(raw);
+        for key in keys {
+            self.held.insert(key.clone(), Held { token, expires_at });
+        }
+        let grants = keys.iter().map(|k| (k.clone(), token)).collect();
+        Ok((Lease::new(grants), expires_at))
+    }
+
+    /// Moves the expiry of every key of `lease` to `now + ttl` if none has run out.
+    pub(crate) fn extend(
+        &mut self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<Timestamp, LockError> {
+        let expires_at = now.checked_add(ttl).map_err(|_| LockError::Invalid {
+            reason: "the lease TTL reaches past the largest timestamp",
+        })?;
+        if let Some(key) = self.first_lost(lease, now) {
+            return Err(LockError::Lost { key });
+        }
+        for (key, _) in lease.grants() {
+            if let Some(held) = self.held.get_mut(key) {
+                held.expires_at = expires_at;
+            }
+        }
+        Ok(expires_at)
+    }
+
+    /// Frees every key still held by `lease`; reports `Lost` if any had run out.
+    pub(crate) fn release(&mut self, lease: &Lease, now: Timestamp) -> Result<(), LockError> {
+        let lost = self.first_lost(lease, now);
+        for (key, token) in lease.grants() {
+            if self.held.get(key).is_some_and(|h| h.token == *token) {
+                self.held.remove(key);
+                for waiter in self.waiters.remove(key).into_iter().flatten() {
+                    waiter.wake();
+                }
+            }
+        }
+        lost.map_or(Ok(()), |key| Err(LockError::Lost { key }))
+    }
+
+    /// Whether `key` is free at `now`; if not, `waker` is woken when it is released.
+    pub(crate) fn free_or_notify(&mut self, key: &str, now: Timestamp, waker: &Waker) -> bool {
+        if self.held.get(key).is_none_or(|h| h.expires_at <= now) {
+            return true;
+        }
+        let waiters = self.waiters.entry(key.to_owned()).or_default();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+        false
+    }
+
+    fn first_lost(&self, lease: &Lease, now: Timestamp) -> Option<String> {
+        lease
+            .grants()
+            .iter()
+            .find(|(key, token)| {
+                !self
+                    .held
+                    .get(key)
+                    .is_some_and(|h| h.token == *token && h.expires_at > now)
+            })
+            .map(|(key, _)| key.clone())
+    }
+}
+
+/// The lock table behind its (std or loom) mutex.
+#[derive(Debug, Default)]
+pub(crate) struct LockCore {
+    table: Mutex<LockTable>,
+}
+
+impl LockCore {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut LockTable) -> R) -> R {
+        f(&mut self.table.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    core: LockCore,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+}
+
+impl Shared {
+    /// Waits until `key` is released or `timeout` completes, whichever is first. The check
+    /// and the waker registration happen under the table's lock, as does a release's wake-up,
+    /// so a release between the failed attempt and this wait is never missed.
+    async fn released_or(
+        &self,
+        key: &str,
+        mut timeout: Pin<&mut (dyn Future<Output = ()> + Send + '_)>,
+    ) -> Wake {
+        std::future::poll_fn(|cx| {
+            let now = self.clock.now();
+            if self.core.with(|t| t.free_or_notify(key, now, cx.waker())) {
+                return Poll::Ready(Wake::Released);
+            }
+            timeout.as_mut().poll(cx).map(|()| Wake::TimedOut)
+        })
+        .await
+    }
+}
+
+/// Why a waiter woke.
+#[derive(Debug, PartialEq, Eq)]
+enum Wake {
+    /// The key it waited for was released (or expired): try again at once.
+    Released,
+    /// Its backoff timer fired.
+    TimedOut,
+}
+
+#[async_trait::async_trait]
+impl LeaseHandle for Shared {
+    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<Timestamp, LockError> {
+        let now = self.clock.now();
+        self.core.with(|t| t.extend(lease, now, ttl))
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), LockError> {
+        let now = self.clock.now();
+        self.core.with(|t| t.release(lease, now))
+    }
+
+    fn release_detached(&self, lease: &Lease) {
+        let now = self.clock.now();
+        // Dropped guard: freeing the keys is all that matters, a late drop is not an error.
+        let _ = self.core.with(|t| t.release(lease, now));
+    }
+}
+
+/// An in-process [`LockManager`]: correct across threads of one process, state lost on exit.
+/// Clones share the same locks.
+#[derive(Clone)]
+pub struct MemoryLockManager {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for MemoryLockManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryLockManager").finish_non_exhaustive()
+    }
+}
+
+impl MemoryLockManager {
+    /// Locks whose leases expire by `clock` and whose waits pause on `sleeper`.
+    pub fn new(clock: Arc<dyn Clock>, sleeper: Arc<dyn Sleeper>) -> Self {
+        MemoryLockManager {
+            shared: Arc::new(Shared {
+                core: LockCore::default(),
+                clock,
+                sleeper,
+            }),
+        }
+    }
+
+    /// Locks on the system clock, waiting on the tokio timer.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn with_tokio() -> Self {
+        MemoryLockManager::new(
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(crate::policy::TokioSleeper),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl LockManager for MemoryLockManager {
+    async fn acquire(&self, keys: &[&str], options: &LockOptions) -> Result<LockGuard, LockError> {
+        let keys = normalize_keys(keys, options)?;
+        let shared = &self.shared;
+        let started = shared.clock.now();
+        let mut backoff = match options.wait {
+            LockWait::NoWait => Duration::ZERO,
+            LockWait::Bounded {
+                initial_backoff, ..
+            } => initial_backoff,
+        };
+        // One backoff timer lives across wake-ups: a waiter woken by a release that another
+        // waiter won goes back to waiting on the same timer instead of arming a new one.
+        let mut timer: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
+        loop {
+            let now = shared.clock.now();
+            let busy_key = match shared.core.with(|t| t.acquire(&keys, now, options.ttl)) {
+                Ok((lease, expires_at)) => {
+                    let handle: Arc<dyn LeaseHandle> = Arc::<Shared>::clone(shared);
+                    return LockGuard::new(lease, expires_at, handle).arm(options).await;
+                }
+                Err(LockError::Busy { key }) => key,
+                Err(other) => return Err(other),
+            };
+            let LockWait::Bounded {
+                max_wait,
+                max_backoff,
+                ..
+            } = options.wait
+            else {
+                return Err(LockError::Busy { key: busy_key });
+            };
+            let waited = span_between(started, now);
+            let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
+                return Err(LockError::Busy { key: busy_key });
+            };
+            let armed = timer.get_or_insert_with(|| {
+                // A floor keeps a zero backoff from spinning on a clock that does not move.
+                shared
+                    .sleeper
+                    .sleep(backoff.min(left).max(Duration::from_micros(1)))
+            });
+            if shared.released_or(&busy_key, armed.as_mut()).await == Wake::TimedOut {
+                timer = None;
+                backoff = backoff.saturating_mul(2).min(max_backoff);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[cfg(not(loom))]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use super::*;
+    use crate::clock::{ManualClock, SystemClock};
+    use crate::memory::NeverSleeper;
+    use crate::policy::ManualSleeper;
+    use crate::ports::fencing::FencedResource;
+    use crate::ports::lock::{LockManagerExt, WithLockError};
+
+    const TTL: Duration = Duration::from_secs(10);
+
+    fn manual() -> (ManualClock, ManualSleeper, MemoryLockManager) {
+        let clock = ManualClock::new(Timestamp::UNIX_EPOCH);
+        let sleeper = ManualSleeper::new(clock.clone());
+        let locks = MemoryLockManager::new(Arc::new(clock.clone()), Arc::new(sleeper.clone()));
+        (clock, sleeper, locks)
+    }
+
+    /// Waits by yielding to the runtime, so contended loops run at full speed.
+    #[derive(Debug)]
+    struct YieldSleeper;
+
+    #[async_trait::async_trait]
+    impl Sleeper for YieldSleeper {
+        async fn sleep(&self, _: Duration) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_key_is_busy_and_tokens_grow_across_holders() {
+        let (_, _, locks) = manual();
+        let opts = LockOptions::new(TTL);
+        let first = locks.acquire(&["seat:1"], &opts).await.unwrap();
+        let busy = locks.acquire(&["seat:1"], &opts).await.unwrap_err();
+        assert!(matches!(busy, LockError::Busy { key } if key == "seat:1"));
+        let t1 = first.token();
+        first.release().await.unwrap();
+        let second = locks.acquire(&["seat:1"], &opts).await.unwrap();
+        assert!(second.token() > t1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_holder_is_taken_over_and_fenced_out() {
+        let (clock, _, locks) = manual();
+        let opts = LockOptions::new(TTL);
+        let seat = FencedResource::new("free");
+        let mut stale = locks.acquire(&["seat:1"], &opts).await.unwrap();
+        // The first holder stalls past its lease; a second one takes the key and writes.
+        clock.advance(TTL);
+        let fresh = locks.acquire(&["seat:1"], &opts).await.unwrap();
+        assert!(fresh.token() > stale.token());
+        seat.write(fresh.token(), |s| *s = "sold to B").unwrap();
+        // The stalled holder wakes up: its write, extension and release are all refused.
+        assert!(seat.write(stale.token(), |s| *s = "sold to A").is_err());
+        assert_eq!(seat.read(|s| *s), "sold to B");
+        assert!(matches!(
+            stale.extend(TTL).await,
+            Err(LockError::Lost { .. })
+        ));
+        assert!(matches!(stale.release().await, Err(LockError::Lost { .. })));
+        // The stale release must not have freed the new holder's key.
+        assert!(locks.acquire(&["seat:1"], &opts).await.is_err());
+        fresh.release().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn extend_keeps_the_lease_and_release_after_expiry_is_lost() {
+        let (clock, _, locks) = manual();
+        let opts = LockOptions::new(TTL);
+        let mut guard = locks.acquire(&["k"], &opts).await.unwrap();
+        clock.advance(Duration::from_secs(9));
+        let until = guard.extend(TTL).await.unwrap();
+        assert_eq!(until, guard.expires_at());
+        clock.advance(Duration::from_secs(9));
+        assert!(locks.acquire(&["k"], &opts).await.is_err());
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(guard.release().await, Err(LockError::Lost { .. })));
+    }
+
+    #[tokio::test]
+    async fn many_keys_are_all_or_nothing() {
+        let (_, _, locks) = manual();
+        let opts = LockOptions::new(TTL);
+        let b = locks.acquire(&["b"], &opts).await.unwrap();
+        let err = locks.acquire(&["c", "b", "a"], &opts).await.unwrap_err();
+        assert!(matches!(err, LockError::Busy { key } if key == "b"));
+        // Nothing was taken by the failed attempt.
+        let a = locks.acquire(&["a", "c"], &opts).await.unwrap();
+        assert_eq!(a.lease().token_for("c"), Some(a.token()));
+        assert_eq!(a.lease().token_for("b"), None);
+        b.release().await.unwrap();
+        a.release().await.unwrap();
+        let all = locks.acquire(&["c", "b", "a", "b"], &opts).await.unwrap();
+        let keys: Vec<_> = all.lease().grants().iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_wait_backs_off_until_the_lease_ends() {
+        let (_, sleeper, locks) = manual();
+        let _held = locks.acquire(&["k"], &LockOptions::new(TTL)).await.unwrap();
+        let wait = LockWait::Bounded {
+            max_wait: Duration::from_secs(60),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(4),
+        };
+        let got = locks
+            .acquire(&["k"], &LockOptions::new(TTL).with_wait(wait))
+            .await
+            .unwrap();
+        assert!(got.token() > _held.token());
+        let secs: Vec<u64> = sleeper.slept().iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_release_wakes_a_waiter_at_once() {
+        let locks = MemoryLockManager::new(Arc::new(SystemClock), Arc::new(NeverSleeper));
+        let held = locks.acquire(&["k"], &LockOptions::new(TTL)).await.unwrap();
+        let waiter = {
+            let locks = locks.clone();
+            let opts = LockOptions::new(TTL).wait_up_to(Duration::from_secs(3600));
+            tokio::spawn(async move { locks.acquire(&["k"], &opts).await.map(|g| g.token()) })
+        };
+        tokio::task::yield_now().await;
+        held.release().await.unwrap();
+        // The timeout only turns a lost wake-up into a failure instead of a hung test.
+        let woken = tokio::time::timeout(Duration::from_secs(60), waiter).await;
+        assert!(woken.unwrap().unwrap().unwrap() > FencingToken::new(1));
+    }
+
+    #[tokio::test]
+    async fn a_bounded_wait_gives_up_busy() {
+        let (_, sleeper, locks) = manual();
+        let _held = locks.acquire(&["k"], &LockOptions::new(TTL)).await.unwrap();
+        let opts = LockOptions::new(TTL).wait_up_to(Duration::from_secs(2));
+        let err = locks.acquire(&["k"], &opts).await.unwrap_err();
+        assert!(matches!(err, LockError::Busy { .. }));
+        assert_eq!(
+            sleeper.slept().iter().sum::<Duration>(),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_guard_frees_its_keys() {
+        let (_, _, locks) = manual();
+        let opts = LockOptions::new(TTL);
+        drop(locks.acquire(&["k"], &opts).await.unwrap());
+        locks.acquire(&["k"], &opts).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn with_lock_holds_the_keys_for_the_whole_work_and_then_frees_them() {
+        let (_, _, locks) = manual();
+        let dyn_locks: Arc<dyn LockManager> = Arc::new(locks.clone());
+        let opts = LockOptions::new(TTL);
+        let result: Result<(), WithLockError<&str>> = dyn_locks
+            .with_lock(&["k"], &opts, |_| {
+                let locks = locks.clone();
+                async move {
+                    assert!(locks.acquire(&["k"], &opts).await.is_err());
+                    Err("declined")
+                }
+            })
+            .await;
+        assert!(matches!(result, Err(WithLockError::Work("declined"))));
+        locks.acquire(&["k"], &opts).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_watchdog_without_the_runtime_support_is_refused() {
+        let (_, _, locks) = manual();
+        let opts = LockOptions::new(TTL).with_watchdog();
+        #[cfg(not(feature = "tokio"))]
+        assert!(matches!(
+            locks.acquire(&["k"], &opts).await,
+            Err(LockError::WatchdogUnavailable)
+        ));
+        #[cfg(feature = "tokio")]
+        locks
+            .acquire(&["k"], &opts)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+        // Either way nothing stays held.
+        locks.acquire(&["k"], &LockOptions::new(TTL)).await.unwrap();
+    }
+
+    /// Reads tokio's (pausable) clock, so leases expire in the runtime's virtual time.
+    #[cfg(feature = "tokio")]
+    #[derive(Debug)]
+    struct TokioClock(tokio::time::Instant);
+
+    #[cfg(feature = "tokio")]
+    impl Clock for TokioClock {
+        fn now(&self) -> Timestamp {
+            crate::policy::add_saturating(Timestamp::UNIX_EPOCH, self.0.elapsed())
+        }
+    }
+
+    #[cfg(feature = "tokio")]
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_keeps_a_lease_alive_while_the_guard_lives() {
+        let clock = Arc::new(TokioClock(tokio::time::Instant::now()));
+        let locks = MemoryLockManager::new(clock, Arc::new(crate::policy::TokioSleeper));
+        let ttl = Duration::from_secs(3);
+        let guard = locks
+            .acquire(&["k"], &LockOptions::new(ttl).with_watchdog())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(locks.acquire(&["k"], &LockOptions::new(ttl)).await.is_err());
+        guard.release().await.unwrap();
+        locks.acquire(&["k"], &LockOptions::new(ttl)).await.unwrap();
+    }
+
+    fn real_locks() -> MemoryLockManager {
+        MemoryLockManager::new(Arc::new(SystemClock), Arc::new(YieldSleeper))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn opposite_key_orders_never_deadlock() {
+        let locks = real_locks();
+        let inside = Arc::new(AtomicBool::new(false));
+        let opts = LockOptions::new(Duration::from_secs(60)).wait_up_to(Duration::from_secs(60));
+        let run = |keys: [&'static str; 2]| {
+            let (locks, inside) = (locks.clone(), Arc::clone(&inside));
+            tokio::spawn(async move {
+                for _ in 0..10_000 {
+                    locks
+                        .with_lock(&keys, &opts, |_| async {
+                            assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+                            tokio::task::yield_now().await;
+                            inside.store(false, Ordering::SeqCst);
+                            Ok::<_, ()>(())
+                        })
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        let (ab, ba) = (run(["a", "b"]), run(["b", "a"]));
+        ab.await.unwrap();
+        ba.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_holders_are_mutually_exclusive_with_growing_tokens() {
+        let locks = real_locks();
+        let last_token = Arc::new(AtomicU64::new(0));
+        let count = Arc::new(AtomicU64::new(0));
+        let opts = LockOptions::new(Duration::from_secs(60)).wait_up_to(Duration::from_secs(60));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (locks, last_token, count) =
+                    (locks.clone(), Arc::clone(&last_token), Arc::clone(&count));
+                tokio::spawn(async move {
+                    for _ in 0..500 {
+                        let guard = locks.acquire(&["hot"], &opts).await.unwrap();
+                        let token = guard.token().get();
+                        // Under the lock, the previous holder's token is the largest seen.
+                        assert!(last_token.swap(token, Ordering::SeqCst) < token);
+                        count.fetch_add(1, Ordering::SeqCst);
+                        guard.release().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 4_000);
+    }
+}
