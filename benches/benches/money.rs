@@ -1,5 +1,10 @@
 //! Money arithmetic and exact allocation against the hand-written integer code they replace.
-#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout, clippy::cast_possible_wrap)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::cast_possible_wrap
+)]
 
 use std::hint::black_box;
 

@@ -10,9 +10,11 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
+//! | [`discount`] | discount rules as data, a deterministic quote that explains itself, exact refunds |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod discount;
 pub mod ids;
 pub mod money;
