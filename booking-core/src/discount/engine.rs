@@ -3,10 +3,8 @@
 use super::cart::{Cart, Customer};
 use super::eligibility::{Situation, eligible_lines, matched};
 use super::names::CouponCode;
-use super::pricing::{RuleOutcome, apply_in_order, initial_state};
-use super::quote::{
-    AppliedRule, LineShare, NotApplied, NotAppliedReason, Quote, QuotedLine, RuleShare,
-};
+use super::pricing::{Pricer, RuleOutcome};
+use super::quote::{AppliedRule, LineShare, NotApplied, NotAppliedReason, Quote, QuotedLine};
 use super::rule_set::RuleSet;
 use super::selection::{Candidate, choose};
 use crate::clock::Timestamp;
@@ -76,16 +74,21 @@ pub fn quote(
             Err(reason) => not_applied.push((position, not_applied_entry(rule, reason))),
         }
     }
-    let state = initial_state(cart);
-    let price = |set: &[usize]| {
+    let mut pricer = Pricer::new(cart, policy.rounding);
+    let in_order = |set: &[usize]| -> Vec<(&super::rule::Rule, &[usize])> {
+        set.iter()
+            .filter_map(|&c| cands.get(c))
+            .map(|c| (c.rule, c.lines.as_slice()))
+            .collect()
+    };
+    let choice = choose(&cands, |set| {
         let rules = set
             .iter()
             .filter_map(|&c| cands.get(c))
             .map(|c| (c.rule, c.lines.as_slice()));
-        apply_in_order(rules, &state, currency, policy.rounding)
-    };
-    let choice = choose(&cands, |set| price(set).0);
-    let (_, outcomes) = price(&choice.kept);
+        pricer.total(rules)
+    });
+    let outcomes = pricer.outcomes(in_order(&choice.kept).into_iter());
 
     for &(loser, winner) in &choice.dropped {
         if let (Some(l), Some(w), Some(&pos)) =
@@ -98,7 +101,7 @@ pub fn quote(
         }
     }
     let mut applied: Vec<AppliedRule> = Vec::new();
-    let mut line_shares: Vec<Vec<RuleShare>> = vec![Vec::new(); cart.lines().len()];
+    let mut line_discounts: Vec<i64> = vec![0; cart.lines().len()];
     for (&c, outcome) in choice.kept.iter().zip(&outcomes) {
         let (Some(cand), Some(&pos)) = (cands.get(c), positions.get(c)) else {
             continue;
@@ -114,7 +117,7 @@ pub fn quote(
             cand,
             outcome,
             situation,
-            &mut line_shares,
+            &mut line_discounts,
             currency,
         )?);
     }
@@ -122,8 +125,8 @@ pub fn quote(
 
     let mut lines = Vec::with_capacity(cart.lines().len());
     let mut discount = Money::zero(currency);
-    for ((line, gross), allocations) in cart.lines_with_gross().zip(line_shares) {
-        let line_discount = Money::sum(currency, allocations.iter().map(|s| s.amount))?;
+    for ((line, gross), line_discount) in cart.lines_with_gross().zip(line_discounts) {
+        let line_discount = Money::new(line_discount, currency)?;
         discount = discount.checked_add(line_discount)?;
         lines.push(QuotedLine {
             line: line.id.clone(),
@@ -132,7 +135,6 @@ pub fn quote(
             gross,
             discount: line_discount,
             net: gross.checked_sub(line_discount)?,
-            allocations,
         });
     }
     let subtotal = cart.subtotal();
@@ -156,26 +158,23 @@ fn not_applied_entry(rule: &super::rule::Rule, reason: NotAppliedReason) -> NotA
     }
 }
 
-/// The explanation of one kept rule; also records its shares on `line_shares`.
+/// The explanation of one kept rule; also adds its shares to `line_discounts`.
 fn applied_rule(
     cand: &Candidate<'_>,
     outcome: &RuleOutcome,
     situation: Situation<'_>,
-    line_shares: &mut [Vec<RuleShare>],
+    line_discounts: &mut [i64],
     currency: Currency,
 ) -> Result<AppliedRule, QuoteError> {
     let rule = cand.rule;
     let mut shares = Vec::with_capacity(outcome.parts.len());
-    for &(i, minor) in &outcome.parts {
-        let amount = Money::new(minor, currency)?;
-        if let (Some(line), Some(slot)) = (situation.cart.lines().get(i), line_shares.get_mut(i)) {
-            slot.push(RuleShare {
-                rule: rule.id.clone(),
-                amount,
-            });
+    for &(i, minor) in outcome.parts.iter().filter(|(_, minor)| *minor > 0) {
+        if let (Some(line), Some(sum)) = (situation.cart.lines().get(i), line_discounts.get_mut(i))
+        {
+            *sum = sum.checked_add(minor).ok_or(MoneyError::Overflow)?;
             shares.push(LineShare {
                 line: line.id.clone(),
-                amount,
+                amount: Money::new(minor, currency)?,
             });
         }
     }

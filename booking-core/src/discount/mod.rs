@@ -72,8 +72,7 @@ pub use engine::{QuoteError, quote};
 pub use names::{CouponCode, LineId, MemberGrade, RuleId};
 pub use policy::{CouponOrder, Granularity, QuotePolicy, RoundingPolicy};
 pub use quote::{
-    AppliedRule, LineShare, Matched, NotApplied, NotAppliedReason, Quote, QuotedLine, RuleShare,
-    Selection,
+    AppliedRule, LineShare, Matched, NotApplied, NotAppliedReason, Quote, QuotedLine, Selection,
 };
 pub use refund::{RefundError, RefundLine};
 pub use rule::{Benefit, Rule, RuleError, RuleProblem, Scope, Stacking};

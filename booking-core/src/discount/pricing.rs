@@ -18,7 +18,7 @@ pub(super) struct LineState {
 }
 
 /// The lines of `cart` before any discount.
-pub(super) fn initial_state(cart: &Cart) -> Vec<LineState> {
+fn initial_state(cart: &Cart) -> Vec<LineState> {
     cart.lines_with_gross()
         .map(|(line, gross)| LineState {
             unit_price: line.unit_price.minor(),
@@ -37,102 +37,191 @@ pub(super) struct RuleOutcome {
     pub(super) parts: Vec<(usize, i64)>,
 }
 
-/// Applies `rules` (with their eligible lines) in the order given to a fresh copy of `state`
-/// and returns the total discount and each rule's outcome.
-pub(super) fn apply_in_order<'r>(
-    rules: impl Iterator<Item = (&'r Rule, &'r [usize])>,
-    state: &[LineState],
+/// Prices combinations of rules over one cart, reusing its buffers between them: the
+/// best-of search prices many combinations per quote.
+#[derive(Debug)]
+pub(super) struct Pricer {
+    base: Vec<LineState>,
+    state: Vec<LineState>,
+    scope: Vec<(usize, LineState)>,
+    parts: Vec<(usize, i64)>,
+    weights: Vec<u64>,
     currency: Currency,
     rounding: RoundingPolicy,
-) -> (i64, Vec<RuleOutcome>) {
-    let mut state = state.to_vec();
-    let mut total = 0_i64;
-    let mut outcomes = Vec::new();
-    for (rule, lines) in rules {
-        let outcome = price_rule(rule, lines, &state, currency, rounding);
-        for &(i, amount) in &outcome.parts {
-            if let Some(line) = state.get_mut(i) {
-                line.net = line.net.saturating_sub(amount).max(0);
+}
+
+impl Pricer {
+    /// A pricer for `cart` under `rounding`.
+    pub(super) fn new(cart: &Cart, rounding: RoundingPolicy) -> Self {
+        let base = initial_state(cart);
+        Pricer {
+            state: Vec::with_capacity(base.len()),
+            scope: Vec::with_capacity(base.len()),
+            parts: Vec::with_capacity(base.len()),
+            weights: Vec::with_capacity(base.len()),
+            base,
+            currency: cart.currency(),
+            rounding,
+        }
+    }
+
+    /// The total discount of `rules` (with their eligible lines) applied in the order given.
+    pub(super) fn total<'r>(
+        &mut self,
+        rules: impl Iterator<Item = (&'r Rule, &'r [usize])>,
+    ) -> i64 {
+        self.run(rules, |_, _| {})
+    }
+
+    /// Each rule's outcome when `rules` are applied in the order given.
+    pub(super) fn outcomes<'r>(
+        &mut self,
+        rules: impl Iterator<Item = (&'r Rule, &'r [usize])>,
+    ) -> Vec<RuleOutcome> {
+        let mut out = Vec::new();
+        self.run(rules, |(uncapped, amount), parts| {
+            out.push(RuleOutcome {
+                uncapped,
+                amount,
+                parts: parts.to_vec(),
+            });
+        });
+        out
+    }
+
+    fn run<'r>(
+        &mut self,
+        rules: impl Iterator<Item = (&'r Rule, &'r [usize])>,
+        mut record: impl FnMut((i64, i64), &[(usize, i64)]),
+    ) -> i64 {
+        self.state.clear();
+        self.state.extend_from_slice(&self.base);
+        let mut total = 0_i64;
+        for (rule, lines) in rules {
+            let amounts = self.price_rule(rule, lines);
+            for &(i, amount) in &self.parts {
+                if let Some(line) = self.state.get_mut(i) {
+                    line.net = line.net.saturating_sub(amount).max(0);
+                }
+            }
+            total = total.saturating_add(amounts.1);
+            record(amounts, &self.parts);
+        }
+        total
+    }
+
+    /// Fills `self.parts` with what `rule` takes off each of `lines`, cap included, and
+    /// returns `(uncapped, amount)`.
+    fn price_rule(&mut self, rule: &Rule, lines: &[usize]) -> (i64, i64) {
+        let state = &self.state;
+        self.scope.clear();
+        self.scope
+            .extend(lines.iter().filter_map(|&i| state.get(i).map(|s| (i, *s))));
+        self.parts.clear();
+        let (scope, rounding) = (&self.scope, self.rounding);
+        match (rule.benefit, rule.scope) {
+            (Benefit::Percentage { percent }, Scope::PerLine)
+                if rounding.granularity == Granularity::PerLine =>
+            {
+                each(scope, &mut self.parts, |s| {
+                    percent_of(s.net, percent, rounding.mode)
+                });
+            }
+            (Benefit::Percentage { percent }, _) => {
+                let total = percent_of(sum_net(scope), percent, rounding.mode);
+                self.split_by_net(total);
+            }
+            (Benefit::AmountOff { amount }, Scope::PerLine) => each(scope, &mut self.parts, |s| {
+                amount.minor().saturating_mul(i64::from(s.quantity))
+            }),
+            (Benefit::AmountOff { amount }, Scope::PerOrder) => {
+                let total = amount.minor().min(sum_net(scope));
+                self.split_by_net(total);
+            }
+            (Benefit::UnitPrice { price }, _) => each(scope, &mut self.parts, |s| {
+                let target = price.minor().saturating_mul(i64::from(s.quantity));
+                s.net.saturating_sub(target)
+            }),
+            (Benefit::BuyNPayM { buy, pay }, Scope::PerLine) => each(scope, &mut self.parts, |s| {
+                let free = free_units(u64::from(s.quantity), buy, pay);
+                share_of_units(s, free, rounding.mode)
+            }),
+            (Benefit::BuyNPayM { buy, pay }, Scope::PerOrder) => {
+                cheapest_free(scope, &mut self.parts, buy, pay, rounding.mode);
             }
         }
-        total = total.saturating_add(outcome.amount);
-        outcomes.push(outcome);
+        let uncapped = self
+            .parts
+            .iter()
+            .fold(0_i64, |acc, &(_, a)| acc.saturating_add(a));
+        match rule.cap {
+            Some(cap) if cap.minor() < uncapped => {
+                self.weights.clear();
+                self.weights.extend(
+                    self.parts
+                        .iter()
+                        .map(|&(_, a)| u64::try_from(a).unwrap_or(0)),
+                );
+                self.split(cap.minor());
+                (uncapped, cap.minor())
+            }
+            _ => (uncapped, uncapped),
+        }
     }
-    (total, outcomes)
-}
 
-/// What `rule` takes off the lines `lines` given their current state, cap included.
-fn price_rule(
-    rule: &Rule,
-    lines: &[usize],
-    state: &[LineState],
-    currency: Currency,
-    rounding: RoundingPolicy,
-) -> RuleOutcome {
-    let in_scope: Vec<(usize, LineState)> = lines
-        .iter()
-        .filter_map(|&i| state.get(i).map(|s| (i, *s)))
-        .collect();
-    let parts = match (rule.benefit, rule.scope) {
-        (Benefit::Percentage { percent }, Scope::PerLine)
-            if rounding.granularity == Granularity::PerLine =>
-        {
-            each(&in_scope, |s| percent_of(s.net, percent, rounding.mode))
+    /// Splits `total` over the lines in scope in proportion to what they still cost.
+    fn split_by_net(&mut self, total: i64) {
+        self.weights.clear();
+        self.weights.extend(
+            self.scope
+                .iter()
+                .map(|(_, s)| u64::try_from(s.net).unwrap_or(0)),
+        );
+        self.parts.clear();
+        self.parts.extend(self.scope.iter().map(|&(i, _)| (i, 0)));
+        self.split(total);
+    }
+
+    /// Replaces the amounts of `self.parts` by an exact split of `total` in proportion to
+    /// `self.weights` (largest remainder). When `total` is at most the sum of the weights no
+    /// part exceeds its weight, so a line never goes below zero.
+    fn split(&mut self, total: i64) {
+        // The two common exact cases need no division: nothing, or everything.
+        let weight_sum = self
+            .weights
+            .iter()
+            .fold(0_u64, |acc, &w| acc.saturating_add(w));
+        if total == 0 || u64::try_from(total).is_ok_and(|t| t == weight_sum) {
+            for (part, &w) in self.parts.iter_mut().zip(&self.weights) {
+                part.1 = if total == 0 {
+                    0
+                } else {
+                    i64::try_from(w).unwrap_or(0)
+                };
+            }
+            return;
         }
-        (Benefit::Percentage { percent }, _) => {
-            let sum = sum_net(&in_scope);
-            split(
-                percent_of(sum, percent, rounding.mode),
-                &in_scope,
-                |s| s.net,
-                currency,
-            )
+        let shares = Money::new(total, self.currency).and_then(|t| allocate(t, &self.weights));
+        match shares {
+            Ok(shares) => {
+                for (part, share) in self.parts.iter_mut().zip(shares) {
+                    part.1 = share.minor();
+                }
+            }
+            // Only reachable for a positive total over zero weight, i.e. nothing left to
+            // discount: the rule then gives nothing rather than more than the lines cost.
+            Err(_) => self.parts.iter_mut().for_each(|part| part.1 = 0),
         }
-        (Benefit::AmountOff { amount }, Scope::PerLine) => each(&in_scope, |s| {
-            amount
-                .minor()
-                .saturating_mul(i64::from(s.quantity))
-                .min(s.net)
-        }),
-        (Benefit::AmountOff { amount }, Scope::PerOrder) => {
-            let off = amount.minor().min(sum_net(&in_scope));
-            split(off, &in_scope, |s| s.net, currency)
-        }
-        (Benefit::UnitPrice { price }, _) => each(&in_scope, |s| {
-            let target = price.minor().saturating_mul(i64::from(s.quantity));
-            s.net.saturating_sub(target).max(0)
-        }),
-        (Benefit::BuyNPayM { buy, pay }, Scope::PerLine) => each(&in_scope, |s| {
-            let free = free_units(u64::from(s.quantity), buy, pay);
-            share_of_units(s, free, rounding.mode)
-        }),
-        (Benefit::BuyNPayM { buy, pay }, Scope::PerOrder) => {
-            cheapest_free(&in_scope, buy, pay, rounding.mode)
-        }
-    };
-    let uncapped = parts
-        .iter()
-        .fold(0_i64, |acc, &(_, a)| acc.saturating_add(a));
-    let (amount, parts) = match rule.cap {
-        Some(cap) if cap.minor() < uncapped => {
-            let weights: Vec<(usize, i64)> = parts;
-            let capped = split_weights(cap.minor(), &weights, currency);
-            (cap.minor(), capped)
-        }
-        _ => (uncapped, parts),
-    };
-    RuleOutcome {
-        uncapped,
-        amount,
-        parts,
     }
 }
 
-fn each(lines: &[(usize, LineState)], f: impl Fn(&LineState) -> i64) -> Vec<(usize, i64)> {
-    lines
-        .iter()
-        .map(|(i, s)| (*i, f(s).clamp(0, s.net)))
-        .collect()
+/// One part per line in scope, each clamped to what the line still costs.
+fn each(
+    scope: &[(usize, LineState)],
+    parts: &mut Vec<(usize, i64)>,
+    f: impl Fn(&LineState) -> i64,
+) {
+    parts.extend(scope.iter().map(|(i, s)| (*i, f(s).clamp(0, s.net))));
 }
 
 fn sum_net(lines: &[(usize, LineState)]) -> i64 {
@@ -165,10 +254,11 @@ fn share_of_units(s: &LineState, free: u64, mode: Rounding) -> i64 {
 /// costs, ties to the earlier line).
 fn cheapest_free(
     lines: &[(usize, LineState)],
+    parts: &mut Vec<(usize, i64)>,
     buy: u32,
     pay: u32,
     mode: Rounding,
-) -> Vec<(usize, i64)> {
+) {
     let units = lines.iter().fold(0_u64, |acc, (_, s)| {
         acc.saturating_add(u64::from(s.quantity))
     });
@@ -182,43 +272,10 @@ fn cheapest_free(
             .then(a.unit_price.cmp(&b.unit_price))
             .then(ia.cmp(ib))
     });
-    let mut parts: Vec<(usize, i64)> = Vec::with_capacity(lines.len());
     for (i, s) in by_price {
         let take = free.min(u64::from(s.quantity));
         free = free.saturating_sub(take);
         parts.push((*i, share_of_units(s, take, mode)));
     }
     parts.sort_by_key(|(i, _)| *i);
-    parts
-}
-
-/// Splits `total` over the lines in proportion to `weight`, exactly (largest remainder).
-fn split(
-    total: i64,
-    lines: &[(usize, LineState)],
-    weight: impl Fn(&LineState) -> i64,
-    currency: Currency,
-) -> Vec<(usize, i64)> {
-    let weights: Vec<(usize, i64)> = lines.iter().map(|(i, s)| (*i, weight(s))).collect();
-    split_weights(total, &weights, currency)
-}
-
-/// Splits `total` over `(line, weight)` pairs exactly. When `total` is at most the sum of the
-/// weights, no part exceeds its weight, so a line never goes below zero.
-fn split_weights(total: i64, weights: &[(usize, i64)], currency: Currency) -> Vec<(usize, i64)> {
-    let raw: Vec<u64> = weights
-        .iter()
-        .map(|(_, w)| u64::try_from(*w).unwrap_or(0))
-        .collect();
-    let parts = Money::new(total, currency).and_then(|t| allocate(t, &raw));
-    match parts {
-        Ok(parts) => weights
-            .iter()
-            .zip(parts)
-            .map(|((i, _), m)| (*i, m.minor()))
-            .collect(),
-        // Only reachable for a positive total over zero weight, i.e. nothing left to
-        // discount: the rule then gives nothing rather than more than the lines cost.
-        Err(_) => weights.iter().map(|(i, _)| (*i, 0)).collect(),
-    }
 }

@@ -78,6 +78,20 @@ impl Quote {
         self.lines.iter().find(|l| &l.line == id)
     }
 
+    /// This line's share of each applied rule, in order of application (rules that took
+    /// nothing off the line are left out). The shares add up to the line's `discount`.
+    pub fn shares_of<'q>(
+        &'q self,
+        line: &'q LineId,
+    ) -> impl Iterator<Item = (&'q RuleId, Money)> + 'q {
+        self.applied.iter().flat_map(move |a| {
+            a.lines
+                .iter()
+                .filter(move |s| &s.line == line)
+                .map(move |s| (&a.rule, s.amount))
+        })
+    }
+
     /// Why the rule with this id gave nothing, if it did.
     pub fn why_not(&self, rule: &RuleId) -> Option<&NotAppliedReason> {
         self.not_applied
@@ -99,22 +113,10 @@ pub struct QuotedLine {
     pub quantity: u32,
     /// `unit_price × quantity`.
     pub gross: Money,
-    /// Sum of `allocations`.
+    /// Sum of this line's shares of the applied rules (see [`Quote::shares_of`]).
     pub discount: Money,
     /// `gross - discount`: what this line costs the buyer, never negative.
     pub net: Money,
-    /// This line's share of each applied rule, in order of application.
-    pub allocations: Vec<RuleShare>,
-}
-
-/// A line's share of one rule's discount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct RuleShare {
-    /// The rule.
-    pub rule: RuleId,
-    /// The part of the rule's discount on this line.
-    pub amount: Money,
 }
 
 /// A rule that took something off.
@@ -135,7 +137,8 @@ pub struct AppliedRule {
     pub uncapped: Money,
     /// What it took off (at most its cap).
     pub amount: Money,
-    /// Its amount split over lines; the parts add up to `amount` exactly.
+    /// Its amount split over the lines it took something off; the parts add up to `amount`
+    /// exactly.
     pub lines: Vec<LineShare>,
 }
 

@@ -232,7 +232,7 @@ fn a_unit_is_discounted_by_at_most_one_rule_of_a_stack_group() {
         })
     );
     for line in q.lines() {
-        assert_eq!(line.allocations.len(), 1);
+        assert_eq!(q.shares_of(&line.line).count(), 1);
     }
 }
 

@@ -42,26 +42,26 @@ pub(super) struct Choice {
 /// returns its total discount.
 pub(super) fn choose(cands: &[Candidate<'_>], mut value: impl FnMut(&[usize]) -> i64) -> Choice {
     let n = cands.len();
-    let conflicts: Vec<Vec<bool>> = cands
+    // Row-major n × n matrix: conflicts[a * n + b].
+    let conflicts: Vec<bool> = cands
         .iter()
-        .map(|a| {
+        .flat_map(|a| {
             cands
                 .iter()
-                .map(|b| !std::ptr::eq(a, b) && conflict(a, b))
-                .collect()
+                .map(move |b| !std::ptr::eq(a, b) && conflict(a, b))
         })
         .collect();
-    let contested: Vec<usize> = (0..n)
-        .filter(|&i| conflicts.get(i).is_some_and(|row| row.iter().any(|&c| c)))
-        .collect();
-    let free: Vec<usize> = (0..n).filter(|i| !contested.contains(i)).collect();
     let conflicting = |a: usize, b: usize| {
-        conflicts
-            .get(a)
-            .and_then(|row| row.get(b))
+        a.checked_mul(n)
+            .and_then(|row| row.checked_add(b))
+            .and_then(|i| conflicts.get(i))
             .copied()
             .unwrap_or(true)
     };
+    let contested: Vec<usize> = (0..n)
+        .filter(|&a| (0..n).any(|b| conflicting(a, b)))
+        .collect();
+    let free: Vec<usize> = (0..n).filter(|i| !contested.contains(i)).collect();
     if contested.is_empty() {
         return Choice {
             kept: free,
@@ -107,9 +107,18 @@ fn exact(
                 .fold(0_u32, |mask, (j, _)| mask | (1_u32 << j))
         })
         .collect();
-    let mut best: Option<(i64, Vec<usize>)> = None;
+    let mut best: Option<(i64, u32)> = None;
     let mut combinations = 0_u32;
-    // contested.len() <= EXACT_SEARCH_LIMIT < 32, so the shift cannot overflow.
+    let mut combination: Vec<usize> =
+        Vec::with_capacity(free.len().saturating_add(contested.len()));
+    let chosen = |mask: u32| {
+        contested
+            .iter()
+            .enumerate()
+            .filter(move |(j, _)| mask & (1 << j) != 0)
+            .map(|(_, &c)| c)
+    };
+    // contested.len() <= EXACT_SEARCH_LIMIT < 32, so the shifts cannot overflow.
     for mask in 0_u32..(1_u32 << contested.len()) {
         let independent = adjacency
             .iter()
@@ -122,19 +131,18 @@ fn exact(
         if !(independent && maximal) {
             continue;
         }
-        let subset: Vec<usize> = contested
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| mask & (1 << j) != 0)
-            .map(|(_, &c)| c)
-            .collect();
-        let v = value(&merged(free, &subset));
+        combination.clear();
+        combination.extend(free.iter().copied().chain(chosen(mask)));
+        combination.sort_unstable();
+        let v = value(&combination);
         combinations = combinations.saturating_add(1);
-        if best.as_ref().is_none_or(|(b, _)| v > *b) {
-            best = Some((v, subset));
+        if best.is_none_or(|(b, _)| v > b) {
+            best = Some((v, mask));
         }
     }
-    let winners = best.map(|(_, s)| s).unwrap_or_default();
+    let winners = best
+        .map(|(_, mask)| chosen(mask).collect())
+        .unwrap_or_default();
     (winners, Selection::Exact { combinations })
 }
 
