@@ -58,6 +58,7 @@ mod pricing;
 mod quote;
 mod refund;
 mod rule;
+mod rule_error;
 mod rule_set;
 mod selection;
 
@@ -75,6 +76,7 @@ pub use quote::{
     AppliedRule, LineShare, Matched, NotApplied, NotAppliedReason, Quote, QuotedLine, Selection,
 };
 pub use refund::{RefundError, RefundLine};
-pub use rule::{Benefit, Rule, RuleError, RuleProblem, Scope, Stacking};
+pub use rule::{Benefit, Rule, Scope, Stacking};
+pub use rule_error::{RuleError, RuleProblem};
 pub use rule_set::RuleSet;
 pub use selection::EXACT_SEARCH_LIMIT;

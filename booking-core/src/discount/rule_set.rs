@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::names::RuleId;
 use super::policy::{CouponOrder, QuotePolicy};
-use super::rule::{Rule, RuleError, Scope, Stacking};
+use super::rule::{Rule, Scope, Stacking};
+use super::rule_error::RuleError;
 use crate::money::Currency;
 
 /// Rules that passed validation, in their order of application.
