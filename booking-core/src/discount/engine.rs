@@ -81,12 +81,15 @@ pub fn quote(
             .map(|c| (c.rule, c.lines.as_slice()))
             .collect()
     };
+    let mut combination = Vec::with_capacity(cands.len());
     let choice = choose(&cands, |set| {
-        let rules = set
-            .iter()
-            .filter_map(|&c| cands.get(c))
-            .map(|c| (c.rule, c.lines.as_slice()));
-        pricer.total(rules)
+        combination.clear();
+        combination.extend(
+            set.iter()
+                .filter_map(|&c| cands.get(c))
+                .map(|c| (c.rule, c.lines.as_slice())),
+        );
+        pricer.total(&combination)
     });
     let outcomes = pricer.outcomes(in_order(&choice.kept).into_iter());
 

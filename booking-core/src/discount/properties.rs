@@ -219,3 +219,35 @@ proptest! {
         prop_assert_eq!(by_units, minor(q.total()));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// The search prices combinations with `Pricer::total`, the quote with
+    /// `Pricer::outcomes`: they must agree, or the search would pick on wrong figures.
+    #[test]
+    fn search_totals_match_full_pricing(
+        cart in cart(),
+        rules in rules(),
+        policy in policy(),
+        grade in proptest::option::of(0..3_u8),
+    ) {
+        use super::eligibility::{Situation, eligible_lines};
+        use super::pricing::Pricer;
+
+        let customer = Customer { grade: grade.map(|g| MemberGrade::new(format!("G{g}"))) };
+        let coupons = [CouponCode::from("C0"), CouponCode::from("C1")];
+        let situation = Situation { cart: &cart, customer: &customer, now: Timestamp::from_second(NOW).unwrap(), coupons: &coupons };
+        let set = valid_set(rules, policy);
+        let eligible: Vec<(&Rule, Vec<usize>)> = set
+            .rules()
+            .iter()
+            .filter_map(|r| eligible_lines(r, situation).ok().map(|lines| (r, lines)))
+            .collect();
+        let combination: Vec<(&Rule, &[usize])> = eligible.iter().map(|(r, l)| (*r, l.as_slice())).collect();
+        let mut pricer = Pricer::new(&cart, policy.rounding);
+        let fast = pricer.total(&combination);
+        let full: i64 = pricer.outcomes(combination.iter().copied()).iter().map(|o| o.amount).sum();
+        prop_assert_eq!(fast, full);
+    }
+}
