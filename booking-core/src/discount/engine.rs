@@ -62,7 +62,14 @@ pub fn quote(
         coupons,
     };
     let policy = rules.policy();
-    let mut not_applied: Vec<(usize, NotApplied)> = Vec::new();
+    // One slot per rule, by position in the order of application: filled out of order,
+    // read in order.
+    let mut not_applied: Vec<Option<NotApplied>> = vec![None; rules.rules().len()];
+    let mut explain = |pos: usize, entry: NotApplied| {
+        if let Some(slot) = not_applied.get_mut(pos) {
+            *slot = Some(entry);
+        }
+    };
     let mut cands: Vec<Candidate<'_>> = Vec::new();
     let mut positions: Vec<usize> = Vec::new();
     for (position, rule) in rules.rules().iter().enumerate() {
@@ -71,7 +78,7 @@ pub fn quote(
                 cands.push(Candidate { rule, lines });
                 positions.push(position);
             }
-            Err(reason) => not_applied.push((position, not_applied_entry(rule, reason))),
+            Err(reason) => explain(position, not_applied_entry(rule, reason)),
         }
     }
     let mut pricer = Pricer::new(cart, policy.rounding);
@@ -100,7 +107,7 @@ pub fn quote(
             let reason = NotAppliedReason::LostTo {
                 winner: w.rule.id.clone(),
             };
-            not_applied.push((pos, not_applied_entry(l.rule, reason)));
+            explain(pos, not_applied_entry(l.rule, reason));
         }
     }
     let mut applied: Vec<AppliedRule> = Vec::new();
@@ -110,10 +117,10 @@ pub fn quote(
             continue;
         };
         if outcome.amount == 0 {
-            not_applied.push((
+            explain(
                 pos,
                 not_applied_entry(cand.rule, NotAppliedReason::ZeroDiscount),
-            ));
+            );
             continue;
         }
         applied.push(applied_rule(
@@ -124,7 +131,6 @@ pub fn quote(
             currency,
         )?);
     }
-    not_applied.sort_by_key(|(pos, _)| *pos);
 
     let mut lines = Vec::with_capacity(cart.lines().len());
     let mut discount = Money::zero(currency);
@@ -148,7 +154,7 @@ pub fn quote(
         total: subtotal.checked_sub(discount)?,
         lines,
         applied,
-        not_applied: not_applied.into_iter().map(|(_, n)| n).collect(),
+        not_applied: not_applied.into_iter().flatten().collect(),
         unknown_coupons: unknown_coupons(coupons, rules),
         selection: choice.selection,
     })

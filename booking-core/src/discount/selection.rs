@@ -42,15 +42,25 @@ pub(super) struct Choice {
 /// returns its total discount.
 pub(super) fn choose(cands: &[Candidate<'_>], mut value: impl FnMut(&[usize]) -> i64) -> Choice {
     let n = cands.len();
-    // Row-major n × n matrix: conflicts[a * n + b].
-    let conflicts: Vec<bool> = cands
-        .iter()
-        .flat_map(|a| {
-            cands
-                .iter()
-                .map(move |b| !std::ptr::eq(a, b) && conflict(a, b))
-        })
-        .collect();
+    // Row-major n × n matrix: conflicts[a * n + b]; conflict is symmetric, so each pair is
+    // checked once. Stackable rules never conflict with each other, so a set without any
+    // other stacking mode skips the matrix altogether.
+    let mut conflicts = vec![false; n.saturating_mul(n)];
+    let any_restriction = cands.iter().any(|c| c.rule.stacking != Stacking::Stackable);
+    for (a, ca) in cands.iter().enumerate().filter(|_| any_restriction) {
+        for (b, cb) in cands.iter().enumerate().skip(a.saturating_add(1)) {
+            if conflict(ca, cb) {
+                for i in [
+                    a.saturating_mul(n).saturating_add(b),
+                    b.saturating_mul(n).saturating_add(a),
+                ] {
+                    if let Some(cell) = conflicts.get_mut(i) {
+                        *cell = true;
+                    }
+                }
+            }
+        }
+    }
     let conflicting = |a: usize, b: usize| {
         a.checked_mul(n)
             .and_then(|row| row.checked_add(b))
