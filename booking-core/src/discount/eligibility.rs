@@ -48,6 +48,7 @@ pub(super) fn eligible_lines(
             .is_some_and(|g| grades.contains(g))
     {
         return Err(NotAppliedReason::GradeMismatch {
+            required: grades.clone(),
             actual: s.customer.grade.clone(),
         });
     }

@@ -1,5 +1,7 @@
 //! The result of pricing a cart: amounts, and an explanation of every rule, applied or not.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::conditions::TimeWindow;
@@ -226,6 +228,8 @@ pub enum NotAppliedReason {
     },
     /// The customer's grade is not one the rule asks for.
     GradeMismatch {
+        /// The grades the rule asks for.
+        required: BTreeSet<MemberGrade>,
         /// The customer's grade (`None` for a guest).
         actual: Option<MemberGrade>,
     },

@@ -116,7 +116,10 @@ fn seed_a_gold_member_and_time_sale_exclusive() {
     assert_eq!(q.total(), krw(105_000));
     assert_eq!(
         q.why_not(&"gold-10".into()),
-        Some(&NotAppliedReason::GradeMismatch { actual: None })
+        Some(&NotAppliedReason::GradeMismatch {
+            required: [MemberGrade::from("GOLD")].into(),
+            actual: None
+        })
     );
 }
 
@@ -139,6 +142,15 @@ fn seed_b_coupon_below_minimum_is_explained() {
             actual: krw(25_000)
         })
     );
+    // The shape stored with an order and shown in docs/discounts.md.
+    let json = serde_json::to_value(&q.not_applied()[0]).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        r#"{ "rule": "welcome", "reason": { "reason": "below_minimum",
+             "required": { "amount": 30000, "currency": "KRW" },
+             "actual": { "amount": 25000, "currency": "KRW" } } }"#,
+    )
+    .unwrap();
+    assert_eq!(json, expected);
 }
 
 #[test]
