@@ -5,6 +5,7 @@ use super::eligibility::{Situation, eligible_lines, matched};
 use super::names::CouponCode;
 use super::pricing::{Pricer, RuleOutcome};
 use super::quote::{AppliedRule, LineShare, NotApplied, NotAppliedReason, Quote, QuotedLine};
+use super::rule::Rule;
 use super::rule_set::RuleSet;
 use super::selection::{Candidate, choose};
 use crate::clock::Timestamp;
@@ -82,23 +83,13 @@ pub fn quote(
         }
     }
     let mut pricer = Pricer::new(cart, policy.rounding);
-    let in_order = |set: &[usize]| -> Vec<(&super::rule::Rule, &[usize])> {
-        set.iter()
-            .filter_map(|&c| cands.get(c))
-            .map(|c| (c.rule, c.lines.as_slice()))
-            .collect()
-    };
     let mut combination = Vec::with_capacity(cands.len());
     let choice = choose(&cands, |set| {
-        combination.clear();
-        combination.extend(
-            set.iter()
-                .filter_map(|&c| cands.get(c))
-                .map(|c| (c.rule, c.lines.as_slice())),
-        );
+        rules_of(&cands, set, &mut combination);
         pricer.total(&combination)
     });
-    let outcomes = pricer.outcomes(in_order(&choice.kept).into_iter());
+    rules_of(&cands, &choice.kept, &mut combination);
+    let outcomes = pricer.outcomes(combination.iter().copied());
 
     for &(loser, winner) in &choice.dropped {
         if let (Some(l), Some(w), Some(&pos)) =
@@ -132,20 +123,7 @@ pub fn quote(
         )?);
     }
 
-    let mut lines = Vec::with_capacity(cart.lines().len());
-    let mut discount = Money::zero(currency);
-    for ((line, gross), line_discount) in cart.lines_with_gross().zip(line_discounts) {
-        let line_discount = Money::new(line_discount, currency)?;
-        discount = discount.checked_add(line_discount)?;
-        lines.push(QuotedLine {
-            line: line.id.clone(),
-            unit_price: line.unit_price,
-            quantity: line.quantity,
-            gross,
-            discount: line_discount,
-            net: gross.checked_sub(line_discount)?,
-        });
-    }
+    let (lines, discount) = quoted_lines(cart, line_discounts)?;
     let subtotal = cart.subtotal();
     Ok(Quote {
         currency,
@@ -160,7 +138,40 @@ pub fn quote(
     })
 }
 
-fn not_applied_entry(rule: &super::rule::Rule, reason: NotAppliedReason) -> NotApplied {
+/// Fills `out` with the rules of the candidates `set`, with their lines, in order.
+fn rules_of<'a>(cands: &'a [Candidate<'a>], set: &[usize], out: &mut Vec<(&'a Rule, &'a [usize])>) {
+    out.clear();
+    out.extend(
+        set.iter()
+            .filter_map(|&c| cands.get(c))
+            .map(|c| (c.rule, c.lines.as_slice())),
+    );
+}
+
+/// Each cart line with its total discount, and the discount of the whole cart.
+fn quoted_lines(
+    cart: &Cart,
+    line_discounts: Vec<i64>,
+) -> Result<(Vec<QuotedLine>, Money), QuoteError> {
+    let currency = cart.currency();
+    let mut lines = Vec::with_capacity(cart.lines().len());
+    let mut discount = Money::zero(currency);
+    for ((line, gross), line_discount) in cart.lines_with_gross().zip(line_discounts) {
+        let line_discount = Money::new(line_discount, currency)?;
+        discount = discount.checked_add(line_discount)?;
+        lines.push(QuotedLine {
+            line: line.id.clone(),
+            unit_price: line.unit_price,
+            quantity: line.quantity,
+            gross,
+            discount: line_discount,
+            net: gross.checked_sub(line_discount)?,
+        });
+    }
+    Ok((lines, discount))
+}
+
+fn not_applied_entry(rule: &Rule, reason: NotAppliedReason) -> NotApplied {
     NotApplied {
         rule: rule.id.clone(),
         reason,
