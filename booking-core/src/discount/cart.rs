@@ -59,12 +59,40 @@ impl CartLine {
 /// assert_eq!(cart.subtotal(), seat);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It deserializes from `{"currency": "KRW", "lines": [...]}` through the same checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawCart", into = "RawCart")]
 pub struct Cart {
     currency: Currency,
     lines: Vec<CartLine>,
     gross: Vec<Money>,
     subtotal: Money,
+}
+
+/// The serialized shape of a [`Cart`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCart {
+    currency: Currency,
+    lines: Vec<CartLine>,
+}
+
+impl TryFrom<RawCart> for Cart {
+    type Error = CartError;
+
+    fn try_from(raw: RawCart) -> Result<Self, Self::Error> {
+        Cart::new(raw.currency, raw.lines)
+    }
+}
+
+impl From<Cart> for RawCart {
+    fn from(cart: Cart) -> Self {
+        RawCart {
+            currency: cart.currency,
+            lines: cart.lines,
+        }
+    }
 }
 
 impl Cart {
@@ -211,5 +239,10 @@ mod tests {
                 .subtotal()
                 .is_zero()
         );
+        let json = serde_json::to_string(&cart).unwrap();
+        assert_eq!(serde_json::from_str::<Cart>(&json).unwrap(), cart);
+        let zero = r#"{"currency":"KRW","lines":[{"id":"z","item":"x",
+            "unit_price":{"amount":1,"currency":"KRW"},"quantity":0}]}"#;
+        assert!(serde_json::from_str::<Cart>(zero).is_err());
     }
 }
