@@ -251,3 +251,49 @@ proptest! {
         prop_assert_eq!(fast, full);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// The exact search keeps the best maximal compatible combination (every rule that can
+    /// apply alongside the others does); checked here against a brute force over all subsets.
+    #[test]
+    fn exact_search_finds_the_best_compatible_subset(
+        cart in cart(),
+        rules in rules(),
+        policy in policy(),
+        grade in proptest::option::of(0..3_u8),
+    ) {
+        use super::eligibility::{Situation, eligible_lines};
+        use super::pricing::Pricer;
+        use super::selection::{Candidate, conflict};
+
+        let customer = Customer { grade: grade.map(|g| MemberGrade::new(format!("G{g}"))) };
+        let coupons = [CouponCode::from("C0"), CouponCode::from("C1")];
+        let now = Timestamp::from_second(NOW).unwrap();
+        let situation = Situation { cart: &cart, customer: &customer, now, coupons: &coupons };
+        let set = valid_set(rules, policy);
+        let cands: Vec<Candidate<'_>> = set
+            .rules()
+            .iter()
+            .filter_map(|rule| eligible_lines(rule, situation).ok().map(|lines| Candidate { rule, lines }))
+            .collect();
+        let mut pricer = Pricer::new(&cart, policy.rounding);
+        let mut best = 0_i64;
+        for mask in 0_u32..(1 << cands.len()) {
+            let chosen: Vec<&Candidate<'_>> =
+                cands.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, c)| c).collect();
+            let compatible = chosen.iter().enumerate().all(|(i, a)| chosen.iter().skip(i + 1).all(|b| !conflict(a, b)));
+            let maximal = cands
+                .iter()
+                .enumerate()
+                .all(|(i, c)| mask & (1 << i) != 0 || chosen.iter().any(|k| conflict(k, c)));
+            if compatible && maximal {
+                let combination: Vec<(&Rule, &[usize])> = chosen.iter().map(|c| (c.rule, c.lines.as_slice())).collect();
+                best = best.max(pricer.total(&combination));
+            }
+        }
+        let q = quote(&cart, &customer, now, &coupons, &set).unwrap();
+        prop_assert_eq!(q.discount().minor(), best);
+    }
+}

@@ -3,9 +3,9 @@
 //! Two applicable rules conflict when either is [`Stacking::Exclusive`], when either has a
 //! [`Stacking::CombinableWith`] list that leaves the other out, or when both are in the same
 //! [`Stacking::Group`] and their lines in scope overlap (a unit is discounted by at most one
-//! rule of a group). Rules that conflict with nothing are always kept: adding a rule never
-//! makes the total higher. Among the conflicting rules the engine keeps the compatible
-//! combination with the largest discount:
+//! rule of a group). Rules that conflict with nothing always apply: that is what stacking
+//! means. Among the conflicting rules the engine keeps the *maximal* compatible combination
+//! (one no further rule could join without a conflict) with the largest discount:
 //!
 //! - up to [`EXACT_SEARCH_LIMIT`] conflicting rules, by pricing every maximal compatible
 //!   combination (at most 2^12 subsets are examined) — exact;
@@ -186,7 +186,7 @@ fn merged(a: &[usize], b: &[usize]) -> Vec<usize> {
     out
 }
 
-fn conflict(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
+pub(super) fn conflict(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
     let same_group = match (&a.rule.stacking, &b.rule.stacking) {
         (Stacking::Group(x), Stacking::Group(y)) => x == y && overlap(&a.lines, &b.lines),
         _ => false,
