@@ -2,6 +2,9 @@
 
 use proptest::prelude::*;
 
+use super::eligibility::{Situation, eligible_lines};
+use super::pricing::Pricer;
+use super::selection::{Candidate, conflict};
 use super::*;
 use crate::clock::Timestamp;
 use crate::money::{BasisPoints, Currency, Money, Rounding};
@@ -144,6 +147,24 @@ fn valid_set(mut rules: Vec<Rule>, policy: QuotePolicy) -> RuleSet {
     RuleSet::new(rules, policy).unwrap()
 }
 
+fn customer(grade: Option<u8>) -> Customer {
+    Customer {
+        grade: grade.map(|g| MemberGrade::new(format!("G{g}"))),
+    }
+}
+
+/// The rules of `set` whose conditions hold, with their lines, in order of application.
+fn candidates<'a>(set: &'a RuleSet, situation: Situation<'_>) -> Vec<Candidate<'a>> {
+    set.rules()
+        .iter()
+        .filter_map(|rule| {
+            eligible_lines(rule, situation)
+                .ok()
+                .map(|lines| Candidate { rule, lines })
+        })
+        .collect()
+}
+
 fn minor(m: Money) -> i128 {
     i128::from(m.minor())
 }
@@ -160,7 +181,7 @@ proptest! {
         coupons in proptest::collection::vec(0..3_u8, 0..3),
         split_at in any::<prop::sample::Index>(),
     ) {
-        let customer = Customer { grade: grade.map(|g| MemberGrade::new(format!("G{g}"))) };
+        let customer = customer(grade);
         let coupons: Vec<CouponCode> = coupons.into_iter().map(|c| CouponCode::new(format!("C{c}"))).collect();
         let now = Timestamp::from_second(NOW).unwrap();
         let set = valid_set(rules.clone(), policy);
@@ -224,61 +245,28 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(1_000))]
 
     /// The search prices combinations with `Pricer::total`, the quote with
-    /// `Pricer::outcomes`: they must agree, or the search would pick on wrong figures.
+    /// `Pricer::outcomes`: they must agree, or the search would pick on wrong figures. And
+    /// the exact search keeps the best maximal compatible combination (every rule that can
+    /// apply alongside the others does): checked against a brute force over all subsets.
     #[test]
-    fn search_totals_match_full_pricing(
+    fn search_prices_right_and_keeps_the_best_combination(
         cart in cart(),
         rules in rules(),
         policy in policy(),
         grade in proptest::option::of(0..3_u8),
     ) {
-        use super::eligibility::{Situation, eligible_lines};
-        use super::pricing::Pricer;
-
-        let customer = Customer { grade: grade.map(|g| MemberGrade::new(format!("G{g}"))) };
-        let coupons = [CouponCode::from("C0"), CouponCode::from("C1")];
-        let situation = Situation { cart: &cart, customer: &customer, now: Timestamp::from_second(NOW).unwrap(), coupons: &coupons };
-        let set = valid_set(rules, policy);
-        let eligible: Vec<(&Rule, Vec<usize>)> = set
-            .rules()
-            .iter()
-            .filter_map(|r| eligible_lines(r, situation).ok().map(|lines| (r, lines)))
-            .collect();
-        let combination: Vec<(&Rule, &[usize])> = eligible.iter().map(|(r, l)| (*r, l.as_slice())).collect();
-        let mut pricer = Pricer::new(&cart, policy.rounding);
-        let fast = pricer.total(&combination);
-        let full: i64 = pricer.outcomes(combination.iter().copied()).iter().map(|o| o.amount).sum();
-        prop_assert_eq!(fast, full);
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1_000))]
-
-    /// The exact search keeps the best maximal compatible combination (every rule that can
-    /// apply alongside the others does); checked here against a brute force over all subsets.
-    #[test]
-    fn exact_search_finds_the_best_compatible_subset(
-        cart in cart(),
-        rules in rules(),
-        policy in policy(),
-        grade in proptest::option::of(0..3_u8),
-    ) {
-        use super::eligibility::{Situation, eligible_lines};
-        use super::pricing::Pricer;
-        use super::selection::{Candidate, conflict};
-
-        let customer = Customer { grade: grade.map(|g| MemberGrade::new(format!("G{g}"))) };
+        let customer = customer(grade);
         let coupons = [CouponCode::from("C0"), CouponCode::from("C1")];
         let now = Timestamp::from_second(NOW).unwrap();
         let situation = Situation { cart: &cart, customer: &customer, now, coupons: &coupons };
         let set = valid_set(rules, policy);
-        let cands: Vec<Candidate<'_>> = set
-            .rules()
-            .iter()
-            .filter_map(|rule| eligible_lines(rule, situation).ok().map(|lines| Candidate { rule, lines }))
-            .collect();
+        let cands = candidates(&set, situation);
         let mut pricer = Pricer::new(&cart, policy.rounding);
+
+        let all: Vec<(&Rule, &[usize])> = cands.iter().map(|c| (c.rule, c.lines.as_slice())).collect();
+        let full: i64 = pricer.outcomes(all.iter().copied()).iter().map(|o| o.amount).sum();
+        prop_assert_eq!(pricer.total(&all), full);
+
         let mut best = 0_i64;
         for mask in 0_u32..(1 << cands.len()) {
             let chosen: Vec<&Candidate<'_>> =
