@@ -177,23 +177,26 @@ impl Pricer {
                 cheapest_free(scope, &mut self.parts, buy, pay, rounding.mode);
             }
         }
-        let uncapped = self
-            .parts
-            .iter()
-            .fold(0_i64, |acc, &(_, a)| acc.saturating_add(a));
-        match rule.cap {
-            Some(cap) if cap.minor() < uncapped => {
-                self.weights.clear();
-                self.weights.extend(
-                    self.parts
-                        .iter()
-                        .map(|&(_, a)| u64::try_from(a).unwrap_or(0)),
-                );
-                self.split(cap.minor());
-                (uncapped, cap.minor())
-            }
-            _ => (uncapped, uncapped),
+        let uncapped = self.parts_sum();
+        if let Some(cap) = rule.cap
+            && cap.minor() < uncapped
+        {
+            self.weights.clear();
+            self.weights.extend(
+                self.parts
+                    .iter()
+                    .map(|&(_, a)| u64::try_from(a).unwrap_or(0)),
+            );
+            self.split(cap.minor());
         }
+        // Read back from the parts, so the amount is always exactly what the lines got.
+        (uncapped, self.parts_sum())
+    }
+
+    fn parts_sum(&self) -> i64 {
+        self.parts
+            .iter()
+            .fold(0_i64, |acc, &(_, a)| acc.saturating_add(a))
     }
 
     /// Splits `total` over the lines in scope in proportion to what they still cost.
