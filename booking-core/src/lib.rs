@@ -10,6 +10,7 @@
 //! | [`money`] | integer minor units, checked arithmetic, basis points, exact allocation |
 //! | [`ids`] | UUID v7 newtypes, one per kind of thing |
 //! | [`clock`] | the `Clock` port, `SystemClock`, `ManualClock` |
+//! | [`discount`] | discount rules as data, a deterministic quote that explains itself, exact refunds |
 //! | [`machine`] | ticket, stock, order and payment state machines; domain events |
 //! | [`policy`] | retry, expiry, time-slot admission; sleepers |
 //! | [`ports`] | object-safe traits: locks with fencing, idempotency, payment gateway, coupons, waiting room, wallet |
@@ -23,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod discount;
 pub mod gateways;
 pub mod ids;
 pub mod machine;
