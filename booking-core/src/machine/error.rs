@@ -125,6 +125,12 @@ pub enum Rejection {
         /// The payment named in the command.
         given: PaymentId,
     },
+    /// A new payment attempt must have a new id: this one is already the order's.
+    #[error("payment {payment} was already started for this order")]
+    PaymentAlreadyStarted {
+        /// The payment named twice.
+        payment: PaymentId,
+    },
     /// An amount that must equal the stored one does not.
     #[error("amount {given} does not match the expected {expected}")]
     AmountMismatch {

@@ -309,6 +309,15 @@ impl Order {
                 next.state = S::AwaitingPayment { payment };
                 DomainEvent::OrderAwaitingPayment { order, payment }
             }
+            // A new attempt after the last one failed (declined card, expired window); the
+            // service starts one only when the previous payment is finished.
+            (S::AwaitingPayment { payment: current }, C::StartPayment { payment }) => {
+                if payment == current {
+                    return reject(Rejection::PaymentAlreadyStarted { payment });
+                }
+                next.state = S::AwaitingPayment { payment };
+                DomainEvent::OrderAwaitingPayment { order, payment }
+            }
             (S::Pending | S::AwaitingPayment { .. }, C::Extend { expires_at }) => {
                 if let Err(reason) = check_extension(self.expires_at, expires_at, now) {
                     return reject(reason);
@@ -447,7 +456,7 @@ impl Order {
                 DomainEvent::OrderExpired { order }
             }
             (S::Pending, C::MarkPaid { .. } | C::Confirm | C::Refund { .. } | C::SettleCancel)
-            | (S::AwaitingPayment { .. }, C::StartPayment { .. } | C::Confirm | C::Refund { .. })
+            | (S::AwaitingPayment { .. }, C::Confirm | C::Refund { .. })
             | (S::AwaitingPayment { .. }, C::SettleCancel)
             | (
                 S::Paid { .. },
@@ -496,6 +505,7 @@ impl_state_machine!(
         (Pending, Extend, Pending),
         (Pending, Cancel, Cancelled),
         (Pending, Expire, Expired),
+        (AwaitingPayment, StartPayment, AwaitingPayment),
         (AwaitingPayment, Extend, AwaitingPayment),
         (AwaitingPayment, MarkPaid, Paid),
         (AwaitingPayment, Cancel, Cancelling),
@@ -586,6 +596,9 @@ mod tests {
         ];
         let commands = [
             OrderCommand::StartPayment { payment: pay },
+            OrderCommand::StartPayment {
+                payment: payment(2),
+            },
             extend(300),
             extend(150),
             OrderCommand::MarkPaid {
@@ -796,6 +809,33 @@ mod tests {
             err.reason,
             Rejection::Money(MoneyError::CurrencyMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_new_payment_attempt_replaces_a_finished_one() {
+        let o = with(OrderState::AwaitingPayment { payment: p1() }, 0);
+        let t = o
+            .apply(
+                OrderCommand::StartPayment {
+                    payment: payment(2),
+                },
+                at(0),
+            )
+            .unwrap();
+        assert_eq!(
+            t.next.state(),
+            OrderState::AwaitingPayment {
+                payment: payment(2)
+            }
+        );
+        assert_eq!(t.next.version(), o.version() + 1);
+        let err = o
+            .apply(OrderCommand::StartPayment { payment: p1() }, at(0))
+            .unwrap_err();
+        assert_eq!(
+            err.reason,
+            Rejection::PaymentAlreadyStarted { payment: p1() }
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::clock::Clock;
 use crate::money::Money;
+use crate::policy::Sleeper;
 use crate::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayCancel, GatewayError, GatewayIdempotencyKey,
     GatewayOrderId, GatewayPayment, GatewayStatus, PaymentGateway, PaymentKey,
@@ -62,13 +64,16 @@ pub struct FakeGatewayStats {
 /// - a payment is charged at most once per order id (`ALREADY_PROCESSED_PAYMENT` otherwise);
 /// - partial cancels never exceed the balance;
 /// - faults are scripted per operation ([`fail_next`](Self::fail_next)) so tests can play
-///   transient errors, rejections and timeouts after charging, in order.
+///   transient errors, rejections and timeouts after charging, in order;
+/// - every call can be made slow ([`with_latency`](Self::with_latency)).
 ///
 /// Clones share the same state.
 #[derive(Debug, Clone)]
 pub struct FakeGateway {
     state: Arc<Mutex<FakeState>>,
     clock: Arc<dyn Clock>,
+    /// How long every call takes, and what it waits on.
+    latency: Option<(Duration, Arc<dyn Sleeper>)>,
 }
 
 /// Identifies a stored answer: operation, payment key (for cancels), idempotency key.
@@ -165,6 +170,21 @@ impl FakeGateway {
         FakeGateway {
             state: Arc::default(),
             clock,
+            latency: None,
+        }
+    }
+
+    /// Makes every call take `latency`, waited on `sleeper` before the call is processed (so
+    /// a `ManualSleeper` keeps tests in virtual time, a `TokioSleeper` makes it real).
+    #[must_use]
+    pub fn with_latency(mut self, latency: Duration, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.latency = Some((latency, sleeper));
+        self
+    }
+
+    async fn travel(&self) {
+        if let Some((latency, sleeper)) = &self.latency {
+            sleeper.sleep(*latency).await;
         }
     }
 
@@ -225,6 +245,7 @@ impl PaymentGateway for FakeGateway {
     }
 
     async fn confirm(&self, request: &ConfirmRequest) -> Result<GatewayPayment, GatewayError> {
+        self.travel().await;
         let now = self.clock.now();
         let mut state = self.lock();
         state.stats.confirm_calls = state.stats.confirm_calls.saturating_add(1);
@@ -265,6 +286,7 @@ impl PaymentGateway for FakeGateway {
 
     async fn cancel(&self, request: &CancelRequest) -> Result<GatewayPayment, GatewayError> {
         validate_cancel_reason(&request.reason)?;
+        self.travel().await;
         let now = self.clock.now();
         let mut state = self.lock();
         state.stats.cancel_calls = state.stats.cancel_calls.saturating_add(1);
@@ -325,6 +347,7 @@ impl PaymentGateway for FakeGateway {
     }
 
     async fn lookup(&self, order_ref: &GatewayOrderId) -> Result<GatewayPayment, GatewayError> {
+        self.travel().await;
         let mut state = self.lock();
         state.stats.lookups = state.stats.lookups.saturating_add(1);
         if let Some(err) = state
@@ -352,6 +375,18 @@ mod tests {
 
     fn krw(n: i64) -> Money {
         Money::new(n, Currency::KRW).unwrap()
+    }
+
+    #[tokio::test]
+    async fn latency_is_waited_on_the_sleeper_before_each_call() {
+        let clock = ManualClock::new(Timestamp::UNIX_EPOCH);
+        let sleeper = crate::policy::ManualSleeper::new(clock.clone());
+        let (gw, req) = setup(1_000);
+        let gw = gw.with_latency(Duration::from_millis(800), Arc::new(sleeper.clone()));
+        gw.confirm(&req).await.unwrap();
+        gw.lookup(&req.order_ref).await.unwrap();
+        assert_eq!(sleeper.slept(), vec![Duration::from_millis(800); 2]);
+        assert_eq!(clock.now().as_millisecond(), 1_600);
     }
 
     fn setup(amount: i64) -> (FakeGateway, ConfirmRequest) {

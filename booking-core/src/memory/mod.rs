@@ -8,6 +8,7 @@ mod gateway;
 mod idempotency;
 mod lock;
 mod queue;
+mod store;
 mod sync;
 mod wallet;
 
@@ -16,6 +17,7 @@ pub use gateway::{FakeGateway, FakeGatewayStats, Fault, GatewayOp};
 pub use idempotency::MemoryIdempotencyStore;
 pub use lock::MemoryLockManager;
 pub use queue::MemoryAdmissionQueue;
+pub use store::MemoryBookingStore;
 pub use wallet::MemoryWalletStore;
 
 #[cfg(test)]

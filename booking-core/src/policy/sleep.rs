@@ -80,5 +80,28 @@ impl Sleeper for ManualSleeper {
             .unwrap_or_else(PoisonError::into_inner)
             .push(duration);
         self.clock.advance(duration);
+        // Return to the executor once, as a real sleep would: a task looping on sleeps (a lock
+        // waiter, a retry) must not keep its thread from the task it waits for.
+        YieldOnce(false).await;
+    }
+}
+
+/// A future that is pending once (waking itself at once) and then ready: the smallest yield to
+/// the executor, whatever the runtime.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }

@@ -11,6 +11,7 @@
 //! | [`coupon`] | first-come coupon issuance and single use |
 //! | [`queue`] | the waiting room in front of a sale |
 //! | [`wallet`] | points and stored balance with an idempotent ledger |
+//! | [`store`] | inventory, orders, payments and the outbox, changed atomically |
 
 pub mod coupon;
 pub mod fencing;
@@ -18,4 +19,5 @@ pub mod gateway;
 pub mod idempotency;
 pub mod lock;
 pub mod queue;
+pub mod store;
 pub mod wallet;

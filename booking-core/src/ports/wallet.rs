@@ -166,3 +166,18 @@ pub trait WalletStore: Send + Sync + fmt::Debug + 'static {
     /// The entry written under `reference`, if any.
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_one_to_255_printable_characters() {
+        assert!(LedgerRef::new("payment:1:debit").is_ok());
+        assert!(LedgerRef::new("x".repeat(LedgerRef::MAX_LEN)).is_ok());
+        assert!(LedgerRef::new("").is_err());
+        assert!(LedgerRef::new("has space").is_err());
+        assert!(LedgerRef::new("x".repeat(LedgerRef::MAX_LEN + 1)).is_err());
+        assert!(serde_json::from_str::<LedgerRef>("\"\"").is_err());
+    }
+}

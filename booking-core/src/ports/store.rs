@@ -1,0 +1,486 @@
+//! The booking store: inventory, orders, payments and the outbox, changed atomically.
+//!
+//! Every method that changes state is one atomic operation of the store (one transaction in
+//! SQL, one critical section in memory) that either applies completely or not at all, and
+//! appends the domain events it produced to the outbox in the same operation. Correctness comes
+//! from conditions checked inside that operation — "held by this order", "version is still 7",
+//! "held + sold + n <= capacity" — never from reading first and writing later.
+//!
+//! The operations follow the booking flow:
+//!
+//! | step | operation | atomically |
+//! |---|---|---|
+//! | hold | [`place_order`](BookingStore::place_order) | hold every ticket and stock line (all or nothing, lapsed holds count as free), insert the order |
+//! | extend | [`extend_hold`](BookingStore::extend_hold) | move the order's and its items' deadline |
+//! | start payment | [`start_payment`](BookingStore::start_payment) | order → awaiting payment (CAS), insert the payment |
+//! | confirm | [`update_payment`](BookingStore::update_payment) | payment → confirming (CAS), and later failed or unknown |
+//! | paid | [`mark_paid`](BookingStore::mark_paid) | payment done, order paid, every held item sold — or nothing, if an item was lost |
+//! | refund | [`settle_refund`](BookingStore::settle_refund) | payment cancel, order refund, refunded items back on sale |
+//! | sweep | [`expire_due`](BookingStore::expire_due) | per order: payment and order expired, items released; never an order whose payment is confirming |
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::discount::{LineId, Quote};
+use crate::ids::{CouponId, EventId, HoldId, OrderId, PaymentId, StockId, TicketId, UserId};
+use crate::machine::{DomainEvent, Order, Payment, PaymentState, Rejection, Stock, Ticket};
+use crate::money::Money;
+use crate::ports::gateway::{GatewayOrderId, PaymentKey};
+
+/// A seat (or other unit sold one by one) and what it sells for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketListing {
+    /// The unit and its state.
+    pub ticket: Ticket,
+    /// The event it belongs to.
+    pub event: EventId,
+    /// The price class, matched by discount rules' item filters (`"R"`, `"economy"`).
+    pub item: String,
+    /// Tags matched by discount rules' tag filters.
+    pub tags: BTreeSet<String>,
+    /// The price of the unit before discounts.
+    pub price: Money,
+}
+
+/// A counted inventory (general admission, product stock) and the price of one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockListing {
+    /// The counts and their state.
+    pub stock: Stock,
+    /// The event it belongs to.
+    pub event: EventId,
+    /// The item name, matched by discount rules' item filters.
+    pub item: String,
+    /// Tags matched by discount rules' tag filters.
+    pub tags: BTreeSet<String>,
+    /// The price of one unit before discounts.
+    pub price: Money,
+}
+
+/// What one order line sells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ItemRef {
+    /// One ticket.
+    Ticket {
+        /// Which.
+        ticket: TicketId,
+    },
+    /// `quantity` units of a stock.
+    Stock {
+        /// Which.
+        stock: StockId,
+        /// How many units.
+        quantity: u32,
+    },
+}
+
+/// One line of an order: an item and how much of it has been refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The line's id in the order's quote.
+    pub line: LineId,
+    /// What it sells.
+    pub item: ItemRef,
+    /// Units of this line refunded so far.
+    pub refunded_units: u32,
+}
+
+impl OrderLine {
+    /// Units on the line: 1 for a ticket, the quantity for stock.
+    pub fn units(&self) -> u32 {
+        match self.item {
+            ItemRef::Ticket { .. } => 1,
+            ItemRef::Stock { quantity, .. } => quantity,
+        }
+    }
+}
+
+/// An order with everything the store keeps beside its state machine.
+///
+/// The record's version is its order's version: every change to the record goes with a
+/// transition of the order, so one compare-and-set covers it all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    /// The state machine: state, total, refunded amount, deadline, version.
+    pub order: Order,
+    /// The buyer.
+    pub user: UserId,
+    /// The event the items belong to.
+    pub event: EventId,
+    /// The hold that keeps the items for this order.
+    pub hold: HoldId,
+    /// What is sold.
+    pub lines: Vec<OrderLine>,
+    /// The price the buyer was quoted and charged, with its per-line allocation.
+    pub quote: Quote,
+    /// Coupons reserved or used by this order.
+    pub coupons: Vec<CouponId>,
+    /// The payment attempt in progress or that paid, if any.
+    pub payment: Option<PaymentId>,
+    /// How many refunds have been started; refund `n` (from 1) sends the gateway the
+    /// idempotency key `refund:<order>:<n>`.
+    pub refunds_started: u32,
+    /// The refund in flight, while the order is cancelling: retried as it is until it settles.
+    pub pending_refund: Option<PendingRefund>,
+    /// When the order was placed.
+    pub created_at: Timestamp,
+}
+
+/// A refund that was started and has not settled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRefund {
+    /// Which refund of the order this is (from 1).
+    pub seq: u32,
+    /// Units refunded per line.
+    pub lines: Vec<(LineId, u32)>,
+    /// The amount, from the quote's allocation.
+    pub amount: Money,
+    /// Why, as told to the gateway.
+    pub reason: String,
+}
+
+impl OrderRecord {
+    /// The record's version (its order's).
+    pub fn version(&self) -> u64 {
+        self.order.version()
+    }
+}
+
+/// A payment with what the store keeps beside its state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    /// The state machine: state, amount, cancelled amount, confirm deadline, version.
+    pub payment: Payment,
+    /// The gateway that collects it, by [`PaymentGateway::name`](crate::ports::gateway::PaymentGateway::name).
+    pub gateway: String,
+    /// The order id the gateway sees.
+    pub order_ref: GatewayOrderId,
+    /// The gateway's key for the buyer's authenticated payment, once the buyer has
+    /// authenticated and the confirm began.
+    pub payment_key: Option<PaymentKey>,
+    /// The buyer.
+    pub customer: UserId,
+    /// When the record last changed (a payment confirming for long is checked by
+    /// reconciliation).
+    pub updated_at: Timestamp,
+}
+
+impl PaymentRecord {
+    /// The record's version (its payment's).
+    pub fn version(&self) -> u64 {
+        self.payment.version()
+    }
+}
+
+/// A new version of a record to store if the stored one still has version `expected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cas<T> {
+    /// The version the caller read.
+    pub expected: u64,
+    /// The record to store.
+    pub next: T,
+}
+
+/// The atomic "paid" step: see [`BookingStore::mark_paid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkPaid {
+    /// The order, moving to paid (or confirmed).
+    pub order: Cas<OrderRecord>,
+    /// The payment, moving to done.
+    pub payment: Cas<PaymentRecord>,
+    /// Events of the order and payment transitions.
+    pub events: Vec<DomainEvent>,
+}
+
+/// The atomic "refunded" step: see [`BookingStore::settle_refund`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleRefund {
+    /// The order after its refund settled, with `refunded_units` updated.
+    pub order: Cas<OrderRecord>,
+    /// The payment after the gateway's cancel.
+    pub payment: Cas<PaymentRecord>,
+    /// Items to put back on sale: tickets are refunded and relisted, stock units refunded.
+    pub restock: Vec<ItemRef>,
+    /// Events of the order and payment transitions.
+    pub events: Vec<DomainEvent>,
+}
+
+/// What [`BookingStore::expire_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpirySweep {
+    /// Orders expired, with their buyer and coupons so the caller can release them.
+    pub expired: Vec<(OrderId, UserId, Vec<CouponId>)>,
+    /// Payments expired with their orders.
+    pub payments_expired: u32,
+    /// Tickets put back on sale.
+    pub tickets_released: u32,
+    /// Stock units put back on sale.
+    pub stock_units_released: u32,
+    /// Due orders left alone because their payment is confirming, unknown, done, or still
+    /// inside its confirm window.
+    pub skipped_in_payment: u32,
+}
+
+/// What is left to sell of an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    /// Tickets available now (lapsed holds count as available).
+    pub tickets_available: u64,
+    /// Tickets listed.
+    pub tickets_total: u64,
+    /// Per stock: units available now (lapsed holds count as available).
+    pub stock_available: Vec<(StockId, u32)>,
+}
+
+/// One domain event in the outbox, in the order the store recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Position in the outbox; increases with every event.
+    pub seq: u64,
+    /// The event.
+    pub event: DomainEvent,
+    /// When the operation that produced it ran.
+    pub recorded_at: Timestamp,
+}
+
+/// Why a store operation failed. A failed operation changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Tickets asked for are held by someone else, sold or blocked.
+    #[error("tickets unavailable: {tickets:?}")]
+    Unavailable {
+        /// The tickets that could not be held.
+        tickets: Vec<TicketId>,
+    },
+    /// Not enough units of a stock are left.
+    #[error("stock {stock}: {requested} requested, {available} available")]
+    InsufficientStock {
+        /// Which stock.
+        stock: StockId,
+        /// Units asked for.
+        requested: u32,
+        /// Units available at the time.
+        available: u32,
+    },
+    /// While the order's hold had lapsed, another order took some of its items: the order
+    /// cannot be completed.
+    #[error("items of the order were taken by another order: tickets {tickets:?}, stock {stock:?}")]
+    ItemsLost {
+        /// Tickets now held or sold by another order.
+        tickets: Vec<TicketId>,
+        /// Stocks without enough units left.
+        stock: Vec<StockId>,
+    },
+    /// The record changed since the caller read it (compare-and-set lost). Read it again.
+    #[error("{what} {id} was changed concurrently (expected version {expected})")]
+    VersionConflict {
+        /// `"order"` or `"payment"`.
+        what: &'static str,
+        /// The record's id.
+        id: String,
+        /// The version the caller expected.
+        expected: u64,
+    },
+    /// A state machine inside the store refused a step (a blocked ticket, a closed stock).
+    #[error("{machine} in state {from} refused {command}: {reason}")]
+    Refused {
+        /// Which machine.
+        machine: &'static str,
+        /// Its state.
+        from: &'static str,
+        /// The refused command.
+        command: &'static str,
+        /// Why.
+        reason: Rejection,
+    },
+    /// No such record.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A record with this id exists already.
+    #[error("{what} {id} already exists")]
+    AlreadyExists {
+        /// What.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The request is malformed (an empty order, lines of another event, zero quantity).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The store is overloaded (pool exhausted, lock timeout): nothing was done; retry later.
+    #[error("store busy: {0}")]
+    Busy(String),
+    /// The backend failed; the operation may or may not have been applied. Re-read before
+    /// retrying.
+    #[error("{backend} store failed")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A [`StoreError::NotFound`] for `what` with `id`.
+    pub fn not_found(what: &'static str, id: impl fmt::Display) -> Self {
+        StoreError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    /// Erases a machine's typed refusal into [`StoreError::Refused`].
+    pub fn refused<S: crate::machine::Kind, C: crate::machine::Kind>(
+        machine: &'static str,
+        err: crate::machine::TransitionError<S, C>,
+    ) -> Self {
+        StoreError::Refused {
+            machine,
+            from: err.from.name(),
+            command: err.command.name(),
+            reason: err.reason,
+        }
+    }
+}
+
+/// Inventory, orders, payments and their outbox.
+///
+/// Contract (every implementation passes the conformance suite in `testkit`):
+/// - [`place_order`](Self::place_order) holds all of an order's items or none; a ticket held
+///   by a lapsed hold (`expires_at <= now`) is free, and so are stock units of lapsed holds;
+///   among concurrent orders for one ticket exactly one succeeds;
+/// - `update_*`, `start_payment`, `mark_paid` and `settle_refund` are compare-and-set on the
+///   versions the caller read: of two writers that read the same version, one wins and the other
+///   gets [`StoreError::VersionConflict`];
+/// - [`mark_paid`](Self::mark_paid) sells exactly the order's items or fails with
+///   [`StoreError::ItemsLost`] changing nothing;
+/// - [`expire_due`](Self::expire_due) never expires an order whose payment is confirming,
+///   unknown or done, is safe to run on many nodes at once, and expires each order once;
+/// - every change appends its domain events to the outbox in the same atomic operation.
+#[async_trait]
+pub trait BookingStore: Send + Sync + fmt::Debug + 'static {
+    /// Lists tickets for sale. Fails with `AlreadyExists` (adding none) if any id is taken.
+    async fn add_tickets(&self, listings: &[TicketListing]) -> Result<(), StoreError>;
+
+    /// Lists a stock for sale.
+    async fn add_stock(&self, listing: &StockListing) -> Result<(), StoreError>;
+
+    /// A ticket as stored (a lapsed hold shows as held; see [`Ticket::is_available_at`]).
+    async fn ticket(&self, id: TicketId) -> Result<TicketListing, StoreError>;
+
+    /// A stock as stored (its `held` count includes lapsed holds not yet reclaimed).
+    async fn stock(&self, id: StockId) -> Result<StockListing, StoreError>;
+
+    /// What is left to sell of `event` at `now`, lapsed holds counted as free.
+    async fn availability(
+        &self,
+        event: EventId,
+        now: Timestamp,
+    ) -> Result<Availability, StoreError>;
+
+    /// Holds every item of `record` for `record.hold` until `record.order.expires_at()` and
+    /// inserts the order, atomically. On failure nothing is held: `Unavailable` lists every
+    /// ticket that could not be held; `InsufficientStock` names the first short stock.
+    async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError>;
+
+    /// The order `id`.
+    async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError>;
+
+    /// Stores `change.next` if the order is still at `change.expected`.
+    async fn update_order(
+        &self,
+        change: &Cas<OrderRecord>,
+        events: &[DomainEvent],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Extends the order (CAS) and every item of its hold to the order's new deadline. If the
+    /// hold has lapsed on any item (`expires_at <= now`), fails with
+    /// [`StoreError::ItemsLost`] naming every lapsed item, and changes nothing.
+    async fn extend_hold(
+        &self,
+        change: &Cas<OrderRecord>,
+        events: &[DomainEvent],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Moves the order to awaiting payment (CAS) and inserts its payment, atomically.
+    async fn start_payment(
+        &self,
+        order: &Cas<OrderRecord>,
+        payment: &PaymentRecord,
+        events: &[DomainEvent],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The payment `id`.
+    async fn payment(&self, id: PaymentId) -> Result<PaymentRecord, StoreError>;
+
+    /// The payment the gateway knows as `order_ref`.
+    async fn payment_by_order_ref(
+        &self,
+        order_ref: &GatewayOrderId,
+    ) -> Result<PaymentRecord, StoreError>;
+
+    /// Stores `change.next` if the payment is still at `change.expected`.
+    async fn update_payment(
+        &self,
+        change: &Cas<PaymentRecord>,
+        events: &[DomainEvent],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Payments in any of `states`, oldest first, at most `limit` (for reconciliation).
+    async fn payments_in(
+        &self,
+        states: &[PaymentState],
+        limit: u32,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
+
+    /// The paid step: payment and order by CAS, and every item of the order's hold sold, in one
+    /// atomic operation. A ticket still held by this order is sold even if its hold lapsed;
+    /// a ticket that is free again at `now` (released, or held by another lapsed hold) is
+    /// taken back and sold; a stock hold that was reclaimed is re-taken if units remain. If any
+    /// item is gone, fails with [`StoreError::ItemsLost`] and changes nothing.
+    async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError>;
+
+    /// The refund step: payment and order by CAS, and `restock` items back on sale, atomically.
+    async fn settle_refund(&self, refund: &SettleRefund, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Releases the hold of a pending order that is being cancelled before payment, together
+    /// with the order's CAS to its cancelled state.
+    async fn cancel_unpaid(
+        &self,
+        change: &Cas<OrderRecord>,
+        events: &[DomainEvent],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Expires up to `batch` orders that are pending or awaiting payment past their deadline,
+    /// oldest deadline first, each in its own atomic step: its payment (if in progress) and the
+    /// order expire, and its items go back on sale. Orders whose payment is confirming, unknown
+    /// or done (or still inside their confirm window) are skipped and do not count toward
+    /// `batch`, so orders stuck on their payment never stop the sweep from reaching the due
+    /// orders behind them.
+    async fn expire_due(&self, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError>;
+
+    /// Up to `limit` outbox entries with `seq > after`, in order.
+    async fn outbox(&self, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Acknowledges every entry with `seq <= upto`: a publisher has delivered them and the
+    /// store may delete them. Returns how many were removed.
+    async fn acknowledge_outbox(&self, upto: u64) -> Result<u64, StoreError>;
+}

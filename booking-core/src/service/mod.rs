@@ -1,0 +1,211 @@
+//! [`BookingService`]: the booking flows, composed from the ports.
+//!
+//! ```text
+//! hold ──► start_payment ──► (buyer authenticates at the gateway) ──► confirm_payment
+//!   │            │                                                         │
+//!   └─ extend_hold, cancel_order                          refund_lines, cancel_order
+//!
+//! sweep (expire abandoned orders)        reconcile (settle unknown payments by lookup)
+//! ```
+//!
+//! | method | idempotent how |
+//! |---|---|
+//! | [`hold`](BookingService::hold) | by the caller's order id: a repeat returns the order placed first |
+//! | [`start_payment`](BookingService::start_payment) | by nature: an order already awaiting payment returns its intent |
+//! | [`confirm_payment`](BookingService::confirm_payment) | by nature: a paid order answers as before; a concurrent duplicate waits for the first; the gateway gets one key per payment |
+//! | [`extend_hold`](BookingService::extend_hold) | not: each call extends (up to the policy's cap) |
+//! | [`cancel_order`](BookingService::cancel_order), [`refund_lines`](BookingService::refund_lines) | a refund in flight is resent with its key until it settles, so a lost answer never refunds twice |
+//! | [`sweep`](BookingService::sweep), [`reconcile`](BookingService::reconcile) | by nature: safe on many nodes at once |
+
+mod after_sale;
+mod checkout;
+mod error;
+mod upkeep;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, Timestamp};
+use crate::discount::RuleSet;
+use crate::ids::OrderId;
+use crate::machine::{Order, OrderCommand, Payment, PaymentCommand, Transition, TransitionError};
+use crate::money::Currency;
+use crate::policy::Sleeper;
+use crate::policy::expiry::ExpiryPolicy;
+use crate::policy::retry::{Retrier, RetryPolicy};
+use crate::ports::coupon::CouponStore;
+use crate::ports::gateway::PaymentGateway;
+use crate::ports::queue::AdmissionQueue;
+use crate::ports::store::{BookingStore, OrderRecord, PaymentRecord};
+
+pub use crate::ports::store::ItemRef;
+pub use after_sale::{RefundReceipt, RefundRequest};
+pub use checkout::{Confirmation, HoldRequest, PaymentIntent};
+pub use error::BookingError;
+pub use upkeep::{ReconcileReport, SweepReport};
+
+/// The ports a [`BookingService`] runs on.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// Inventory, orders, payments, outbox.
+    pub store: Arc<dyn BookingStore>,
+    /// Coupon campaigns and their use.
+    pub coupons: Arc<dyn CouponStore>,
+    /// Payment gateways, chosen per payment by [`PaymentGateway::name`].
+    pub gateways: Vec<Arc<dyn PaymentGateway>>,
+    /// The waiting room; when set, [`BookingService::hold`] requires an admitted token.
+    pub waiting_room: Option<Arc<dyn AdmissionQueue>>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Waiting (retry backoff, duplicate confirms).
+    pub sleeper: Arc<dyn Sleeper>,
+}
+
+/// The rules a [`BookingService`] applies.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    /// The currency every price and payment is in.
+    pub currency: Currency,
+    /// Discount rules applied when an order is placed.
+    pub rules: RuleSet,
+    /// Hold TTL, extension cap, confirm window, sweep batch.
+    pub expiry: ExpiryPolicy,
+    /// How gateway calls are retried.
+    pub retry: RetryPolicy,
+    /// A payment confirming for longer than this is checked by [`BookingService::reconcile`]
+    /// (its confirm was interrupted by a crash).
+    pub stale_confirm_after: Duration,
+    /// How long a duplicate confirm waits for the first to finish before answering
+    /// [`BookingError::InProgress`].
+    pub duplicate_confirm_wait: Duration,
+}
+
+impl Policies {
+    /// Defaults around `rules`: the expiry policy's defaults (10 min holds), the payment retry
+    /// preset (3 attempts, 2 s, ×2), reconciliation of confirms stuck for 2 minutes, duplicate
+    /// confirms waiting up to 30 s.
+    pub fn new(currency: Currency, rules: RuleSet) -> Self {
+        Policies {
+            currency,
+            rules,
+            expiry: ExpiryPolicy::default(),
+            retry: RetryPolicy::payment(),
+            stale_confirm_after: Duration::from_secs(120),
+            duplicate_confirm_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Holds, prices, takes payment, confirms, cancels and refunds; expires abandoned orders and
+/// reconciles payments with unknown outcomes. Cheap to clone; share one per process.
+#[derive(Debug, Clone)]
+pub struct BookingService {
+    store: Arc<dyn BookingStore>,
+    coupons: Arc<dyn CouponStore>,
+    gateways: Arc<BTreeMap<&'static str, Arc<dyn PaymentGateway>>>,
+    waiting_room: Option<Arc<dyn AdmissionQueue>>,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    policies: Arc<Policies>,
+    retrier: Retrier,
+}
+
+impl BookingService {
+    /// A service over `ports` applying `policies`.
+    pub fn new(ports: Ports, policies: Policies) -> Self {
+        let retrier = Retrier::new(
+            policies.retry.clone(),
+            Arc::clone(&ports.clock),
+            Arc::clone(&ports.sleeper),
+        );
+        let gateways = ports.gateways.into_iter().map(|g| (g.name(), g)).collect();
+        BookingService {
+            store: ports.store,
+            coupons: ports.coupons,
+            gateways: Arc::new(gateways),
+            waiting_room: ports.waiting_room,
+            clock: ports.clock,
+            sleeper: ports.sleeper,
+            policies: Arc::new(policies),
+            retrier,
+        }
+    }
+
+    /// The store, for reads the service does not wrap (availability, the outbox).
+    pub fn store(&self) -> &Arc<dyn BookingStore> {
+        &self.store
+    }
+
+    /// The clock the service reads; pass its `now()` to ports called directly (the waiting
+    /// room's `join` and `admit_next`).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The policies in force.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// The order `id`.
+    pub async fn order(&self, id: OrderId) -> Result<OrderRecord, BookingError> {
+        Ok(self.store.order(id).await?)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn gateway(&self, name: &str) -> Result<&Arc<dyn PaymentGateway>, BookingError> {
+        self.gateways
+            .get(name)
+            .ok_or_else(|| BookingError::Invalid(format!("no payment gateway named {name:?}")))
+    }
+}
+
+/// Applies `command` to the record's order, mapping a refusal to [`BookingError::InvalidState`]
+/// or [`BookingError::Refused`].
+fn order_step(
+    record: &OrderRecord,
+    command: OrderCommand,
+    action: &'static str,
+    now: Timestamp,
+) -> Result<Transition<Order>, BookingError> {
+    record
+        .order
+        .apply(command, now)
+        .map_err(|e| refusal("order", action, e))
+}
+
+/// Applies `command` to the record's payment, mapping a refusal like [`order_step`].
+fn payment_step(
+    record: &PaymentRecord,
+    command: PaymentCommand,
+    action: &'static str,
+    now: Timestamp,
+) -> Result<Transition<Payment>, BookingError> {
+    record
+        .payment
+        .apply(command, now)
+        .map_err(|e| refusal("payment", action, e))
+}
+
+fn refusal<S: crate::machine::Kind, C: crate::machine::Kind>(
+    what: &'static str,
+    action: &'static str,
+    err: TransitionError<S, C>,
+) -> BookingError {
+    match err.reason {
+        crate::machine::Rejection::NotAllowed => BookingError::InvalidState {
+            what,
+            state: err.from.name().to_owned(),
+            action,
+        },
+        reason => BookingError::from(reason),
+    }
+}
+
+#[cfg(test)]
+#[cfg(not(loom))]
+mod tests;
