@@ -230,7 +230,14 @@ impl BookingService {
         if let Some(existing) = self.existing_order(request).await? {
             return Ok(existing);
         }
-        let (quoted, lines, coupons) = self.price(request).await?;
+        let (quoted, lines, coupons) = match self.price(request).await {
+            Ok(priced) => priced,
+            // The seats may be taken by a concurrent repeat of this very request.
+            Err(unavailable @ BookingError::Unavailable { .. }) => {
+                return self.existing_order(request).await?.ok_or(unavailable);
+            }
+            Err(e) => return Err(e),
+        };
         if quoted.total().is_zero() {
             return Err(BookingError::Invalid(
                 "the order's total is zero: nothing to pay".to_owned(),
