@@ -9,7 +9,18 @@ use crate::ids::OrderId;
 use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand, PaymentState};
 use crate::money::Money;
 use crate::ports::gateway::{CancelRequest, GatewayError, GatewayIdempotencyKey};
-use crate::ports::store::{Cas, ItemRef, OrderRecord, PaymentRecord, PendingRefund, SettleRefund};
+use crate::ports::idempotency::IdempotencyKey;
+use crate::ports::store::{
+    Cas, ItemRef, OrderRecord, PaymentRecord, PendingRefund, SETTLED_REFUNDS_KEPT, SettleRefund,
+    SettledRefund, StoreError,
+};
+
+/// The longest [`RefundRequest::request_id`] accepted, in bytes.
+pub const MAX_REFUND_REQUEST_ID_LEN: usize = 100;
+
+/// How many times a refund with a request id looks again after a concurrent change of the
+/// order (a double click) before answering [`BookingError::Conflict`].
+const CONFLICT_ATTEMPTS: u32 = 3;
 
 /// Which units of which lines to refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +31,13 @@ pub struct RefundRequest {
     pub lines: Vec<(LineId, Option<u32>)>,
     /// Why, as told to the gateway (1 to 200 characters).
     pub reason: String,
+    /// The caller's id for this request (1 to [`MAX_REFUND_REQUEST_ID_LEN`] printable ASCII
+    /// characters, no leading or trailing space), e.g. the id of the button press. A repeat
+    /// with the same id — after a lost answer, or at the same time — returns the receipt of
+    /// the refund it started instead of refunding again or failing. Without it, a repeat of a
+    /// settled refund fails with [`BookingError::Invalid`] (nothing left to refund).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// A settled refund.
@@ -72,6 +90,7 @@ impl BookingService {
                     order,
                     lines,
                     reason: reason.to_owned(),
+                    request_id: None,
                 };
                 return Ok(self.refund_lines(&request).await?.order);
             }
@@ -111,20 +130,54 @@ impl BookingService {
     ///
     /// The refund is recorded before the gateway is called; if the answer is lost, calling
     /// again (with any request) first resends that refund with its idempotency key, so it is
-    /// applied once.
+    /// applied once. If the gateway refuses it for good, it is given up: the order is paid
+    /// again as before, the call answers [`BookingError::PaymentRejected`], and the next
+    /// request starts a new refund under a new key.
+    ///
+    /// With a [`request_id`](RefundRequest::request_id), a repeat of the request (one after
+    /// the other or at the same time) answers with the same receipt, the order as it is now.
     pub async fn refund_lines(
         &self,
         request: &RefundRequest,
     ) -> Result<RefundReceipt, BookingError> {
+        let Some(id) = &request.request_id else {
+            return self.refund_once(request).await;
+        };
+        check_request_id(id)?;
+        let mut attempt = 1;
+        loop {
+            match self.refund_once(request).await {
+                // A concurrent repeat moved the order first: looking again finds this request's
+                // refund pending (resent under its key) or settled (its receipt).
+                Err(BookingError::Conflict(_)) if attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                answer => return answer,
+            }
+        }
+    }
+
+    /// One pass of [`refund_lines`](Self::refund_lines) on the order as read now.
+    async fn refund_once(&self, request: &RefundRequest) -> Result<RefundReceipt, BookingError> {
         let now = self.now();
         let mut record = self.store.order(request.order).await?;
+        if let Some(id) = &request.request_id
+            && let Some(done) = record.settled_refunds.iter().find(|r| &r.request_id == id)
+        {
+            return Ok(RefundReceipt {
+                amount: done.amount,
+                order: record,
+            });
+        }
         if let Some(pending) = record.pending_refund.clone() {
             let retry_of_pending = same_refund(request, &pending);
-            let receipt = self.settle_pending(record, pending).await?;
-            if retry_of_pending {
-                return Ok(receipt);
+            match self.settle_pending(record, pending).await {
+                Ok(receipt) if retry_of_pending => return Ok(receipt),
+                Ok(receipt) => record = receipt.order,
+                // The earlier refund was refused for good and given up: this one is new.
+                Err(BookingError::PaymentRejected { .. }) if !retry_of_pending => {
+                    record = self.store.order(request.order).await?;
+                }
+                Err(e) => return Err(e),
             }
-            record = receipt.order;
         }
         match record.order.state().kind() {
             OrderStateKind::Paid
@@ -175,6 +228,7 @@ impl BookingService {
             lines: units,
             amount,
             reason: request.reason.clone(),
+            request_id: request.request_id.clone(),
         };
         let change = Cas {
             expected: record.version(),
@@ -225,6 +279,7 @@ impl BookingService {
             Err(failure) => {
                 return Err(match failure.error {
                     GatewayError::Rejected { code, message } => {
+                        self.abandon_refund(&record).await?;
                         BookingError::PaymentRejected { code, message }
                     }
                     GatewayError::Retryable { code, message, .. } => {
@@ -235,6 +290,31 @@ impl BookingService {
             }
         }
         self.settle_refund(record, payment, pending).await
+    }
+
+    /// The gateway refused the pending refund for good: the order goes back to the paid state
+    /// it left and forgets the refund, so the next request starts a new one under a new key.
+    async fn abandon_refund(&self, record: &OrderRecord) -> Result<(), BookingError> {
+        let now = self.now();
+        let t = order_step(
+            record,
+            OrderCommand::AbandonRefund,
+            "abandon the refund",
+            now,
+        )?;
+        let change = Cas {
+            expected: record.version(),
+            next: OrderRecord {
+                order: t.next,
+                pending_refund: None,
+                ..record.clone()
+            },
+        };
+        match self.store.update_order(&change, &[t.event], now).await {
+            // A concurrent resend was refused too and gave the refund up first.
+            Ok(()) | Err(StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The gateway returned the money: payment and order settle, items go back on sale.
@@ -273,6 +353,16 @@ impl BookingService {
                 });
             }
         }
+        let mut settled_refunds = record.settled_refunds.clone();
+        if let Some(request_id) = pending.request_id.clone() {
+            settled_refunds.push(SettledRefund {
+                request_id,
+                seq: pending.seq,
+                amount: pending.amount,
+            });
+            let excess = settled_refunds.len().saturating_sub(SETTLED_REFUNDS_KEPT);
+            settled_refunds.drain(..excess);
+        }
         let step = SettleRefund {
             order: Cas {
                 expected: record.version(),
@@ -280,6 +370,7 @@ impl BookingService {
                     order: settled.next,
                     lines,
                     pending_refund: None,
+                    settled_refunds,
                     ..record
                 },
             },
@@ -302,8 +393,26 @@ impl BookingService {
     }
 }
 
-/// Whether `request` asks for exactly the refund `pending` (a retry after a lost answer).
+/// Checks a caller's request id: what an idempotency key accepts, at most
+/// [`MAX_REFUND_REQUEST_ID_LEN`] bytes.
+fn check_request_id(id: &str) -> Result<(), BookingError> {
+    if id.len() > MAX_REFUND_REQUEST_ID_LEN {
+        return Err(BookingError::Invalid(format!(
+            "the refund request id is {} bytes long, the limit is {MAX_REFUND_REQUEST_ID_LEN}",
+            id.len()
+        )));
+    }
+    IdempotencyKey::new(id)
+        .map(drop)
+        .map_err(|e| BookingError::Invalid(format!("refund request id: {e}")))
+}
+
+/// Whether `request` asks for exactly the refund `pending` (a retry after a lost answer): the
+/// same request id when the request has one, otherwise the same lines.
 fn same_refund(request: &RefundRequest, pending: &PendingRefund) -> bool {
+    if let Some(id) = &request.request_id {
+        return pending.request_id.as_ref() == Some(id);
+    }
     request.lines.len() == pending.lines.len()
         && request.lines.iter().all(|(line, quantity)| {
             pending
