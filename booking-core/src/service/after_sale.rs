@@ -1,53 +1,16 @@
 //! Cancel and refund: unpaid orders release their items, paid ones refund by the quote.
 
-use serde::{Deserialize, Serialize};
-
 use super::checkout::classify;
-use super::{BookingError, BookingService, order_step, payment_step};
-use crate::discount::{LineId, RefundLine};
+use super::refund_request::{CONFLICT_ATTEMPTS, check_request_id, same_refund};
+use super::{BookingError, BookingService, RefundReceipt, RefundRequest, order_step, payment_step};
+use crate::discount::RefundLine;
 use crate::ids::OrderId;
 use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand, PaymentState};
-use crate::money::Money;
 use crate::ports::gateway::{CancelRequest, GatewayError, GatewayIdempotencyKey};
-use crate::ports::idempotency::IdempotencyKey;
 use crate::ports::store::{
     Cas, ItemRef, OrderRecord, PaymentRecord, PendingRefund, SETTLED_REFUNDS_KEPT, SettleRefund,
     SettledRefund, StoreError,
 };
-
-/// The longest [`RefundRequest::request_id`] accepted, in bytes.
-pub const MAX_REFUND_REQUEST_ID_LEN: usize = 100;
-
-/// How many times a refund with a request id looks again after a concurrent change of the
-/// order (a double click) before answering [`BookingError::Conflict`].
-const CONFLICT_ATTEMPTS: u32 = 3;
-
-/// Which units of which lines to refund.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundRequest {
-    /// The paid order.
-    pub order: OrderId,
-    /// Lines and how many of their units; `None` refunds every unit not refunded yet.
-    pub lines: Vec<(LineId, Option<u32>)>,
-    /// Why, as told to the gateway (1 to 200 characters).
-    pub reason: String,
-    /// The caller's id for this request (1 to [`MAX_REFUND_REQUEST_ID_LEN`] printable ASCII
-    /// characters, no leading or trailing space), e.g. the id of the button press. A repeat
-    /// with the same id — after a lost answer, or at the same time — returns the receipt of
-    /// the refund it started instead of refunding again or failing. Without it, a repeat of a
-    /// settled refund fails with [`BookingError::Invalid`] (nothing left to refund).
-    #[serde(default)]
-    pub request_id: Option<String>,
-}
-
-/// A settled refund.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundReceipt {
-    /// The order after the refund.
-    pub order: OrderRecord,
-    /// What was refunded: exactly what those units cost under the order's quote.
-    pub amount: Money,
-}
 
 impl BookingService {
     /// Cancels an order. Unpaid, it releases its items (a payment still in progress is
@@ -391,33 +354,4 @@ impl BookingService {
             amount: pending.amount,
         })
     }
-}
-
-/// Checks a caller's request id: what an idempotency key accepts, at most
-/// [`MAX_REFUND_REQUEST_ID_LEN`] bytes.
-fn check_request_id(id: &str) -> Result<(), BookingError> {
-    if id.len() > MAX_REFUND_REQUEST_ID_LEN {
-        return Err(BookingError::Invalid(format!(
-            "the refund request id is {} bytes long, the limit is {MAX_REFUND_REQUEST_ID_LEN}",
-            id.len()
-        )));
-    }
-    IdempotencyKey::new(id)
-        .map(drop)
-        .map_err(|e| BookingError::Invalid(format!("refund request id: {e}")))
-}
-
-/// Whether `request` asks for exactly the refund `pending` (a retry after a lost answer): the
-/// same request id when the request has one, otherwise the same lines.
-fn same_refund(request: &RefundRequest, pending: &PendingRefund) -> bool {
-    if let Some(id) = &request.request_id {
-        return pending.request_id.as_ref() == Some(id);
-    }
-    request.lines.len() == pending.lines.len()
-        && request.lines.iter().all(|(line, quantity)| {
-            pending
-                .lines
-                .iter()
-                .any(|(l, units)| l == line && quantity.is_none_or(|q| q == *units))
-        })
 }

@@ -20,6 +20,7 @@
 mod after_sale;
 mod checkout;
 mod error;
+mod refund_request;
 mod upkeep;
 
 use std::collections::BTreeMap;
@@ -40,9 +41,9 @@ use crate::ports::queue::AdmissionQueue;
 use crate::ports::store::{BookingStore, OrderRecord, PaymentRecord};
 
 pub use crate::ports::store::ItemRef;
-pub use after_sale::{MAX_REFUND_REQUEST_ID_LEN, RefundReceipt, RefundRequest};
 pub use checkout::{Confirmation, HoldRequest, PaymentIntent};
 pub use error::BookingError;
+pub use refund_request::{MAX_REFUND_REQUEST_ID_LEN, RefundReceipt, RefundRequest};
 pub use upkeep::{ReconcileReport, SweepReport};
 
 /// The ports a [`BookingService`] runs on.
