@@ -142,6 +142,9 @@ pub enum Rejection {
     /// A refund or cancel of nothing.
     #[error("amount must be greater than zero")]
     ZeroAmount,
+    /// Nothing was collected, so there is no refund to give up; settle the abort instead.
+    #[error("nothing was collected: no refund to abandon")]
+    NothingCaptured,
     /// A refund or cancel larger than what is left to give back.
     #[error("{requested} requested, only {remaining} remaining")]
     ExceedsBalance {

@@ -197,6 +197,14 @@ pub enum DomainEvent {
         /// Whether the whole total has now been refunded.
         fully: bool,
     },
+    /// The gateway refused a refund for good: nothing was returned and the order is paid
+    /// again, as before the refund started.
+    OrderRefundAbandoned {
+        /// The order.
+        order: OrderId,
+        /// The amount that was not returned.
+        refund: Money,
+    },
     /// An unpaid order passed its payment window.
     OrderExpired {
         /// The order.

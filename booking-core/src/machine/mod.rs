@@ -93,7 +93,9 @@ use crate::clock::Timestamp;
 pub use error::{Rejection, TransitionError};
 pub use event::DomainEvent;
 pub use kind::Kind;
-pub use order::{Order, OrderCommand, OrderCommandKind, OrderError, OrderState, OrderStateKind};
+pub use order::{
+    Order, OrderCommand, OrderCommandKind, OrderError, OrderState, OrderStateKind, RefundOrigin,
+};
 pub use payment::{Payment, PaymentCommand, PaymentCommandKind, PaymentError, PaymentState};
 pub use stock::{Stock, StockCommand, StockCommandKind, StockError, StockState};
 pub use ticket::{

@@ -14,7 +14,9 @@
 //! balance) records the amount in flight, and `SettleCancel`, sent once the gateway returned it,
 //! adds it to `refunded` and lands in `PartiallyRefunded` or `Refunded`. Refunds accumulate and
 //! never exceed the total. A refund the gateway could not make yet leaves the order in
-//! `Cancelling`, to be retried with the same idempotency key.
+//! `Cancelling`, to be retried with the same idempotency key. A refund the gateway refused for
+//! good is given up with `AbandonRefund`, which returns the order to the paid state it left
+//! (recorded in `Cancelling` as its `origin`) with nothing refunded.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +67,8 @@ define_kind!(
         Refund,
         /// See [`OrderCommand::SettleCancel`].
         SettleCancel,
+        /// See [`OrderCommand::AbandonRefund`].
+        AbandonRefund,
         /// See [`OrderCommand::Expire`].
         Expire,
     }
@@ -99,6 +103,11 @@ pub enum OrderState {
         refund: Money,
         /// Whether money was collected (then settling refunds; otherwise it cancels).
         captured: bool,
+        /// The paid state the refund started from, returned to if it is abandoned; `None` when
+        /// nothing was `captured` (and in orders saved before it was recorded, which fall back
+        /// to `Confirmed`, or `PartiallyRefunded` once something was refunded).
+        #[serde(default)]
+        origin: Option<RefundOrigin>,
     },
     /// Cancelled before any money was collected.
     Cancelled,
@@ -129,6 +138,28 @@ impl OrderState {
             OrderState::PartiallyRefunded { .. } => OrderStateKind::PartiallyRefunded,
             OrderState::Refunded { .. } => OrderStateKind::Refunded,
             OrderState::Expired => OrderStateKind::Expired,
+        }
+    }
+}
+
+/// The paid state an order was in when its refund started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RefundOrigin {
+    /// [`OrderState::Paid`].
+    Paid,
+    /// [`OrderState::Confirmed`].
+    Confirmed,
+    /// [`OrderState::PartiallyRefunded`].
+    PartiallyRefunded,
+}
+
+impl RefundOrigin {
+    /// The state itself, collected by `payment`.
+    pub const fn state(self, payment: PaymentId) -> OrderState {
+        match self {
+            RefundOrigin::Paid => OrderState::Paid { payment },
+            RefundOrigin::Confirmed => OrderState::Confirmed { payment },
+            RefundOrigin::PartiallyRefunded => OrderState::PartiallyRefunded { payment },
         }
     }
 }
@@ -165,6 +196,9 @@ pub enum OrderCommand {
     },
     /// The cancel or refund in flight is done.
     SettleCancel,
+    /// The gateway refused the refund in flight for good: nothing was returned, and the order
+    /// goes back to the paid state the refund started from.
+    AbandonRefund,
     /// The payment window passed (`expires_at <= now`) without a payment.
     Expire,
 }
@@ -180,6 +214,7 @@ impl OrderCommand {
             OrderCommand::Cancel => OrderCommandKind::Cancel,
             OrderCommand::Refund { .. } => OrderCommandKind::Refund,
             OrderCommand::SettleCancel => OrderCommandKind::SettleCancel,
+            OrderCommand::AbandonRefund => OrderCommandKind::AbandonRefund,
             OrderCommand::Expire => OrderCommandKind::Expire,
         }
     }
@@ -291,6 +326,16 @@ impl Order {
         self.version
     }
 
+    /// The paid state a refund starting now leaves (the order is paid; any other state is
+    /// refused before this is asked).
+    const fn refund_origin(&self) -> RefundOrigin {
+        match self.state {
+            OrderState::Paid { .. } => RefundOrigin::Paid,
+            OrderState::PartiallyRefunded { .. } => RefundOrigin::PartiallyRefunded,
+            _ => RefundOrigin::Confirmed,
+        }
+    }
+
     /// Applies `command` at `now`.
     pub fn apply(
         &self,
@@ -362,6 +407,7 @@ impl Order {
                     payment,
                     refund,
                     captured: false,
+                    origin: None,
                 };
                 DomainEvent::OrderCancelling { order, refund }
             }
@@ -373,6 +419,7 @@ impl Order {
                     payment,
                     refund: remaining,
                     captured: true,
+                    origin: Some(self.refund_origin()),
                 };
                 DomainEvent::OrderCancelling {
                     order,
@@ -400,6 +447,7 @@ impl Order {
                     payment,
                     refund: amount,
                     captured: true,
+                    origin: Some(self.refund_origin()),
                 };
                 DomainEvent::OrderCancelling {
                     order,
@@ -420,6 +468,7 @@ impl Order {
                     payment,
                     refund,
                     captured: true,
+                    ..
                 },
                 C::SettleCancel,
             ) => {
@@ -446,6 +495,30 @@ impl Order {
                     fully,
                 }
             }
+            (
+                S::Cancelling {
+                    payment,
+                    refund,
+                    captured: true,
+                    origin,
+                },
+                C::AbandonRefund,
+            ) => {
+                let origin = origin.unwrap_or(if self.refunded.is_zero() {
+                    RefundOrigin::Confirmed
+                } else {
+                    RefundOrigin::PartiallyRefunded
+                });
+                next.state = origin.state(payment);
+                DomainEvent::OrderRefundAbandoned { order, refund }
+            }
+            // An abort of an unpaid order has no refund to give up: it settles.
+            (
+                S::Cancelling {
+                    captured: false, ..
+                },
+                C::AbandonRefund,
+            ) => return reject(Rejection::NothingCaptured),
             (S::Pending | S::AwaitingPayment { .. }, C::Expire) => {
                 if self.expires_at > now {
                     return reject(Rejection::NotYetExpired {
@@ -458,6 +531,17 @@ impl Order {
             (S::Pending, C::MarkPaid { .. } | C::Confirm | C::Refund { .. } | C::SettleCancel)
             | (S::AwaitingPayment { .. }, C::Confirm | C::Refund { .. })
             | (S::AwaitingPayment { .. }, C::SettleCancel)
+            | (
+                S::Pending
+                | S::AwaitingPayment { .. }
+                | S::Paid { .. }
+                | S::Confirmed { .. }
+                | S::PartiallyRefunded { .. }
+                | S::Cancelled
+                | S::Refunded { .. }
+                | S::Expired,
+                C::AbandonRefund,
+            )
             | (
                 S::Paid { .. },
                 C::StartPayment { .. } | C::MarkPaid { .. } | C::SettleCancel | C::Expire,
@@ -520,6 +604,9 @@ impl_state_machine!(
         (Cancelling, SettleCancel, Cancelled),
         (Cancelling, SettleCancel, PartiallyRefunded),
         (Cancelling, SettleCancel, Refunded),
+        (Cancelling, AbandonRefund, Paid),
+        (Cancelling, AbandonRefund, Confirmed),
+        (Cancelling, AbandonRefund, PartiallyRefunded),
     ]
 );
 
@@ -554,6 +641,15 @@ mod tests {
         payment(1)
     }
 
+    fn cancelling(refund: i64, captured: bool, origin: Option<RefundOrigin>) -> OrderState {
+        OrderState::Cancelling {
+            payment: p1(),
+            refund: krw(refund),
+            captured,
+            origin,
+        }
+    }
+
     #[test]
     fn apply_agrees_with_the_table_for_every_state_and_command() {
         let pay = p1();
@@ -562,30 +658,16 @@ mod tests {
             with(OrderState::AwaitingPayment { payment: pay }, 0),
             with(OrderState::Paid { payment: pay }, 0),
             with(OrderState::Confirmed { payment: pay }, 0),
+            with(cancelling(0, false, None), 0),
+            with(cancelling(10_000, true, Some(RefundOrigin::Paid)), 0),
+            with(cancelling(10_000, true, Some(RefundOrigin::Confirmed)), 0),
             with(
-                OrderState::Cancelling {
-                    payment: pay,
-                    refund: krw(0),
-                    captured: false,
-                },
-                0,
-            ),
-            with(
-                OrderState::Cancelling {
-                    payment: pay,
-                    refund: krw(10_000),
-                    captured: true,
-                },
-                0,
-            ),
-            with(
-                OrderState::Cancelling {
-                    payment: pay,
-                    refund: krw(20_000),
-                    captured: true,
-                },
+                cancelling(20_000, true, Some(RefundOrigin::PartiallyRefunded)),
                 10_000,
             ),
+            // Saved before the origin was recorded.
+            with(cancelling(10_000, true, None), 0),
+            with(cancelling(20_000, true, None), 10_000),
             with(OrderState::Cancelled, 0),
             with(OrderState::PartiallyRefunded { payment: pay }, 10_000),
             with(OrderState::Refunded { payment: pay }, TOTAL),
@@ -621,6 +703,7 @@ mod tests {
                 amount: krw(TOTAL + 1),
             },
             OrderCommand::SettleCancel,
+            OrderCommand::AbandonRefund,
             OrderCommand::Expire,
         ];
         assert_agrees_with_table(&samples, &commands, at(100));
@@ -707,11 +790,7 @@ mod tests {
         for state in [
             OrderState::Paid { payment: pay },
             OrderState::Confirmed { payment: pay },
-            OrderState::Cancelling {
-                payment: pay,
-                refund: krw(0),
-                captured: false,
-            },
+            cancelling(0, false, None),
             OrderState::Cancelled,
             OrderState::PartiallyRefunded { payment: pay },
             OrderState::Refunded { payment: pay },
@@ -790,6 +869,64 @@ mod tests {
     }
 
     #[test]
+    fn an_abandoned_refund_returns_the_order_to_where_it_was() {
+        for (state, refunded) in [
+            (OrderState::Paid { payment: p1() }, 0),
+            (OrderState::Confirmed { payment: p1() }, 0),
+            (OrderState::PartiallyRefunded { payment: p1() }, 10_000),
+        ] {
+            let before = with(state, refunded);
+            let refund = OrderCommand::Refund { amount: krw(5_000) };
+            for start in [refund, OrderCommand::Cancel] {
+                let started = before.apply(start, at(0)).unwrap().next;
+                let t = started.apply(OrderCommand::AbandonRefund, at(0)).unwrap();
+                assert_eq!(t.next.state(), state);
+                assert_eq!(t.next.refunded(), krw(refunded), "nothing was returned");
+                assert_eq!(t.next.version(), before.version() + 2);
+                let OrderState::Cancelling { refund, .. } = started.state() else {
+                    panic!("a refund starts in Cancelling");
+                };
+                assert_eq!(
+                    t.event,
+                    DomainEvent::OrderRefundAbandoned {
+                        order: order(1),
+                        refund
+                    }
+                );
+                // A fresh refund can start again.
+                assert!(t.next.apply(refund_of(1_000), at(0)).is_ok());
+            }
+        }
+        let aborting = with(cancelling(0, false, None), 0);
+        let err = aborting
+            .apply(OrderCommand::AbandonRefund, at(0))
+            .unwrap_err();
+        assert_eq!(err.reason, Rejection::NothingCaptured);
+    }
+
+    fn refund_of(amount: i64) -> OrderCommand {
+        OrderCommand::Refund {
+            amount: krw(amount),
+        }
+    }
+
+    #[test]
+    fn a_cancelling_order_saved_without_its_origin_abandons_to_a_paid_state() {
+        let fresh = with(cancelling(10_000, true, None), 0);
+        let t = fresh.apply(OrderCommand::AbandonRefund, at(0)).unwrap();
+        assert_eq!(t.next.state(), OrderState::Confirmed { payment: p1() });
+        let partly = with(cancelling(10_000, true, None), 10_000);
+        let t = partly.apply(OrderCommand::AbandonRefund, at(0)).unwrap();
+        assert_eq!(
+            t.next.state(),
+            OrderState::PartiallyRefunded { payment: p1() }
+        );
+        let mut json = serde_json::to_value(&fresh).unwrap();
+        json["state"].as_object_mut().unwrap().remove("origin");
+        assert_eq!(serde_json::from_value::<Order>(json).unwrap(), fresh);
+    }
+
+    #[test]
     fn cancelling_an_unpaid_order_refunds_nothing() {
         let o = with(OrderState::AwaitingPayment { payment: p1() }, 0);
         let o = o.apply(OrderCommand::Cancel, at(0)).unwrap().next;
@@ -862,6 +999,7 @@ mod tests {
             Just(OrderCommand::Cancel),
             (0..TOTAL + 5_000).prop_map(|a| OrderCommand::Refund { amount: krw(a) }),
             Just(OrderCommand::SettleCancel),
+            Just(OrderCommand::AbandonRefund),
             Just(OrderCommand::Expire),
             (0..300i64).prop_map(extend),
         ]
@@ -891,6 +1029,11 @@ mod tests {
                         let unpaid = matches!(before.state(), OrderState::Pending | OrderState::AwaitingPayment { .. });
                         prop_assert!(unpaid, "only an unpaid order is extended");
                         prop_assert!(at(now) < before.expires_at() && before.expires_at() < next.expires_at());
+                    }
+                    if matches!(command, OrderCommand::AbandonRefund) {
+                        prop_assert_eq!(next.refunded(), before.refunded(), "nothing returned");
+                        let paid = matches!(next.state(), OrderState::Paid { .. } | OrderState::Confirmed { .. } | OrderState::PartiallyRefunded { .. });
+                        prop_assert!(paid, "an abandoned refund leaves the order paid");
                     }
                     if next.state().kind() == OrderStateKind::Expired {
                         let unpaid = matches!(before.state(), OrderState::Pending | OrderState::AwaitingPayment { .. });

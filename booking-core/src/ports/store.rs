@@ -125,8 +125,14 @@ pub struct OrderRecord {
     /// How many refunds have been started; refund `n` (from 1) sends the gateway the
     /// idempotency key `refund:<order>:<n>`.
     pub refunds_started: u32,
-    /// The refund in flight, while the order is cancelling: retried as it is until it settles.
+    /// The refund in flight, while the order is cancelling: retried as it is until it settles
+    /// (or, if the gateway refuses it for good, abandoned).
     pub pending_refund: Option<PendingRefund>,
+    /// The latest settled refunds that carried a caller's request id (at most
+    /// [`SETTLED_REFUNDS_KEPT`], oldest dropped first), so a repeated request is answered with
+    /// its receipt.
+    #[serde(default)]
+    pub settled_refunds: Vec<SettledRefund>,
     /// When the order was placed.
     pub created_at: Timestamp,
 }
@@ -142,6 +148,23 @@ pub struct PendingRefund {
     pub amount: Money,
     /// Why, as told to the gateway.
     pub reason: String,
+    /// The caller's id for the request that started it, if it gave one.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// How many settled refunds an [`OrderRecord`] remembers by request id.
+pub const SETTLED_REFUNDS_KEPT: usize = 16;
+
+/// A refund that settled, remembered by the caller's request id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledRefund {
+    /// The caller's id for the request.
+    pub request_id: String,
+    /// Which refund of the order it was (from 1).
+    pub seq: u32,
+    /// The amount returned.
+    pub amount: Money,
 }
 
 impl OrderRecord {
@@ -168,6 +191,32 @@ pub struct PaymentRecord {
     /// When the record last changed (a payment confirming for long is checked by
     /// reconciliation).
     pub updated_at: Timestamp,
+    /// Why the gateway failed the payment, once it has: a repeated confirm answers with it.
+    #[serde(default)]
+    pub failure: Option<PaymentFailure>,
+}
+
+/// Why a gateway failed a payment's confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentFailure {
+    /// Which kind of failure.
+    pub cause: FailureCause,
+    /// The gateway's error code, e.g. `REJECT_CARD_PAYMENT`.
+    pub code: String,
+    /// The gateway's message (for [`FailureCause::Unavailable`], with why the retries stopped).
+    pub message: String,
+}
+
+/// What kind of failure a [`PaymentFailure`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// The gateway refused the payment for good (a declined card).
+    Rejected,
+    /// The gateway kept failing until the retry policy gave up.
+    Unavailable,
+    /// The gateway did not know the payment or refused the request as malformed.
+    Invalid,
 }
 
 impl PaymentRecord {

@@ -1,35 +1,16 @@
 //! Cancel and refund: unpaid orders release their items, paid ones refund by the quote.
 
-use serde::{Deserialize, Serialize};
-
 use super::checkout::classify;
-use super::{BookingError, BookingService, order_step, payment_step};
-use crate::discount::{LineId, RefundLine};
+use super::refund_request::{CONFLICT_ATTEMPTS, check_request_id, same_refund};
+use super::{BookingError, BookingService, RefundReceipt, RefundRequest, order_step, payment_step};
+use crate::discount::RefundLine;
 use crate::ids::OrderId;
 use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand, PaymentState};
-use crate::money::Money;
 use crate::ports::gateway::{CancelRequest, GatewayError, GatewayIdempotencyKey};
-use crate::ports::store::{Cas, ItemRef, OrderRecord, PaymentRecord, PendingRefund, SettleRefund};
-
-/// Which units of which lines to refund.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundRequest {
-    /// The paid order.
-    pub order: OrderId,
-    /// Lines and how many of their units; `None` refunds every unit not refunded yet.
-    pub lines: Vec<(LineId, Option<u32>)>,
-    /// Why, as told to the gateway (1 to 200 characters).
-    pub reason: String,
-}
-
-/// A settled refund.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundReceipt {
-    /// The order after the refund.
-    pub order: OrderRecord,
-    /// What was refunded: exactly what those units cost under the order's quote.
-    pub amount: Money,
-}
+use crate::ports::store::{
+    Cas, ItemRef, OrderRecord, PaymentRecord, PendingRefund, SETTLED_REFUNDS_KEPT, SettleRefund,
+    SettledRefund, StoreError,
+};
 
 impl BookingService {
     /// Cancels an order. Unpaid, it releases its items (a payment still in progress is
@@ -72,6 +53,7 @@ impl BookingService {
                     order,
                     lines,
                     reason: reason.to_owned(),
+                    request_id: None,
                 };
                 return Ok(self.refund_lines(&request).await?.order);
             }
@@ -111,20 +93,54 @@ impl BookingService {
     ///
     /// The refund is recorded before the gateway is called; if the answer is lost, calling
     /// again (with any request) first resends that refund with its idempotency key, so it is
-    /// applied once.
+    /// applied once. If the gateway refuses it for good, it is given up: the order is paid
+    /// again as before, the call answers [`BookingError::PaymentRejected`], and the next
+    /// request starts a new refund under a new key.
+    ///
+    /// With a [`request_id`](RefundRequest::request_id), a repeat of the request (one after
+    /// the other or at the same time) answers with the same receipt, the order as it is now.
     pub async fn refund_lines(
         &self,
         request: &RefundRequest,
     ) -> Result<RefundReceipt, BookingError> {
+        let Some(id) = &request.request_id else {
+            return self.refund_once(request).await;
+        };
+        check_request_id(id)?;
+        let mut attempt = 1;
+        loop {
+            match self.refund_once(request).await {
+                // A concurrent repeat moved the order first: looking again finds this request's
+                // refund pending (resent under its key) or settled (its receipt).
+                Err(BookingError::Conflict(_)) if attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                answer => return answer,
+            }
+        }
+    }
+
+    /// One pass of [`refund_lines`](Self::refund_lines) on the order as read now.
+    async fn refund_once(&self, request: &RefundRequest) -> Result<RefundReceipt, BookingError> {
         let now = self.now();
         let mut record = self.store.order(request.order).await?;
+        if let Some(id) = &request.request_id
+            && let Some(done) = record.settled_refunds.iter().find(|r| &r.request_id == id)
+        {
+            return Ok(RefundReceipt {
+                amount: done.amount,
+                order: record,
+            });
+        }
         if let Some(pending) = record.pending_refund.clone() {
             let retry_of_pending = same_refund(request, &pending);
-            let receipt = self.settle_pending(record, pending).await?;
-            if retry_of_pending {
-                return Ok(receipt);
+            match self.settle_pending(record, pending).await {
+                Ok(receipt) if retry_of_pending => return Ok(receipt),
+                Ok(receipt) => record = receipt.order,
+                // The earlier refund was refused for good and given up: this one is new.
+                Err(BookingError::PaymentRejected { .. }) if !retry_of_pending => {
+                    record = self.store.order(request.order).await?;
+                }
+                Err(e) => return Err(e),
             }
-            record = receipt.order;
         }
         match record.order.state().kind() {
             OrderStateKind::Paid
@@ -175,6 +191,7 @@ impl BookingService {
             lines: units,
             amount,
             reason: request.reason.clone(),
+            request_id: request.request_id.clone(),
         };
         let change = Cas {
             expected: record.version(),
@@ -225,6 +242,7 @@ impl BookingService {
             Err(failure) => {
                 return Err(match failure.error {
                     GatewayError::Rejected { code, message } => {
+                        self.abandon_refund(&record).await?;
                         BookingError::PaymentRejected { code, message }
                     }
                     GatewayError::Retryable { code, message, .. } => {
@@ -235,6 +253,31 @@ impl BookingService {
             }
         }
         self.settle_refund(record, payment, pending).await
+    }
+
+    /// The gateway refused the pending refund for good: the order goes back to the paid state
+    /// it left and forgets the refund, so the next request starts a new one under a new key.
+    async fn abandon_refund(&self, record: &OrderRecord) -> Result<(), BookingError> {
+        let now = self.now();
+        let t = order_step(
+            record,
+            OrderCommand::AbandonRefund,
+            "abandon the refund",
+            now,
+        )?;
+        let change = Cas {
+            expected: record.version(),
+            next: OrderRecord {
+                order: t.next,
+                pending_refund: None,
+                ..record.clone()
+            },
+        };
+        match self.store.update_order(&change, &[t.event], now).await {
+            // A concurrent resend was refused too and gave the refund up first.
+            Ok(()) | Err(StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The gateway returned the money: payment and order settle, items go back on sale.
@@ -273,6 +316,16 @@ impl BookingService {
                 });
             }
         }
+        let mut settled_refunds = record.settled_refunds.clone();
+        if let Some(request_id) = pending.request_id.clone() {
+            settled_refunds.push(SettledRefund {
+                request_id,
+                seq: pending.seq,
+                amount: pending.amount,
+            });
+            let excess = settled_refunds.len().saturating_sub(SETTLED_REFUNDS_KEPT);
+            settled_refunds.drain(..excess);
+        }
         let step = SettleRefund {
             order: Cas {
                 expected: record.version(),
@@ -280,6 +333,7 @@ impl BookingService {
                     order: settled.next,
                     lines,
                     pending_refund: None,
+                    settled_refunds,
                     ..record
                 },
             },
@@ -300,15 +354,4 @@ impl BookingService {
             amount: pending.amount,
         })
     }
-}
-
-/// Whether `request` asks for exactly the refund `pending` (a retry after a lost answer).
-fn same_refund(request: &RefundRequest, pending: &PendingRefund) -> bool {
-    request.lines.len() == pending.lines.len()
-        && request.lines.iter().all(|(line, quantity)| {
-            pending
-                .lines
-                .iter()
-                .any(|(l, units)| l == line && quantity.is_none_or(|q| q == *units))
-        })
 }

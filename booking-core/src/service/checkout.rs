@@ -16,7 +16,8 @@ use crate::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayError, GatewayIdempotencyKey, GatewayOrderId, PaymentKey,
 };
 use crate::ports::store::{
-    Cas, ItemRef, MarkPaid, OrderLine, OrderRecord, PaymentRecord, StoreError,
+    Cas, FailureCause, ItemRef, MarkPaid, OrderLine, OrderRecord, PaymentFailure, PaymentRecord,
+    StoreError,
 };
 
 /// A buyer's request to hold items and price them.
@@ -99,14 +100,47 @@ pub(super) fn classify(error: &GatewayError) -> RetryDecision {
     }
 }
 
-/// The error a confirm reports when the gateway refused or kept failing.
-fn confirm_failure(error: GatewayError, reason: GaveUp) -> BookingError {
-    match error {
-        GatewayError::Rejected { code, message } => BookingError::PaymentRejected { code, message },
-        GatewayError::Retryable { code, message, .. } => {
-            BookingError::GatewayUnavailable(format!("{code}: {message} ({reason})"))
+/// What a confirm keeps of the gateway's failure, and the error it reports now; a repeated
+/// confirm of the failed payment answers [`failed_confirm`] of what was kept.
+fn confirm_failure(error: GatewayError, reason: GaveUp) -> (PaymentFailure, BookingError) {
+    let failure = |cause, code: &str, message: String| PaymentFailure {
+        cause,
+        code: code.to_owned(),
+        message,
+    };
+    let kept = match &error {
+        GatewayError::Rejected { code, message } => {
+            failure(FailureCause::Rejected, code, message.clone())
         }
+        GatewayError::Retryable { code, message, .. } => failure(
+            FailureCause::Unavailable,
+            code,
+            format!("{message} ({reason})"),
+        ),
+        GatewayError::NotFound => failure(FailureCause::Invalid, "NOT_FOUND", error.to_string()),
+        other => failure(FailureCause::Invalid, "INVALID_REQUEST", other.to_string()),
+    };
+    let answer = match error {
+        GatewayError::Rejected { .. } | GatewayError::Retryable { .. } => failed_confirm(&kept),
         other => BookingError::Gateway(other),
+    };
+    (kept, answer)
+}
+
+/// The answer to a confirm of a payment that failed with `failure`.
+fn failed_confirm(failure: &PaymentFailure) -> BookingError {
+    let PaymentFailure {
+        cause,
+        code,
+        message,
+    } = failure.clone();
+    match cause {
+        FailureCause::Rejected => BookingError::PaymentRejected { code, message },
+        FailureCause::Unavailable => BookingError::GatewayUnavailable(format!("{code}: {message}")),
+        FailureCause::Invalid if code == "NOT_FOUND" => {
+            BookingError::Gateway(GatewayError::NotFound)
+        }
+        FailureCause::Invalid => BookingError::Gateway(GatewayError::InvalidRequest(message)),
     }
 }
 
@@ -230,7 +264,14 @@ impl BookingService {
         if let Some(existing) = self.existing_order(request).await? {
             return Ok(existing);
         }
-        let (quoted, lines, coupons) = self.price(request).await?;
+        let (quoted, lines, coupons) = match self.price(request).await {
+            Ok(priced) => priced,
+            // The seats may be taken by a concurrent repeat of this very request.
+            Err(unavailable @ BookingError::Unavailable { .. }) => {
+                return self.existing_order(request).await?.ok_or(unavailable);
+            }
+            Err(e) => return Err(e),
+        };
         if quoted.total().is_zero() {
             return Err(BookingError::Invalid(
                 "the order's total is zero: nothing to pay".to_owned(),
@@ -252,6 +293,7 @@ impl BookingService {
             payment: None,
             refunds_started: 0,
             pending_refund: None,
+            settled_refunds: Vec::new(),
             created_at: now,
         };
         match self.store.place_order(&record, now).await {
@@ -383,6 +425,7 @@ impl BookingService {
             payment_key: None,
             customer: record.user,
             updated_at: now,
+            failure: None,
         };
         self.reserve_coupons(&record).await?;
         let next = OrderRecord {
@@ -480,7 +523,8 @@ impl BookingService {
     /// under the retry policy with one idempotency key per payment, and marks the order paid
     /// with its items sold, atomically.
     ///
-    /// A duplicate (double click) waits for the first and answers the same. If the hold lapsed
+    /// A duplicate (double click) waits for the first and answers the same, also when the
+    /// gateway declined the payment (the failure is kept on the payment). If the hold lapsed
     /// and another buyer took items meanwhile, the charge is cancelled at the gateway and
     /// [`BookingError::SeatsLost`] returned. An unknown gateway outcome leaves the payment for
     /// [`reconcile`](Self::reconcile) and returns [`BookingError::PaymentUnknown`].
@@ -500,6 +544,12 @@ impl BookingService {
                     expected: payment.payment.amount(),
                     given: confirmation.amount,
                 });
+            }
+            // A repeat of a declined confirm (a double click) answers as the first did.
+            if let (PaymentState::Failed, Some(failure)) =
+                (payment.payment.state(), &payment.failure)
+            {
+                return Err(failed_confirm(failure));
             }
             match payment.payment.state() {
                 PaymentState::InProgress => {}
@@ -612,11 +662,15 @@ impl BookingService {
                 Err(BookingError::PaymentUnknown)
             }
             Err(failure) => {
-                self.set_payment(&payment, PaymentCommand::Fail, now)
-                    .await?;
-                let record = self.store.order(payment.payment.order()).await?;
+                let (kept, answer) = confirm_failure(failure.error, failure.reason);
+                let failed = PaymentRecord {
+                    failure: Some(kept),
+                    ..payment
+                };
+                self.set_payment(&failed, PaymentCommand::Fail, now).await?;
+                let record = self.store.order(failed.payment.order()).await?;
                 self.release_coupons(&record).await;
-                Err(confirm_failure(failure.error, failure.reason))
+                Err(answer)
             }
         }
     }

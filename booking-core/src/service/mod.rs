@@ -12,14 +12,15 @@
 //! |---|---|
 //! | [`hold`](BookingService::hold) | by the caller's order id: a repeat returns the order placed first |
 //! | [`start_payment`](BookingService::start_payment) | by nature: an order already awaiting payment returns its intent |
-//! | [`confirm_payment`](BookingService::confirm_payment) | by nature: a paid order answers as before; a concurrent duplicate waits for the first; the gateway gets one key per payment |
+//! | [`confirm_payment`](BookingService::confirm_payment) | by nature: a paid or declined payment answers as before; a concurrent duplicate waits for the first; the gateway gets one key per payment |
 //! | [`extend_hold`](BookingService::extend_hold) | not: each call extends (up to the policy's cap) |
-//! | [`cancel_order`](BookingService::cancel_order), [`refund_lines`](BookingService::refund_lines) | a refund in flight is resent with its key until it settles, so a lost answer never refunds twice |
+//! | [`cancel_order`](BookingService::cancel_order), [`refund_lines`](BookingService::refund_lines) | a refund in flight is resent with its key until it settles (or the gateway refuses it for good), so a lost answer never refunds twice; a repeat with the same [`request_id`](RefundRequest::request_id) returns the same receipt |
 //! | [`sweep`](BookingService::sweep), [`reconcile`](BookingService::reconcile) | by nature: safe on many nodes at once |
 
 mod after_sale;
 mod checkout;
 mod error;
+mod refund_request;
 mod upkeep;
 
 use std::collections::BTreeMap;
@@ -40,9 +41,9 @@ use crate::ports::queue::AdmissionQueue;
 use crate::ports::store::{BookingStore, OrderRecord, PaymentRecord};
 
 pub use crate::ports::store::ItemRef;
-pub use after_sale::{RefundReceipt, RefundRequest};
 pub use checkout::{Confirmation, HoldRequest, PaymentIntent};
 pub use error::BookingError;
+pub use refund_request::{MAX_REFUND_REQUEST_ID_LEN, RefundReceipt, RefundRequest};
 pub use upkeep::{ReconcileReport, SweepReport};
 
 /// The ports a [`BookingService`] runs on.

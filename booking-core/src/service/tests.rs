@@ -122,6 +122,7 @@ async fn hold_pay_confirm_refund() {
         order: paid.order.id(),
         lines: vec![(first_line, None)],
         reason: "changed plans".to_owned(),
+        request_id: None,
     };
     let receipt = w.service.refund_lines(&refund).await.unwrap();
     assert_eq!(receipt.amount, krw(45_000));

@@ -92,6 +92,7 @@ pub fn pending_order(
         payment: None,
         refunds_started: 0,
         pending_refund: None,
+        settled_refunds: Vec::new(),
         created_at: now,
     }
 }

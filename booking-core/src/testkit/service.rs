@@ -319,6 +319,9 @@ macro_rules! __service_suite {
                 service_seats_lost_cancels_the_charge,
                 service_seats_lost_refund_answer_lost_reconciles,
                 service_refunds_follow_the_quote_allocation,
+                service_rejected_refund_is_abandoned,
+                service_refund_request_id_answers_repeats,
+                service_declined_double_confirm_answers_the_same,
             );
         }
     };

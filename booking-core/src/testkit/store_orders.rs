@@ -101,6 +101,7 @@ pub(super) async fn start(
         payment_key: None,
         customer: record.user,
         updated_at: now,
+        failure: None,
     };
     b.store
         .start_payment(&change, &payment, &[order_event, started.event], now)
@@ -217,6 +218,7 @@ pub async fn store_order_cas_refuses_stale_versions(b: Backend) {
         payment_key: None,
         customer: placed.user,
         updated_at: now,
+        failure: None,
     };
     assert!(matches!(
         b.store

@@ -266,6 +266,7 @@ async fn refund_once(service: &BookingService, order: OrderId) -> Result<(), Boo
                 .map(|l| (l.line.clone(), None))
                 .collect(),
             reason: "one guest cannot come".to_owned(),
+            request_id: None,
         };
         service.refund_lines(&request).await.map(|_| ())
     } else {

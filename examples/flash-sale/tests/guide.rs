@@ -177,6 +177,8 @@ async fn refund_first_seat(
         order,
         lines: vec![(line.line.clone(), None)],
         reason: "guest cannot attend".to_owned(),
+        // The same id on a repeat (a double click) returns this refund's receipt.
+        request_id: Some(format!("refund-first-seat:{order}")),
     };
     Ok(service.refund_lines(&request).await?.amount)
 }

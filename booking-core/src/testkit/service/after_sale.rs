@@ -6,12 +6,12 @@ use super::super::fixtures::{krw, no_rules, seats};
 use super::World;
 use crate::discount::{Benefit, Customer, QuotePolicy, Rule, RuleSet};
 use crate::ids::TicketId;
-use crate::machine::{OrderStateKind, PaymentState, TicketState};
+use crate::machine::{OrderState, OrderStateKind, PaymentState, TicketState};
 use crate::memory::{Fault, GatewayOp};
 use crate::money::{BasisPoints, Money};
 use crate::ports::gateway::GatewayStatus;
 use crate::ports::store::OrderRecord;
-use crate::service::{BookingError, RefundRequest};
+use crate::service::{BookingError, RefundReceipt, RefundRequest};
 
 /// A refund of every unit of line `index` of `order`.
 fn refund_line(order: &OrderRecord, index: usize) -> RefundRequest {
@@ -19,6 +19,7 @@ fn refund_line(order: &OrderRecord, index: usize) -> RefundRequest {
         order: order.order.id(),
         lines: vec![(order.lines[index].line.clone(), None)],
         reason: "buyer asked".to_owned(),
+        request_id: None,
     }
 }
 
@@ -129,22 +130,13 @@ pub async fn service_refunds_follow_the_quote_allocation(b: Backend) {
 /// A double click on "refund this seat", 100 times: the line is refunded once, for exactly
 /// its price, and at least one click gets the receipt. The other gets it too, or is told the
 /// order changed under it or that nothing is left to refund: never a second refund. (A
-/// request-level idempotency key, as the application's idempotency store provides, is what
-/// gives both clicks the same answer.)
+/// request id on the refund, see [`service_refund_request_id_answers_repeats`], is what gives
+/// both clicks the same answer.)
 pub async fn service_double_refund_refunds_once(b: Backend) {
     let w = World::new(b, no_rules());
     for trial in 0..100 {
-        let ids = seats(&w.backend, w.event, 2, 20_000).await;
-        let paid = w.buy(&w.seats_request(&ids)).await.unwrap();
-        let refunds_before = w.gateway.stats().refunds;
-        let click = || {
-            let service = w.service.clone();
-            let request = refund_line(&paid, 0);
-            async move { service.refund_lines(&request).await }
-        };
-        let (first, second) = super::race(click(), click()).await;
         let mut receipts = 0;
-        for answer in [first, second] {
+        for answer in double_click_refund(&w, trial, None).await {
             match answer {
                 Ok(receipt) => {
                     assert_eq!(receipt.amount, krw(20_000), "trial {trial}");
@@ -157,14 +149,143 @@ pub async fn service_double_refund_refunds_once(b: Backend) {
             }
         }
         assert!(receipts >= 1, "trial {trial}: one click gets the receipt");
-        assert_eq!(
-            w.gateway.stats().refunds,
-            refunds_before + 1,
-            "trial {trial}"
+    }
+}
+
+/// Two clicks at once on "refund the first seat" of a new paid order of two seats, both
+/// carrying `request_id`: checks the seat was refunded once, for its price, and settled, and
+/// returns both answers.
+async fn double_click_refund(
+    w: &World,
+    trial: u32,
+    request_id: Option<String>,
+) -> [Result<RefundReceipt, BookingError>; 2] {
+    let ids = seats(&w.backend, w.event, 2, 20_000).await;
+    let paid = w.buy(&w.seats_request(&ids)).await.unwrap();
+    let refunds_before = w.gateway.stats().refunds;
+    let click = || {
+        let service = w.service.clone();
+        let mut request = refund_line(&paid, 0);
+        request.request_id = request_id.clone();
+        async move { service.refund_lines(&request).await }
+    };
+    let (first, second) = super::race(click(), click()).await;
+    assert_eq!(
+        w.gateway.stats().refunds,
+        refunds_before + 1,
+        "trial {trial}"
+    );
+    let order = w.service.order(paid.order.id()).await.unwrap();
+    assert_eq!(order.order.refunded(), krw(20_000), "trial {trial}");
+    assert_eq!(order.lines[0].refunded_units, 1, "trial {trial}");
+    assert!(order.pending_refund.is_none(), "trial {trial}: settled");
+    [first, second]
+}
+
+/// A refund the gateway refuses for good is given up: the caller gets `PaymentRejected`, the
+/// order is confirmed again with nothing refunded and its seat still sold, and the next request
+/// is a new refund under a new key that the gateway makes. A refund the gateway keeps failing
+/// (or whose outcome is unknown) stays pending instead, and is resent as it is.
+pub async fn service_rejected_refund_is_abandoned(b: Backend) {
+    let w = World::new(b, no_rules());
+    let ids = seats(&w.backend, w.event, 2, 20_000).await;
+    let paid = w.buy(&w.seats_request(&ids)).await.unwrap();
+
+    w.gateway.fail_next(
+        GatewayOp::Cancel,
+        Fault::Reject("NOT_CANCELABLE_PAYMENT".to_owned()),
+    );
+    match w.service.refund_lines(&refund_line(&paid, 0)).await {
+        Err(BookingError::PaymentRejected { code, .. }) => {
+            assert_eq!(code, "NOT_CANCELABLE_PAYMENT");
+        }
+        other => panic!("expected PaymentRejected, got {other:?}"),
+    }
+    let order = w.service.order(paid.order.id()).await.unwrap();
+    assert_eq!(
+        order.order.state(),
+        paid.order.state(),
+        "paid again, as before"
+    );
+    assert!(order.pending_refund.is_none(), "nothing left to resend");
+    assert_eq!(order.order.refunded(), krw(0));
+    assert_eq!(order.lines[0].refunded_units, 0);
+    let ticket = w.backend.store.ticket(ids[0]).await.unwrap().ticket;
+    assert!(
+        matches!(ticket.state(), TicketState::Sold { .. }),
+        "still sold"
+    );
+    assert_eq!(w.gateway.stats().refunds, 0);
+
+    let receipt = w
+        .service
+        .refund_lines(&refund_line(&order, 0))
+        .await
+        .unwrap();
+    assert_eq!(receipt.amount, krw(20_000));
+    assert_eq!(receipt.order.refunds_started, 2, "a new refund, a new key");
+    assert_eq!(w.gateway.stats().refunds, 1);
+
+    // Kept failing: the refund stays pending and the next call resends it under the same key.
+    for _ in 0..3 {
+        w.gateway.fail_next(
+            GatewayOp::Cancel,
+            Fault::Transient("PROVIDER_ERROR".to_owned()),
         );
-        let order = w.service.order(paid.order.id()).await.unwrap();
-        assert_eq!(order.order.refunded(), krw(20_000), "trial {trial}");
-        assert_eq!(order.lines[0].refunded_units, 1, "trial {trial}");
-        assert!(order.pending_refund.is_none(), "trial {trial}: settled");
+    }
+    let rest = refund_line(&receipt.order, 1);
+    assert!(matches!(
+        w.service.refund_lines(&rest).await,
+        Err(BookingError::GatewayUnavailable(_))
+    ));
+    let order = w.service.order(paid.order.id()).await.unwrap();
+    assert!(matches!(
+        order.order.state(),
+        OrderState::Cancelling { captured: true, .. }
+    ));
+    assert_eq!(order.pending_refund.as_ref().map(|p| p.seq), Some(3));
+    let settled = w.service.refund_lines(&rest).await.unwrap().order;
+    assert_eq!(settled.order.state().kind(), OrderStateKind::Refunded);
+    assert_eq!(settled.refunds_started, 3, "resent, not restarted");
+    assert_eq!(w.gateway.stats().refunds, 2);
+}
+
+/// A refund request carrying the caller's request id, sent again after it settled and
+/// double-clicked 100 times: every answer is the same receipt, the line is refunded once.
+/// A malformed id is refused before anything changes.
+pub async fn service_refund_request_id_answers_repeats(b: Backend) {
+    let w = World::new(b, no_rules());
+    let ids = seats(&w.backend, w.event, 2, 20_000).await;
+    let paid = w.buy(&w.seats_request(&ids)).await.unwrap();
+    let mut request = refund_line(&paid, 0);
+    for bad in ["", " padded", "caf\u{e9}", &"x".repeat(101)] {
+        request.request_id = Some(bad.to_owned());
+        assert!(
+            matches!(
+                w.service.refund_lines(&request).await,
+                Err(BookingError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let unchanged = w.service.order(paid.order.id()).await.unwrap();
+    assert_eq!(unchanged, paid, "a refused request changes nothing");
+    request.request_id = Some("click-1".to_owned());
+    let first = w.service.refund_lines(&request).await.unwrap();
+    let again = w.service.refund_lines(&request).await.unwrap();
+    assert_eq!((again.amount, again.order), (first.amount, first.order));
+    assert_eq!(w.gateway.stats().refunds, 1);
+    // Another id for the same line is another request: nothing is left to refund.
+    request.request_id = Some("click-2".to_owned());
+    assert!(matches!(
+        w.service.refund_lines(&request).await,
+        Err(BookingError::Invalid(_))
+    ));
+
+    for trial in 0..100 {
+        let id = format!("refund-seat-{trial}");
+        for answer in double_click_refund(&w, trial, Some(id)).await {
+            assert_eq!(answer.unwrap().amount, krw(20_000), "trial {trial}");
+        }
     }
 }

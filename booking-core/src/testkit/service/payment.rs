@@ -13,7 +13,7 @@ use crate::machine::{OrderStateKind, PaymentState, TicketState};
 use crate::memory::{Fault, GatewayOp};
 use crate::money::Currency;
 use crate::ports::gateway::GatewayStatus;
-use crate::ports::store::OrderRecord;
+use crate::ports::store::{FailureCause, OrderRecord};
 use crate::ports::wallet::Movement;
 use crate::service::{BookingError, Confirmation, ItemRef, PaymentIntent};
 
@@ -216,6 +216,50 @@ pub async fn service_double_confirm_charges_once(b: Backend) {
         1 + trials,
         "one charge per order"
     );
+}
+
+/// A double click on a payment the card issuer declines, one after the other and at the same
+/// time: every click gets the same `PaymentRejected` with the gateway's code, and the gateway
+/// is asked once.
+pub async fn service_declined_double_confirm_answers_the_same(b: Backend) {
+    let w = World::new(b, no_rules());
+    for trial in 0..50 {
+        let seat = seats(&w.backend, w.event, 1, 50_000).await[0];
+        let order = w.service.hold(&w.seats_request(&[seat])).await.unwrap();
+        let (intent, confirmation) = w.start(order.order.id(), "fake").await;
+        w.gateway.fail_next(
+            GatewayOp::Confirm,
+            Fault::Reject("REJECT_CARD_PAYMENT".to_owned()),
+        );
+        let calls_before = w.gateway.stats().confirm_calls;
+        let clicks = in_parallel(2, |_| {
+            let w = w.clone();
+            let confirmation = confirmation.clone();
+            async move { w.service.confirm_payment(&confirmation).await }
+        })
+        .await;
+        let later = w.service.confirm_payment(&confirmation).await;
+        for answer in clicks.into_iter().chain([later]) {
+            match answer {
+                Err(BookingError::PaymentRejected { code, message }) => {
+                    assert_eq!(code, "REJECT_CARD_PAYMENT", "trial {trial}");
+                    assert!(!message.is_empty(), "trial {trial}");
+                }
+                other => panic!("trial {trial}: expected PaymentRejected, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            w.gateway.stats().confirm_calls,
+            calls_before + 1,
+            "trial {trial}"
+        );
+        let payment = w.backend.store.payment(intent.payment).await.unwrap();
+        assert_eq!(payment.payment.state(), PaymentState::Failed);
+        let failure = payment.failure.unwrap();
+        assert_eq!(failure.cause, FailureCause::Rejected);
+        assert_eq!(failure.code, "REJECT_CARD_PAYMENT");
+    }
+    assert_eq!(w.gateway.stats().charges, 0);
 }
 
 /// Seed 13: the gateway charges and the answer is lost. The confirm says the outcome is
