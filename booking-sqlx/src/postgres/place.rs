@@ -1,0 +1,201 @@
+//! `place_order`: hold every item of an order and insert it, in one transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use booking_core::clock::Timestamp;
+use booking_core::ids::{EventId, StockId};
+use booking_core::machine::{DomainEvent, OrderStateKind, StockCommand};
+use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::codec::append_outbox;
+use super::inventory::{apply_stock, hold_tickets, insert_stock_hold, reclaim_lapsed};
+use super::records::insert_order;
+use crate::error::Db;
+
+/// The event of every listed item of `ids` in `table`, by id.
+async fn events_of(
+    conn: &mut PgConnection,
+    table: Table,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, EventId>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = match table {
+        Table::Tickets => "SELECT id, event_id FROM tickets WHERE id = ANY($1)",
+        Table::Stocks => "SELECT id, event_id FROM stocks WHERE id = ANY($1)",
+    };
+    let rows = sqlx::query(sql).bind(ids).fetch_all(conn).await.db()?;
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("id").db()?;
+            let event: Uuid = row.try_get("event_id").db()?;
+            Ok((id, EventId::from_uuid(event)))
+        })
+        .collect()
+}
+
+/// Which listing table [`events_of`] reads.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Tickets,
+    Stocks,
+}
+
+/// Checks an order's lines as the in-memory store does, in line order: at least one line,
+/// every item listed and of the order's event, no item twice, no zero quantity.
+async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), StoreError> {
+    if record.lines.is_empty() {
+        return Err(StoreError::Invalid(
+            "an order needs at least one line".to_owned(),
+        ));
+    }
+    let (mut tickets, mut stocks) = (Vec::new(), Vec::new());
+    for line in &record.lines {
+        match line.item {
+            ItemRef::Ticket { ticket } => tickets.push(*ticket.as_uuid()),
+            ItemRef::Stock { stock, .. } => stocks.push(*stock.as_uuid()),
+        }
+    }
+    let ticket_events = events_of(conn, Table::Tickets, &tickets).await?;
+    let stock_events = events_of(conn, Table::Stocks, &stocks).await?;
+    let mut seen = HashSet::new();
+    for line in &record.lines {
+        let (event, fresh) = match line.item {
+            ItemRef::Ticket { ticket } => (
+                ticket_events
+                    .get(ticket.as_uuid())
+                    .ok_or_else(|| StoreError::not_found("ticket", ticket))?,
+                seen.insert(*ticket.as_uuid()),
+            ),
+            ItemRef::Stock { stock, quantity } => {
+                if quantity == 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "stock {stock}: quantity must be at least 1"
+                    )));
+                }
+                (
+                    stock_events
+                        .get(stock.as_uuid())
+                        .ok_or_else(|| StoreError::not_found("stock", stock))?,
+                    seen.insert(*stock.as_uuid()),
+                )
+            }
+        };
+        if *event != record.event {
+            return Err(StoreError::Invalid(format!(
+                "line {} belongs to another event",
+                line.line
+            )));
+        }
+        if !fresh {
+            return Err(StoreError::Invalid(format!(
+                "line {} repeats an item",
+                line.line
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Holds every item of `record` and inserts it, inside the caller's transaction. On error
+/// the caller rolls back, so nothing is held.
+pub(crate) async fn place_order(
+    conn: &mut PgConnection,
+    record: &OrderRecord,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let id = record.order.id();
+    let taken = sqlx::query("SELECT 1 FROM orders WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists {
+            what: "order",
+            id: id.to_string(),
+        });
+    }
+    if record.order.state().kind() != OrderStateKind::Pending {
+        return Err(StoreError::Invalid(
+            "a new order must be pending".to_owned(),
+        ));
+    }
+    validate(conn, record).await?;
+    let expires_at = record.order.expires_at();
+
+    // Tickets first, all in one statement; then stocks in id order. Every writer takes
+    // tickets before stock holds before stock counts, so they cannot deadlock.
+    let tickets: Vec<Uuid> = record
+        .lines
+        .iter()
+        .filter_map(|l| match l.item {
+            ItemRef::Ticket { ticket } => Some(*ticket.as_uuid()),
+            ItemRef::Stock { .. } => None,
+        })
+        .collect();
+    let mut ticket_events = if tickets.is_empty() {
+        HashMap::new()
+    } else {
+        hold_tickets(conn, &tickets, id, record.hold, expires_at, now).await?
+    };
+    let mut stocks: Vec<(StockId, u32)> = record
+        .lines
+        .iter()
+        .filter_map(|l| match l.item {
+            ItemRef::Stock { stock, quantity } => Some((stock, quantity)),
+            ItemRef::Ticket { .. } => None,
+        })
+        .collect();
+    stocks.sort_unstable();
+    let mut stock_events: HashMap<StockId, Vec<DomainEvent>> = HashMap::new();
+    let mut short: HashMap<StockId, StoreError> = HashMap::new();
+    for (stock, quantity) in stocks {
+        let mut events = reclaim_lapsed(conn, stock, now).await?;
+        let hold = StockCommand::Hold {
+            order: id,
+            hold: record.hold,
+            quantity,
+        };
+        match apply_stock(conn, stock, hold, now).await {
+            Ok(event) => {
+                events.push(event);
+                insert_stock_hold(conn, record.hold, stock, quantity, expires_at).await?;
+                stock_events.insert(stock, events);
+            }
+            Err(e @ StoreError::InsufficientStock { .. }) => {
+                short.insert(stock, e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    // Report as the in-memory store does: the first short stock in line order, else every
+    // unavailable ticket in line order.
+    let mut unavailable = Vec::new();
+    let mut events = Vec::new();
+    for line in &record.lines {
+        match line.item {
+            ItemRef::Ticket { ticket } => match ticket_events.remove(&ticket) {
+                Some(event) => events.push(event),
+                None => unavailable.push(ticket),
+            },
+            ItemRef::Stock { stock, .. } => {
+                if let Some(e) = short.remove(&stock) {
+                    return Err(e);
+                }
+                events.extend(stock_events.remove(&stock).unwrap_or_default());
+            }
+        }
+    }
+    if !unavailable.is_empty() {
+        return Err(StoreError::Unavailable {
+            tickets: unavailable,
+        });
+    }
+    insert_order(conn, record).await?;
+    append_outbox(conn, &events, now).await
+}
