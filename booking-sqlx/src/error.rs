@@ -85,3 +85,41 @@ impl<T> Db<T> for Result<T, sqlx::Error> {
         self.map_err(|e| DbError::Sql(e).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exhausted_pool_is_busy() {
+        let err: StoreError = DbError::Sql(sqlx::Error::PoolTimedOut).into();
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+    }
+
+    #[test]
+    fn other_driver_failures_and_corrupt_rows_name_the_backend() {
+        for err in [
+            DbError::Sql(sqlx::Error::PoolClosed),
+            DbError::corrupt("ticket", "unknown state"),
+        ] {
+            let err: StoreError = err.into();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Backend {
+                        backend: "postgres",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tables_name_their_records() {
+        assert_eq!(record_of(Some("orders")), "order");
+        assert_eq!(record_of(Some("payments")), "payment");
+        assert_eq!(record_of(None), "record");
+    }
+}

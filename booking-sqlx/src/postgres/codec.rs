@@ -237,3 +237,50 @@ pub(crate) fn outbox_entry(row: &PgRow) -> Result<OutboxEntry, StoreError> {
         recorded_at: instant(row.try_get("recorded_ns").db()?)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use booking_core::machine::{PaymentState, TicketStateKind};
+
+    use super::*;
+
+    #[test]
+    fn instants_round_trip_to_the_nanosecond() {
+        let at = Timestamp::from_nanosecond(1_800_000_000_123_456_789).unwrap();
+        assert_eq!(instant(nanos(at).unwrap()).unwrap(), at);
+    }
+
+    #[test]
+    fn instants_beyond_bigint_nanoseconds_are_invalid() {
+        assert!(matches!(nanos(Timestamp::MAX), Err(StoreError::Invalid(_))));
+        assert!(matches!(to_db(u64::MAX), Err(StoreError::Invalid(_))));
+    }
+
+    #[test]
+    fn state_names_round_trip_and_unknown_names_are_refused() {
+        for &state in PaymentState::ALL {
+            assert_eq!(
+                kind_named::<PaymentState>(state.name(), "payment").unwrap(),
+                state
+            );
+        }
+        assert!(kind_named::<TicketStateKind>("Lost", "ticket").is_err());
+    }
+
+    #[test]
+    fn a_held_ticket_stores_its_order_hold_and_deadline() {
+        let (order, hold) = (OrderId::new(), HoldId::new());
+        let expires_at = Timestamp::from_second(1_800_000_600).unwrap();
+        let state = TicketState::Held {
+            order,
+            hold,
+            expires_at,
+        };
+        let c = TicketColumns::of(&Ticket::from_parts(TicketId::new(), state, 3)).unwrap();
+        assert_eq!(c.state, "Held");
+        assert_eq!(c.order, Some(*order.as_uuid()));
+        assert_eq!(c.hold, Some(*hold.as_uuid()));
+        assert_eq!(c.expires_ns, Some(nanos(expires_at).unwrap()));
+        assert_eq!(c.version, 3);
+    }
+}

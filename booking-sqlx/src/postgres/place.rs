@@ -152,7 +152,7 @@ pub(crate) async fn place_order(
         .collect();
     stocks.sort_unstable();
     let mut stock_events: HashMap<StockId, Vec<DomainEvent>> = HashMap::new();
-    let mut short: HashMap<StockId, StoreError> = HashMap::new();
+    let mut refused: HashMap<StockId, StoreError> = HashMap::new();
     for (stock, quantity) in stocks {
         let mut events = reclaim_lapsed(conn, stock, now).await?;
         let hold = StockCommand::Hold {
@@ -166,15 +166,16 @@ pub(crate) async fn place_order(
                 insert_stock_hold(conn, record.hold, stock, quantity, expires_at).await?;
                 stock_events.insert(stock, events);
             }
-            Err(e @ StoreError::InsufficientStock { .. }) => {
-                short.insert(stock, e);
+            // A refusal is reported in line order below; a failure of the backend at once.
+            Err(e @ (StoreError::InsufficientStock { .. } | StoreError::Refused { .. })) => {
+                refused.insert(stock, e);
             }
             Err(e) => return Err(e),
         }
     }
 
-    // Report as the in-memory store does: the first short stock in line order, else every
-    // unavailable ticket in line order.
+    // Report as the in-memory store does: the first refused stock line (short or closed),
+    // else every unavailable ticket, in line order.
     let mut unavailable = Vec::new();
     let mut events = Vec::new();
     for line in &record.lines {
@@ -184,7 +185,7 @@ pub(crate) async fn place_order(
                 None => unavailable.push(ticket),
             },
             ItemRef::Stock { stock, .. } => {
-                if let Some(e) = short.remove(&stock) {
+                if let Some(e) = refused.remove(&stock) {
                     return Err(e);
                 }
                 events.extend(stock_events.remove(&stock).unwrap_or_default());
