@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{HoldId, OrderId, StockId, TicketId};
+use booking_core::ids::{EventId, HoldId, OrderId, StockId, TicketId};
 use booking_core::machine::{
     DomainEvent, Rejection, Stock, StockCommand, StockError, Ticket, TicketCommand,
 };
@@ -31,15 +31,14 @@ const OLD_TICKET: [&str; 6] = [
     "old_version",
 ];
 
-/// Holds every ticket of `ids` that is available or held by a lapsed hold at `now`, for
-/// `order` under `hold` until `expires_at`, in one statement. Returns the `TicketHeld` event
+/// Holds every ticket of `ids` that belongs to `event` and is available or held by a lapsed
+/// hold at `now`, for `order` under `hold` until `expires_at`, in one statement. Returns the `TicketHeld` event
 /// of each ticket it took; a ticket missing from the map was unavailable.
 pub(crate) async fn hold_tickets(
     conn: &mut PgConnection,
     ids: &[Uuid],
-    order: OrderId,
-    hold: HoldId,
-    expires_at: Timestamp,
+    event: EventId,
+    (order, hold, expires_at): (OrderId, HoldId, Timestamp),
     now: Timestamp,
 ) -> Result<HashMap<TicketId, DomainEvent>, StoreError> {
     let command = TicketCommand::Hold {
@@ -53,7 +52,8 @@ pub(crate) async fn hold_tickets(
     let rows = sqlx::query(
         "WITH free AS (
              SELECT id, state, order_id, hold_id, expires_ns, version FROM tickets
-             WHERE id = ANY($1) AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $2))
+             WHERE id = ANY($1) AND event_id = $6
+               AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $2))
              ORDER BY id FOR UPDATE)
          UPDATE tickets t
          SET state = 'Held', order_id = $3, hold_id = $4, expires_ns = $5, version = t.version + 1
@@ -68,6 +68,7 @@ pub(crate) async fn hold_tickets(
     .bind(order.as_uuid())
     .bind(hold.as_uuid())
     .bind(nanos(expires_at)?)
+    .bind(event.as_uuid())
     .fetch_all(conn)
     .await
     .db()?;

@@ -100,6 +100,17 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
     Ok(())
 }
 
+/// Whether `record` has lines, all tickets, none twice: then only the database can find it
+/// invalid (an unknown ticket, one of another event).
+fn distinct_tickets_only(record: &OrderRecord) -> bool {
+    let mut seen = HashSet::new();
+    !record.lines.is_empty()
+        && record.lines.iter().all(|l| match l.item {
+            ItemRef::Ticket { ticket } => seen.insert(ticket),
+            ItemRef::Stock { .. } => false,
+        })
+}
+
 /// Holds every item of `record` and inserts it, inside the caller's transaction. On error
 /// the caller rolls back, so nothing is held.
 pub(crate) async fn place_order(
@@ -108,12 +119,9 @@ pub(crate) async fn place_order(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let id = record.order.id();
-    let taken = sqlx::query("SELECT 1 FROM orders WHERE id = $1")
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
-    if taken.is_some() {
+    // Inserting the order first claims its id: a concurrent insert of the same id waits for
+    // this transaction. The row disappears again if anything below fails.
+    if !insert_order(conn, record).await? {
         return Err(StoreError::AlreadyExists {
             what: "order",
             id: id.to_string(),
@@ -124,7 +132,12 @@ pub(crate) async fn place_order(
             "a new order must be pending".to_owned(),
         ));
     }
-    validate(conn, record).await?;
+    // An order of distinct tickets needs no reads to validate up front: the hold only takes
+    // tickets of the order's event, so a ticket it did not take is looked up afterwards.
+    let checked_late = distinct_tickets_only(record);
+    if !checked_late {
+        validate(conn, record).await?;
+    }
     let expires_at = record.order.expires_at();
 
     // Tickets first, all in one statement; then stocks in id order. Every writer takes
@@ -140,7 +153,8 @@ pub(crate) async fn place_order(
     let mut ticket_events = if tickets.is_empty() {
         HashMap::new()
     } else {
-        hold_tickets(conn, &tickets, id, record.hold, expires_at, now).await?
+        let hold = (id, record.hold, expires_at);
+        hold_tickets(conn, &tickets, record.event, hold, now).await?
     };
     let mut stocks: Vec<(StockId, u32)> = record
         .lines
@@ -193,10 +207,13 @@ pub(crate) async fn place_order(
         }
     }
     if !unavailable.is_empty() {
+        if checked_late {
+            // Unknown or of another event is reported before unavailable.
+            validate(conn, record).await?;
+        }
         return Err(StoreError::Unavailable {
             tickets: unavailable,
         });
     }
-    insert_order(conn, record).await?;
     append_outbox(conn, &events, now).await
 }

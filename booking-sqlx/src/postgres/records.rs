@@ -12,15 +12,15 @@ use sqlx::{PgConnection, Row};
 use super::codec::{nanos, to_db};
 use crate::error::Db;
 
-/// Inserts a new order; `AlreadyExists` if its id is taken.
+/// Inserts a new order; whether it did (`false`: the id is taken).
 pub(crate) async fn insert_order(
     conn: &mut PgConnection,
     record: &OrderRecord,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let order = &record.order;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns, payment_id, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
     )
     .bind(order.id().as_uuid())
     .bind(record.event.as_uuid())
@@ -33,8 +33,9 @@ pub(crate) async fn insert_order(
     .bind(Json(record))
     .execute(conn)
     .await
-    .db()?;
-    Ok(())
+    .db()?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// The stored order `change` is based on, locked until the transaction ends; `NotFound` or
