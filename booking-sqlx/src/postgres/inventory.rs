@@ -99,6 +99,9 @@ pub(crate) async fn lock_tickets(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<TicketId, Ticket>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows = sqlx::query(
         "SELECT id, state, order_id, hold_id, expires_ns, version FROM tickets
          WHERE id = ANY($1) ORDER BY id FOR UPDATE",
