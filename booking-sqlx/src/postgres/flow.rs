@@ -16,9 +16,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::codec::append_outbox;
+use super::holds::{extend_stock_hold, record_retaken_sale, settle_stock_hold};
 use super::inventory::{
-    apply_stock, extend_stock_hold, held_by, lock_tickets, reclaim_lapsed, record_retaken_sale,
-    settle_stock_hold, ticket_step, write_tickets,
+    apply_stock, held_by, lock_tickets, reclaim_lapsed, ticket_step, write_tickets,
 };
 use super::records::{cas_order, cas_payment, lock_order, lock_payment};
 

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 
 mod codec;
 mod flow;
+mod holds;
 mod inventory;
 mod place;
 mod records;

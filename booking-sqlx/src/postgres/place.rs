@@ -10,7 +10,8 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::codec::append_outbox;
-use super::inventory::{apply_stock, hold_tickets, insert_stock_hold, reclaim_lapsed};
+use super::holds::insert_stock_hold;
+use super::inventory::{apply_stock, hold_tickets, reclaim_lapsed};
 use super::records::insert_order;
 use crate::error::Db;
 
