@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, StockId, TicketId};
-use booking_core::machine::{DomainEvent, Kind, Stock, StockState, Ticket, TicketState};
+use booking_core::machine::{
+    DomainEvent, Kind, Stock, StockState, Ticket, TicketState, TicketStateKind as K,
+};
 use booking_core::money::Money;
 use booking_core::ports::store::{OutboxEntry, StockListing, StoreError, TicketListing};
 use serde::{Deserialize, Serialize};
@@ -130,9 +132,7 @@ pub(crate) fn ticket_in(row: &PgRow, cols: [&str; 6]) -> Result<Ticket, StoreErr
             format!("{id}: {name} lacks a column"),
         ))
     };
-    let kind = kind_named::<booking_core::machine::TicketStateKind>(name, "ticket")?;
-    use booking_core::machine::TicketStateKind as K;
-    let state = match kind {
+    let state = match kind_named::<K>(name, "ticket")? {
         K::Available => TicketState::Available,
         K::Blocked => TicketState::Blocked,
         K::Held => TicketState::Held {
