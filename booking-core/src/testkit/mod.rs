@@ -163,3 +163,17 @@ macro_rules! conformance_tests {
         $crate::__lock_suite!($factory);
     };
 }
+
+/// Runs only the [`BookingStore`] suite (modules `store`, `store_orders`, `store_upkeep`)
+/// against the backends `$factory` builds.
+///
+/// For a backend that implements the booking store and not (yet) the other ports: its
+/// factory fills the other [`Backend`] fields with the in-memory ports, and this macro runs
+/// the cases that exercise the store alone. Invoke it at the top level of an integration
+/// test file, like [`conformance_tests!`](crate::conformance_tests).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::__store_suite!($factory);
+    };
+}

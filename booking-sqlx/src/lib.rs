@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "postgres")]
+mod error;
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresStore};

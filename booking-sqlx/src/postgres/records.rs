@@ -1,0 +1,214 @@
+//! Orders and payments: inserts, locked reads and version compare-and-set.
+//!
+//! A record's columns hold what conditions and indexes read (state, version, deadline, ids);
+//! the whole record is jsonb beside them. Every write goes through `WHERE version = expected`,
+//! so of two writers that read the same version exactly one changes a row.
+
+use booking_core::machine::Kind;
+use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+
+use super::codec::{nanos, to_db};
+use crate::error::Db;
+
+/// Inserts a new order; whether it did (`false`: the id is taken).
+pub(crate) async fn insert_order(
+    conn: &mut PgConnection,
+    record: &OrderRecord,
+) -> Result<bool, StoreError> {
+    let order = &record.order;
+    let inserted = sqlx::query(
+        "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns, payment_id, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(order.id().as_uuid())
+    .bind(record.event.as_uuid())
+    .bind(record.user.as_uuid())
+    .bind(record.hold.as_uuid())
+    .bind(order.state().kind().name())
+    .bind(to_db(order.version())?)
+    .bind(nanos(order.expires_at())?)
+    .bind(record.payment.map(|p| *p.as_uuid()))
+    .bind(Json(record))
+    .execute(conn)
+    .await
+    .db()?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// The stored order `change` is based on, locked until the transaction ends; `NotFound` or
+/// `VersionConflict` if it is missing or has moved on.
+pub(crate) async fn lock_order(
+    conn: &mut PgConnection,
+    change: &Cas<OrderRecord>,
+) -> Result<OrderRecord, StoreError> {
+    let id = change.next.order.id();
+    let row = sqlx::query("SELECT version, record FROM orders WHERE id = $1 FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .db()?
+        .ok_or_else(|| StoreError::not_found("order", id))?;
+    let version: i64 = row.try_get("version").db()?;
+    if version != to_db(change.expected)? {
+        return Err(conflict("order", id, change.expected));
+    }
+    let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db()?;
+    Ok(record)
+}
+
+/// Stores `change.next` if the order is still at `change.expected`.
+pub(crate) async fn cas_order(
+    conn: &mut PgConnection,
+    change: &Cas<OrderRecord>,
+) -> Result<(), StoreError> {
+    let next = &change.next;
+    let order = &next.order;
+    let updated = sqlx::query(
+        "UPDATE orders SET state = $3, version = $4, expires_ns = $5, payment_id = $6, record = $7
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(order.id().as_uuid())
+    .bind(to_db(change.expected)?)
+    .bind(order.state().kind().name())
+    .bind(to_db(order.version())?)
+    .bind(nanos(order.expires_at())?)
+    .bind(next.payment.map(|p| *p.as_uuid()))
+    .bind(Json(next))
+    .execute(&mut *conn)
+    .await
+    .db()?
+    .rows_affected();
+    if updated == 1 {
+        return Ok(());
+    }
+    let exists = "SELECT 1 FROM orders WHERE id = $1";
+    Err(why_not_written(
+        conn,
+        exists,
+        "order",
+        *order.id().as_uuid(),
+        change.expected,
+    )
+    .await)
+}
+
+/// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.
+pub(crate) async fn insert_payment(
+    conn: &mut PgConnection,
+    record: &PaymentRecord,
+) -> Result<(), StoreError> {
+    let payment = &record.payment;
+    let inserted = sqlx::query(
+        "INSERT INTO payments (id, order_id, order_ref, state, version, record)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(payment.id().as_uuid())
+    .bind(payment.order().as_uuid())
+    .bind(record.order_ref.as_str())
+    .bind(payment.state().name())
+    .bind(to_db(payment.version())?)
+    .bind(Json(record))
+    .execute(conn)
+    .await
+    .db()?
+    .rows_affected();
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::AlreadyExists {
+            what: "payment",
+            id: payment.id().to_string(),
+        })
+    }
+}
+
+/// The stored payment `change` is based on, locked until the transaction ends.
+pub(crate) async fn lock_payment(
+    conn: &mut PgConnection,
+    change: &Cas<PaymentRecord>,
+) -> Result<PaymentRecord, StoreError> {
+    let id = change.next.payment.id();
+    let record = lock_payment_by_id(conn, id).await?;
+    if record.version() != change.expected {
+        return Err(conflict("payment", id, change.expected));
+    }
+    Ok(record)
+}
+
+/// The stored payment `id`, locked until the transaction ends.
+pub(crate) async fn lock_payment_by_id(
+    conn: &mut PgConnection,
+    id: booking_core::ids::PaymentId,
+) -> Result<PaymentRecord, StoreError> {
+    let row = sqlx::query("SELECT record FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .db()?
+        .ok_or_else(|| StoreError::not_found("payment", id))?;
+    let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db()?;
+    Ok(record)
+}
+
+/// Stores `change.next` if the payment is still at `change.expected`.
+pub(crate) async fn cas_payment(
+    conn: &mut PgConnection,
+    change: &Cas<PaymentRecord>,
+) -> Result<(), StoreError> {
+    let next = &change.next;
+    let payment = &next.payment;
+    let updated = sqlx::query(
+        "UPDATE payments SET state = $3, version = $4, order_ref = $5, record = $6
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(payment.id().as_uuid())
+    .bind(to_db(change.expected)?)
+    .bind(payment.state().name())
+    .bind(to_db(payment.version())?)
+    .bind(next.order_ref.as_str())
+    .bind(Json(next))
+    .execute(&mut *conn)
+    .await
+    .db()?
+    .rows_affected();
+    if updated == 1 {
+        return Ok(());
+    }
+    let exists = "SELECT 1 FROM payments WHERE id = $1";
+    Err(why_not_written(
+        conn,
+        exists,
+        "payment",
+        *payment.id().as_uuid(),
+        change.expected,
+    )
+    .await)
+}
+
+/// Why a compare-and-set of record `id` changed no row: `NotFound` if `exists` (a query for
+/// the id) finds nothing, otherwise `VersionConflict`.
+async fn why_not_written(
+    conn: &mut PgConnection,
+    exists: &'static str,
+    what: &'static str,
+    id: uuid::Uuid,
+    expected: u64,
+) -> StoreError {
+    match sqlx::query(exists).bind(id).fetch_optional(conn).await.db() {
+        Ok(Some(_)) => conflict(what, id, expected),
+        Ok(None) => StoreError::not_found(what, id),
+        Err(e) => e,
+    }
+}
+
+/// A [`StoreError::VersionConflict`].
+fn conflict(what: &'static str, id: impl std::fmt::Display, expected: u64) -> StoreError {
+    StoreError::VersionConflict {
+        what,
+        id: id.to_string(),
+        expected,
+    }
+}
