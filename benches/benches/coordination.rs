@@ -3,12 +3,11 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, criterion};
+use booking_benches::{Summary, criterion, timed};
 use booking_core::clock::SystemClock;
 use booking_core::memory::{MemoryIdempotencyStore, MemoryLockManager};
 use booking_core::policy::TokioSleeper;
@@ -39,32 +38,6 @@ impl KeyedMutex {
 fn options() -> LockOptions {
     // Waiters wake on release; the backoff (1 ms doubling to 50 ms) only catches expiries.
     LockOptions::new(Duration::from_secs(30)).wait_up_to(Duration::from_secs(30))
-}
-
-/// Runs `iters` operations split over `tasks` tasks on `rt` and returns the wall time.
-fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, tasks: u64, op: F) -> Duration
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    rt.block_on(async move {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let op = Arc::clone(&op);
-                tokio::spawn(async move {
-                    for _ in 0..iters.div_ceil(tasks) {
-                        op().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.unwrap();
-        }
-        start.elapsed()
-    })
 }
 
 fn main() {

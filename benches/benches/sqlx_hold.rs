@@ -12,13 +12,12 @@
 )]
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use booking_benches::{Summary, criterion};
+use booking_benches::{Summary, criterion, timed};
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, TicketId, UserId};
 use booking_core::machine::Ticket;
@@ -100,32 +99,6 @@ async fn store_hold(store: &PostgresStore, event: EventId, seats: &Seats) {
     let items = [ItemRef::Ticket { ticket: seat }];
     let record = pending_order(event, UserId::new(), &items, 10_000, now, until);
     store.place_order(&record, now).await.unwrap();
-}
-
-/// Runs `iters` operations split over `tasks` tasks and returns the wall time per batch.
-fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, tasks: u64, op: F) -> Duration
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    rt.block_on(async move {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let op = Arc::clone(&op);
-                tokio::spawn(async move {
-                    for _ in 0..iters.div_ceil(tasks) {
-                        op().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.unwrap();
-        }
-        start.elapsed()
-    })
 }
 
 fn main() {

@@ -9,8 +9,10 @@
 #![allow(clippy::print_stdout, clippy::float_arithmetic)]
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 
@@ -149,4 +151,35 @@ impl Summary {
         println!("{}", self.render());
         let _ = std::fs::remove_dir_all(output_dir());
     }
+}
+
+/// Runs `iters` calls of `op` split evenly over `tasks` tokio tasks on `rt` and returns the wall
+/// time of the whole batch (for criterion's `iter_custom`).
+///
+/// # Panics
+/// If a task panics (a bench reports failure by panicking).
+#[allow(clippy::expect_used)]
+pub fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, tasks: u64, op: F) -> Duration
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    rt.block_on(async move {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let op = Arc::clone(&op);
+                tokio::spawn(async move {
+                    for _ in 0..iters.div_ceil(tasks) {
+                        op().await;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("a bench task panicked");
+        }
+        start.elapsed()
+    })
 }
