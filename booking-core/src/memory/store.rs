@@ -13,13 +13,13 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::ids::{EventId, HoldId, OrderId, PaymentId, StockId, TicketId};
 use crate::machine::{
-    DomainEvent, OrderStateKind, PaymentCommand, PaymentState, Rejection, Stock, StockCommand,
-    Ticket, TicketCommand, TicketState,
+    DomainEvent, OrderStateKind, PaymentState, Stock, StockCommand, Ticket, TicketCommand,
+    TicketState,
 };
 use crate::ports::gateway::GatewayOrderId;
 use crate::ports::store::{
     Availability, BookingStore, Cas, ExpirySweep, ItemRef, MarkPaid, OrderRecord, OutboxEntry,
-    PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
+    PaymentRecord, SettleRefund, StockListing, StoreError, SweepStep, TicketListing,
 };
 
 /// The booking store in memory: correct under real parallelism, lost on restart.
@@ -97,17 +97,9 @@ impl Staged {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let stock = self.stock(state, id)?;
-        let t = stock.apply(command, now).map_err(|e| match e.reason {
-            Rejection::InsufficientStock {
-                requested,
-                available,
-            } => StoreError::InsufficientStock {
-                stock: id,
-                requested,
-                available,
-            },
-            _ => StoreError::refused("Stock", e),
-        })?;
+        let t = stock
+            .apply(command, now)
+            .map_err(|e| StoreError::stock_refused(id, e))?;
         self.events.push(t.event);
         self.stocks.insert(id, t.next);
         Ok(())
@@ -358,48 +350,6 @@ impl MemoryBookingStore {
     }
 }
 
-/// Checks an order's lines: at least one, all of `record.event`, no ticket or stock twice.
-fn validate_lines(state: &State, record: &OrderRecord) -> Result<(), StoreError> {
-    if record.lines.is_empty() {
-        return Err(StoreError::Invalid(
-            "an order needs at least one line".to_owned(),
-        ));
-    }
-    let mut seen = HashSet::new();
-    for line in &record.lines {
-        let (event, fresh) = match line.item {
-            ItemRef::Ticket { ticket } => {
-                (state.ticket(ticket)?.event, seen.insert(ticket.to_string()))
-            }
-            ItemRef::Stock { stock, quantity } => {
-                if quantity == 0 {
-                    return Err(StoreError::Invalid(format!(
-                        "stock {stock}: quantity must be at least 1"
-                    )));
-                }
-                let listing = state
-                    .stocks
-                    .get(&stock)
-                    .ok_or_else(|| StoreError::not_found("stock", stock))?;
-                (listing.event, seen.insert(stock.to_string()))
-            }
-        };
-        if event != record.event {
-            return Err(StoreError::Invalid(format!(
-                "line {} belongs to another event",
-                line.line
-            )));
-        }
-        if !fresh {
-            return Err(StoreError::Invalid(format!(
-                "line {} repeats an item",
-                line.line
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl BookingStore for MemoryBookingStore {
     async fn add_tickets(&self, listings: &[TicketListing]) -> Result<(), StoreError> {
@@ -498,7 +448,14 @@ impl BookingStore for MemoryBookingStore {
                 "a new order must be pending".to_owned(),
             ));
         }
-        validate_lines(&state, record)?;
+        record.check_lines(|item| match *item {
+            ItemRef::Ticket { ticket } => Ok(state.ticket(ticket)?.event),
+            ItemRef::Stock { stock, .. } => state
+                .stocks
+                .get(&stock)
+                .map(|l| l.event)
+                .ok_or_else(|| StoreError::not_found("stock", stock)),
+        })?;
         let mut staged = Staged::default();
         let mut unavailable = Vec::new();
         let hold = TicketCommand::Hold {
@@ -865,12 +822,8 @@ impl BookingStore for MemoryBookingStore {
             };
             let mut staged = Staged::default();
             if let Some(payment) = record.payment.and_then(|p| state.payments.get(&p)).cloned() {
-                match payment.payment.state() {
-                    PaymentState::Ready | PaymentState::InProgress => {
-                        let Ok(t) = payment.payment.apply(PaymentCommand::Expire, now) else {
-                            sweep.skipped_in_payment = sweep.skipped_in_payment.saturating_add(1);
-                            continue; // its confirm window is still open
-                        };
+                match SweepStep::for_payment(&payment.payment, now) {
+                    SweepStep::ExpirePayment(t) => {
                         staged.events.push(t.event);
                         staged.payments.push(PaymentRecord {
                             payment: t.next,
@@ -878,15 +831,8 @@ impl BookingStore for MemoryBookingStore {
                         });
                         sweep.payments_expired = sweep.payments_expired.saturating_add(1);
                     }
-                    // Finished without keeping any money: the order may expire.
-                    PaymentState::Failed
-                    | PaymentState::Expired
-                    | PaymentState::Aborted
-                    | PaymentState::Canceled => {}
-                    PaymentState::Confirming
-                    | PaymentState::Unknown
-                    | PaymentState::Done
-                    | PaymentState::PartiallyCanceled => {
+                    SweepStep::OrderOnly => {}
+                    SweepStep::Skip => {
                         sweep.skipped_in_payment = sweep.skipped_in_payment.saturating_add(1);
                         continue;
                     }

@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::discount::{LineId, Quote};
 use crate::ids::{CouponId, EventId, HoldId, OrderId, PaymentId, StockId, TicketId, UserId};
-use crate::machine::{DomainEvent, Order, Payment, PaymentState, Rejection, Stock, Ticket};
+use crate::machine::{
+    DomainEvent, Order, Payment, PaymentCommand, PaymentState, Rejection, Stock, StockError,
+    Ticket, Transition,
+};
 use crate::money::Money;
 use crate::ports::gateway::{GatewayOrderId, PaymentKey};
 
@@ -171,6 +174,78 @@ impl OrderRecord {
     /// The record's version (its order's).
     pub fn version(&self) -> u64 {
         self.order.version()
+    }
+
+    /// Checks the order's lines the way every store must before holding anything: at least one
+    /// line, no zero quantity, every item listed (`event_of` says the event of a listed item, or
+    /// `NotFound`), every item of the order's event, no item twice. Lines are checked in order,
+    /// so every backend reports the same first problem.
+    pub fn check_lines(
+        &self,
+        mut event_of: impl FnMut(&ItemRef) -> Result<EventId, StoreError>,
+    ) -> Result<(), StoreError> {
+        if self.lines.is_empty() {
+            return Err(StoreError::Invalid(
+                "an order needs at least one line".to_owned(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for line in &self.lines {
+            if let ItemRef::Stock { stock, quantity: 0 } = line.item {
+                return Err(StoreError::Invalid(format!(
+                    "stock {stock}: quantity must be at least 1"
+                )));
+            }
+            if event_of(&line.item)? != self.event {
+                return Err(StoreError::Invalid(format!(
+                    "line {} belongs to another event",
+                    line.line
+                )));
+            }
+            let item = match line.item {
+                ItemRef::Ticket { ticket } => *ticket.as_uuid(),
+                ItemRef::Stock { stock, .. } => *stock.as_uuid(),
+            };
+            if !seen.insert(item) {
+                return Err(StoreError::Invalid(format!(
+                    "line {} repeats an item",
+                    line.line
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`BookingStore::expire_due`] does with the payment of a due order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SweepStep {
+    /// The payment is still open and its window has closed: expire it with the order.
+    ExpirePayment(Transition<Payment>),
+    /// The payment ended without keeping money (failed, expired, aborted, cancelled): expire
+    /// the order alone.
+    OrderOnly,
+    /// Leave the order: its payment is confirming, unknown or paid, or still inside its
+    /// confirm window.
+    Skip,
+}
+
+impl SweepStep {
+    /// The step for a due order whose payment is `payment`, at `now`.
+    pub fn for_payment(payment: &Payment, now: Timestamp) -> SweepStep {
+        match payment.state() {
+            PaymentState::Ready | PaymentState::InProgress => payment
+                .apply(PaymentCommand::Expire, now)
+                .map_or(SweepStep::Skip, SweepStep::ExpirePayment),
+            PaymentState::Failed
+            | PaymentState::Expired
+            | PaymentState::Aborted
+            | PaymentState::Canceled => SweepStep::OrderOnly,
+            PaymentState::Confirming
+            | PaymentState::Unknown
+            | PaymentState::Done
+            | PaymentState::PartiallyCanceled => SweepStep::Skip,
+        }
     }
 }
 
@@ -388,6 +463,22 @@ impl StoreError {
         StoreError::NotFound {
             what,
             id: id.to_string(),
+        }
+    }
+
+    /// A stock machine's refusal as every store reports it: a shortage is
+    /// [`StoreError::InsufficientStock`], anything else [`StoreError::Refused`].
+    pub fn stock_refused(stock: StockId, err: StockError) -> Self {
+        match err.reason {
+            Rejection::InsufficientStock {
+                requested,
+                available,
+            } => StoreError::InsufficientStock {
+                stock,
+                requested,
+                available,
+            },
+            _ => StoreError::refused("Stock", err),
         }
     }
 

@@ -11,9 +11,7 @@ use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, StockId, TicketId};
-use booking_core::machine::{
-    DomainEvent, Rejection, Stock, StockCommand, StockError, Ticket, TicketCommand,
-};
+use booking_core::machine::{DomainEvent, Stock, StockCommand, Ticket, TicketCommand};
 use booking_core::ports::store::StoreError;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -191,21 +189,6 @@ fn stock_deltas(command: StockCommand) -> Result<(i64, i64, bool), StoreError> {
     })
 }
 
-/// A stock machine's refusal as the store reports it.
-pub(crate) fn stock_refusal(id: StockId, err: StockError) -> StoreError {
-    match err.reason {
-        Rejection::InsufficientStock {
-            requested,
-            available,
-        } => StoreError::InsufficientStock {
-            stock: id,
-            requested,
-            available,
-        },
-        _ => StoreError::refused("Stock", err),
-    }
-}
-
 /// How often a stock step re-runs its statement when the row moved between the statement
 /// and the read that explains its refusal.
 const STOCK_ATTEMPTS: usize = 3;
@@ -245,7 +228,7 @@ pub(crate) async fn apply_stock(
             .map_err(|e| DbError::corrupt("stock", e))?;
             let t = before
                 .apply(command, now)
-                .map_err(|e| stock_refusal(id, e))?;
+                .map_err(|e| StoreError::stock_refused(id, e))?;
             agree("stock", &t.next, &after)?;
             return Ok(t.event);
         }
@@ -259,7 +242,7 @@ pub(crate) async fn apply_stock(
         .db()?
         .ok_or_else(|| StoreError::not_found("stock", id))?;
         if let Err(e) = stock_in(&row)?.apply(command, now) {
-            return Err(stock_refusal(id, e));
+            return Err(StoreError::stock_refused(id, e));
         }
     }
     Err(StoreError::Busy(format!("stock {id} kept changing")))

@@ -45,14 +45,9 @@ enum Table {
     Stocks,
 }
 
-/// Checks an order's lines as the in-memory store does, in line order: at least one line,
-/// every item listed and of the order's event, no item twice, no zero quantity.
+/// Checks an order's lines by the store contract ([`OrderRecord::check_lines`]), reading the
+/// event of every listed item in two queries.
 async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), StoreError> {
-    if record.lines.is_empty() {
-        return Err(StoreError::Invalid(
-            "an order needs at least one line".to_owned(),
-        ));
-    }
     let (mut tickets, mut stocks) = (Vec::new(), Vec::new());
     for line in &record.lines {
         match line.item {
@@ -62,43 +57,16 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
     }
     let ticket_events = events_of(conn, Table::Tickets, &tickets).await?;
     let stock_events = events_of(conn, Table::Stocks, &stocks).await?;
-    let mut seen = HashSet::new();
-    for line in &record.lines {
-        let (event, fresh) = match line.item {
-            ItemRef::Ticket { ticket } => (
-                ticket_events
-                    .get(ticket.as_uuid())
-                    .ok_or_else(|| StoreError::not_found("ticket", ticket))?,
-                seen.insert(*ticket.as_uuid()),
-            ),
-            ItemRef::Stock { stock, quantity } => {
-                if quantity == 0 {
-                    return Err(StoreError::Invalid(format!(
-                        "stock {stock}: quantity must be at least 1"
-                    )));
-                }
-                (
-                    stock_events
-                        .get(stock.as_uuid())
-                        .ok_or_else(|| StoreError::not_found("stock", stock))?,
-                    seen.insert(*stock.as_uuid()),
-                )
-            }
-        };
-        if *event != record.event {
-            return Err(StoreError::Invalid(format!(
-                "line {} belongs to another event",
-                line.line
-            )));
-        }
-        if !fresh {
-            return Err(StoreError::Invalid(format!(
-                "line {} repeats an item",
-                line.line
-            )));
-        }
-    }
-    Ok(())
+    record.check_lines(|item| match *item {
+        ItemRef::Ticket { ticket } => ticket_events
+            .get(ticket.as_uuid())
+            .copied()
+            .ok_or_else(|| StoreError::not_found("ticket", ticket)),
+        ItemRef::Stock { stock, .. } => stock_events
+            .get(stock.as_uuid())
+            .copied()
+            .ok_or_else(|| StoreError::not_found("stock", stock)),
+    })
 }
 
 /// Whether `record` has lines, all tickets, none twice: then only the database can find it

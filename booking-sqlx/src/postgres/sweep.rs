@@ -9,8 +9,10 @@
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
-use booking_core::machine::{OrderCommand, PaymentCommand, PaymentState};
-use booking_core::ports::store::{Cas, ExpirySweep, OrderRecord, PaymentRecord, StoreError};
+use booking_core::machine::OrderCommand;
+use booking_core::ports::store::{
+    Cas, ExpirySweep, OrderRecord, PaymentRecord, StoreError, SweepStep,
+};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -124,11 +126,8 @@ async fn expire_one(
     let mut payment_expired = false;
     if let Some(payment_id) = record.payment {
         let payment = lock_payment_by_id(conn, payment_id).await?;
-        match payment.payment.state() {
-            PaymentState::Ready | PaymentState::InProgress => {
-                let Ok(t) = payment.payment.apply(PaymentCommand::Expire, now) else {
-                    return Ok(Outcome::Skipped); // its confirm window is still open
-                };
+        match SweepStep::for_payment(&payment.payment, now) {
+            SweepStep::ExpirePayment(t) => {
                 events.push(t.event);
                 let change = Cas {
                     expected: payment.version(),
@@ -140,15 +139,8 @@ async fn expire_one(
                 cas_payment(conn, &change).await?;
                 payment_expired = true;
             }
-            // Finished without keeping any money: the order may expire.
-            PaymentState::Failed
-            | PaymentState::Expired
-            | PaymentState::Aborted
-            | PaymentState::Canceled => {}
-            PaymentState::Confirming
-            | PaymentState::Unknown
-            | PaymentState::Done
-            | PaymentState::PartiallyCanceled => return Ok(Outcome::Skipped),
+            SweepStep::OrderOnly => {}
+            SweepStep::Skip => return Ok(Outcome::Skipped),
         }
     }
     let expired = record
