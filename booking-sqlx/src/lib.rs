@@ -2,7 +2,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod codec;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod error;
 
 #[cfg(feature = "postgres")]

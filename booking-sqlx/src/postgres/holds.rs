@@ -7,6 +7,7 @@ use booking_core::ids::{HoldId, StockId};
 use booking_core::ports::store::StoreError;
 use sqlx::{PgConnection, Row};
 
+use super::PG;
 use super::codec::{from_db, nanos};
 use crate::error::Db;
 
@@ -28,7 +29,7 @@ pub(crate) async fn insert_stock_hold(
     .bind(nanos(expires_at)?)
     .execute(conn)
     .await
-    .db()?;
+    .db(PG)?;
     Ok(())
 }
 
@@ -49,8 +50,8 @@ pub(crate) async fn settle_stock_hold(
     .bind(status)
     .fetch_optional(conn)
     .await
-    .db()?;
-    row.map(|r| from_db(r.try_get("quantity").db()?, "hold quantity"))
+    .db(PG)?;
+    row.map(|r| from_db(r.try_get("quantity").db(PG)?, "hold quantity").db(PG))
         .transpose()
 }
 
@@ -73,7 +74,7 @@ pub(crate) async fn record_retaken_sale(
     .bind(nanos(now)?)
     .execute(conn)
     .await
-    .db()?;
+    .db(PG)?;
     Ok(())
 }
 
@@ -96,7 +97,7 @@ pub(crate) async fn extend_stock_hold(
     .bind(nanos(now)?)
     .execute(conn)
     .await
-    .db()?
+    .db(PG)?
     .rows_affected();
     Ok(moved == 1)
 }

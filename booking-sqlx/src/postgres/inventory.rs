@@ -16,6 +16,7 @@ use booking_core::ports::store::StoreError;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::PG;
 use super::codec::{TICKET, TicketColumns, from_db, nanos, stock_in, ticket_in, to_db};
 use crate::error::{Db, DbError};
 
@@ -69,7 +70,7 @@ pub(crate) async fn hold_tickets(
     .bind(event.as_uuid())
     .fetch_all(conn)
     .await
-    .db()?;
+    .db(PG)?;
     let mut held = HashMap::with_capacity(rows.len());
     for row in &rows {
         let before = ticket_in(row, OLD_TICKET)?;
@@ -107,7 +108,7 @@ pub(crate) async fn lock_tickets(
     .bind(ids)
     .fetch_all(conn)
     .await
-    .db()?;
+    .db(PG)?;
     rows.iter()
         .map(|row| ticket_in(row, TICKET).map(|t| (t.id(), t)))
         .collect()
@@ -160,13 +161,17 @@ pub(crate) async fn write_tickets(
     .bind(expected)
     .execute(conn)
     .await
-    .db()?
+    .db(PG)?
     .rows_affected();
     if written == n as u64 {
         Ok(())
     } else {
         // The rows were locked by this transaction: only a change behind its back gets here.
-        Err(DbError::corrupt("ticket", "a locked ticket changed during the transaction").into())
+        Err(DbError::corrupt(
+            "ticket",
+            "a locked ticket changed during the transaction",
+        ))
+        .db(PG)
     }
 }
 
@@ -214,18 +219,19 @@ pub(crate) async fn apply_stock(
         .bind(open)
         .fetch_optional(&mut *conn)
         .await
-        .db()?;
+        .db(PG)?;
         if let Some(row) = moved {
             let after = stock_in(&row)?;
             let before = Stock::from_parts(
                 id,
                 after.state(),
                 after.capacity(),
-                from_db(i64::from(after.held()) - held, "stock held")?,
-                from_db(i64::from(after.sold()) - sold, "stock sold")?,
+                from_db(i64::from(after.held()) - held, "stock held").db(PG)?,
+                from_db(i64::from(after.sold()) - sold, "stock sold").db(PG)?,
                 after.version().saturating_sub(1),
             )
-            .map_err(|e| DbError::corrupt("stock", e))?;
+            .map_err(|e| DbError::corrupt("stock", e))
+            .db(PG)?;
             let t = before
                 .apply(command, now)
                 .map_err(|e| StoreError::stock_refused(id, e))?;
@@ -239,7 +245,7 @@ pub(crate) async fn apply_stock(
         .bind(id.as_uuid())
         .fetch_optional(&mut *conn)
         .await
-        .db()?
+        .db(PG)?
         .ok_or_else(|| StoreError::not_found("stock", id))?;
         if let Err(e) = stock_in(&row)?.apply(command, now) {
             return Err(StoreError::stock_refused(id, e));
@@ -265,12 +271,12 @@ pub(crate) async fn reclaim_lapsed(
     .bind(nanos(now)?)
     .fetch_all(&mut *conn)
     .await
-    .db()?;
+    .db(PG)?;
     let mut lapsed = rows
         .iter()
         .map(|row| {
-            let hold = HoldId::from_uuid(row.try_get("hold_id").db()?);
-            let quantity: u32 = from_db(row.try_get("quantity").db()?, "hold quantity")?;
+            let hold = HoldId::from_uuid(row.try_get("hold_id").db(PG)?);
+            let quantity: u32 = from_db(row.try_get("quantity").db(PG)?, "hold quantity").db(PG)?;
             Ok((hold, quantity))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -294,8 +300,8 @@ fn agree<T: PartialEq + std::fmt::Debug>(
         Err(DbError::corrupt(
             what,
             format!("machine computed {machine:?}, database wrote {stored:?}"),
-        )
-        .into())
+        ))
+        .db(PG)
     }
 }
 

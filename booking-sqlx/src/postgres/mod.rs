@@ -3,6 +3,8 @@
 use booking_core::ports::store::StoreError;
 use sqlx::PgPool;
 
+use crate::error::Backend;
+
 mod codec;
 mod flow;
 mod holds;
@@ -11,6 +13,9 @@ mod place;
 mod records;
 mod store;
 mod sweep;
+
+/// The backend these modules report errors as.
+const PG: Backend = Backend::Postgres;
 
 /// The migrations that create the booking store's tables (`migrations/postgres`), embedded
 /// in the binary. They create unqualified tables, so they land in the first schema of the
@@ -41,7 +46,7 @@ impl PostgresStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Backend {
-                backend: "postgres",
+                backend: PG.name(),
                 source: Box::new(e),
             })
     }

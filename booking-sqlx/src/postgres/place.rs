@@ -9,6 +9,7 @@ use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::PG;
 use super::codec::append_outbox;
 use super::holds::insert_stock_hold;
 use super::inventory::{apply_stock, hold_tickets, reclaim_lapsed};
@@ -28,11 +29,11 @@ async fn events_of(
         Table::Tickets => "SELECT id, event_id FROM tickets WHERE id = ANY($1)",
         Table::Stocks => "SELECT id, event_id FROM stocks WHERE id = ANY($1)",
     };
-    let rows = sqlx::query(sql).bind(ids).fetch_all(conn).await.db()?;
+    let rows = sqlx::query(sql).bind(ids).fetch_all(conn).await.db(PG)?;
     rows.iter()
         .map(|row| {
-            let id: Uuid = row.try_get("id").db()?;
-            let event: Uuid = row.try_get("event_id").db()?;
+            let id: Uuid = row.try_get("id").db(PG)?;
+            let event: Uuid = row.try_get("event_id").db(PG)?;
             Ok((id, EventId::from_uuid(event)))
         })
         .collect()

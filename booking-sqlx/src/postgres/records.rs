@@ -9,6 +9,7 @@ use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
+use super::PG;
 use super::codec::{nanos, to_db};
 use crate::error::Db;
 
@@ -33,7 +34,7 @@ pub(crate) async fn insert_order(
     .bind(Json(record))
     .execute(conn)
     .await
-    .db()?
+    .db(PG)?
     .rows_affected();
     Ok(inserted == 1)
 }
@@ -49,13 +50,13 @@ pub(crate) async fn lock_order(
         .bind(id.as_uuid())
         .fetch_optional(conn)
         .await
-        .db()?
+        .db(PG)?
         .ok_or_else(|| StoreError::not_found("order", id))?;
-    let version: i64 = row.try_get("version").db()?;
+    let version: i64 = row.try_get("version").db(PG)?;
     if version != to_db(change.expected)? {
         return Err(conflict("order", id, change.expected));
     }
-    let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db()?;
+    let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
     Ok(record)
 }
 
@@ -79,7 +80,7 @@ pub(crate) async fn cas_order(
     .bind(Json(next))
     .execute(&mut *conn)
     .await
-    .db()?
+    .db(PG)?
     .rows_affected();
     if updated == 1 {
         return Ok(());
@@ -113,7 +114,7 @@ pub(crate) async fn insert_payment(
     .bind(Json(record))
     .execute(conn)
     .await
-    .db()?
+    .db(PG)?
     .rows_affected();
     if inserted == 1 {
         Ok(())
@@ -147,9 +148,9 @@ pub(crate) async fn lock_payment_by_id(
         .bind(id.as_uuid())
         .fetch_optional(conn)
         .await
-        .db()?
+        .db(PG)?
         .ok_or_else(|| StoreError::not_found("payment", id))?;
-    let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db()?;
+    let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db(PG)?;
     Ok(record)
 }
 
@@ -172,7 +173,7 @@ pub(crate) async fn cas_payment(
     .bind(Json(next))
     .execute(&mut *conn)
     .await
-    .db()?
+    .db(PG)?
     .rows_affected();
     if updated == 1 {
         return Ok(());
@@ -197,7 +198,12 @@ async fn why_not_written(
     id: uuid::Uuid,
     expected: u64,
 ) -> StoreError {
-    match sqlx::query(exists).bind(id).fetch_optional(conn).await.db() {
+    match sqlx::query(exists)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .db(PG)
+    {
         Ok(Some(_)) => conflict(what, id, expected),
         Ok(None) => StoreError::not_found(what, id),
         Err(e) => e,

@@ -15,6 +15,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::PG;
 use super::PostgresStore;
 use super::codec::{
     Listing, TicketColumns, append_outbox, from_db, nanos, outbox_entry, stock_listing,
@@ -28,9 +29,9 @@ use crate::error::Db;
 /// if it succeeds; on an error the dropped transaction rolls back.
 macro_rules! in_transaction {
     ($pool:expr, $tx:ident => $body:expr) => {{
-        let mut $tx = $pool.begin().await.db()?;
+        let mut $tx = $pool.begin().await.db(PG)?;
         $body.await?;
-        $tx.commit().await.db()
+        $tx.commit().await.db(PG)
     }};
 }
 
@@ -51,7 +52,7 @@ fn payment_of(
     id: impl std::fmt::Display,
 ) -> Result<PaymentRecord, StoreError> {
     let row = row.ok_or_else(|| StoreError::not_found("payment", id))?;
-    let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db()?;
+    let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db(PG)?;
     Ok(record)
 }
 
@@ -82,7 +83,7 @@ impl BookingStore for PostgresStore {
             versions.push(c.version);
             extras.push(listing_text(&Listing::of_ticket(l))?);
         }
-        let mut tx = self.pool.begin().await.db()?;
+        let mut tx = self.pool.begin().await.db(PG)?;
         let rows = sqlx::query(
             "INSERT INTO tickets (id, event_id, state, order_id, hold_id, expires_ns, version, listing)
              SELECT id, event_id, state, order_id, hold_id, expires_ns, version, listing::jsonb
@@ -101,16 +102,16 @@ impl BookingStore for PostgresStore {
         .bind(extras)
         .fetch_all(&mut *tx)
         .await
-        .db()?;
+        .db(PG)?;
         if rows.len() == n {
-            return tx.commit().await.db();
+            return tx.commit().await.db(PG);
         }
         // Dropping the transaction rolls the inserted rows back: all or nothing.
         let inserted: HashSet<Uuid> = rows
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()
-            .db()?;
+            .db(PG)?;
         let mut seen = HashSet::new();
         let taken = ids
             .iter()
@@ -138,7 +139,7 @@ impl BookingStore for PostgresStore {
         .bind(Listing::of_stock(listing))
         .execute(&self.pool)
         .await
-        .db()?
+        .db(PG)?
         .rows_affected();
         if inserted == 1 {
             Ok(())
@@ -158,7 +159,7 @@ impl BookingStore for PostgresStore {
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
         .await
-        .db()?
+        .db(PG)?
         .ok_or_else(|| StoreError::not_found("ticket", id))?;
         ticket_listing(&row)
     }
@@ -171,7 +172,7 @@ impl BookingStore for PostgresStore {
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
         .await
-        .db()?
+        .db(PG)?
         .ok_or_else(|| StoreError::not_found("stock", id))?;
         stock_listing(&row)
     }
@@ -192,7 +193,7 @@ impl BookingStore for PostgresStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await
-        .db()?;
+        .db(PG)?;
         let stocks = sqlx::query(
             "SELECT s.id, s.capacity - s.held - s.sold + COALESCE(
                         (SELECT sum(h.quantity) FROM stock_holds h
@@ -204,15 +205,19 @@ impl BookingStore for PostgresStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await
-        .db()?;
+        .db(PG)?;
         Ok(Availability {
-            tickets_available: from_db(tickets.try_get("available").db()?, "ticket count")?,
-            tickets_total: from_db(tickets.try_get("total").db()?, "ticket count")?,
+            tickets_available: from_db(tickets.try_get("available").db(PG)?, "ticket count")
+                .db(PG)?,
+            tickets_total: from_db(tickets.try_get("total").db(PG)?, "ticket count").db(PG)?,
             stock_available: stocks
                 .iter()
                 .map(|row| {
-                    let id = StockId::from_uuid(row.try_get("id").db()?);
-                    Ok((id, from_db(row.try_get("available").db()?, "stock count")?))
+                    let id = StockId::from_uuid(row.try_get("id").db(PG)?);
+                    Ok((
+                        id,
+                        from_db(row.try_get("available").db(PG)?, "stock count").db(PG)?,
+                    ))
                 })
                 .collect::<Result<_, StoreError>>()?,
         })
@@ -227,9 +232,9 @@ impl BookingStore for PostgresStore {
             .bind(id.as_uuid())
             .fetch_optional(&self.pool)
             .await
-            .db()?
+            .db(PG)?
             .ok_or_else(|| StoreError::not_found("order", id))?;
-        let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db()?;
+        let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
         Ok(record)
     }
 
@@ -273,7 +278,7 @@ impl BookingStore for PostgresStore {
             .bind(id.as_uuid())
             .fetch_optional(&self.pool)
             .await
-            .db()?;
+            .db(PG)?;
         payment_of(row, id)
     }
 
@@ -285,7 +290,7 @@ impl BookingStore for PostgresStore {
             .bind(order_ref.as_str())
             .fetch_optional(&self.pool)
             .await
-            .db()?;
+            .db(PG)?;
         payment_of(row, order_ref)
     }
 
@@ -314,10 +319,10 @@ impl BookingStore for PostgresStore {
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
-                .db()?;
+                .db(PG)?;
         rows.iter()
             .map(|row| {
-                let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db()?;
+                let Json(record) = row.try_get::<Json<PaymentRecord>, _>("record").db(PG)?;
                 Ok(record)
             })
             .collect()
@@ -352,7 +357,7 @@ impl BookingStore for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .db()?;
+        .db(PG)?;
         rows.iter().map(outbox_entry).collect()
     }
 
@@ -361,7 +366,7 @@ impl BookingStore for PostgresStore {
             .bind(clamp(upto))
             .execute(&self.pool)
             .await
-            .db()?
+            .db(PG)?
             .rows_affected();
         Ok(removed)
     }

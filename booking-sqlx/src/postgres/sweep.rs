@@ -17,6 +17,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use super::PG;
 use super::codec::{append_outbox, nanos};
 use super::flow::free_items;
 use super::records::{cas_order, cas_payment, lock_payment_by_id};
@@ -64,7 +65,7 @@ pub(crate) async fn expire_due(
         .bind(i64::from(batch.clamp(1, PAGE)))
         .fetch_all(pool)
         .await
-        .db()?;
+        .db(PG)?;
         if page.is_empty() {
             break;
         }
@@ -72,9 +73,9 @@ pub(crate) async fn expire_due(
             if sweep.expired.len() >= target {
                 break;
             }
-            let id: Uuid = row.try_get("id").db()?;
-            cursor = (row.try_get("expires_ns").db()?, id);
-            let mut tx = pool.begin().await.db()?;
+            let id: Uuid = row.try_get("id").db(PG)?;
+            cursor = (row.try_get("expires_ns").db(PG)?, id);
+            let mut tx = pool.begin().await.db(PG)?;
             match expire_one(&mut tx, OrderId::from_uuid(id), now).await? {
                 Outcome::Expired {
                     user,
@@ -83,7 +84,7 @@ pub(crate) async fn expire_due(
                     units,
                     payment_expired,
                 } => {
-                    tx.commit().await.db()?;
+                    tx.commit().await.db(PG)?;
                     sweep.tickets_released = sweep.tickets_released.saturating_add(tickets);
                     sweep.stock_units_released = sweep.stock_units_released.saturating_add(units);
                     if payment_expired {
@@ -92,10 +93,10 @@ pub(crate) async fn expire_due(
                     sweep.expired.push((OrderId::from_uuid(id), user, coupons));
                 }
                 Outcome::Skipped => {
-                    tx.rollback().await.db()?;
+                    tx.rollback().await.db(PG)?;
                     sweep.skipped_in_payment = sweep.skipped_in_payment.saturating_add(1);
                 }
-                Outcome::Gone => tx.rollback().await.db()?,
+                Outcome::Gone => tx.rollback().await.db(PG)?,
             }
         }
     }
@@ -117,11 +118,11 @@ async fn expire_one(
     .bind(nanos(now)?)
     .fetch_optional(&mut *conn)
     .await
-    .db()?;
+    .db(PG)?;
     let Some(row) = claimed else {
         return Ok(Outcome::Gone);
     };
-    let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db()?;
+    let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
     let mut events = Vec::new();
     let mut payment_expired = false;
     if let Some(payment_id) = record.payment {

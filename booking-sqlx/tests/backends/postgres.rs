@@ -8,12 +8,11 @@
 //!
 //! A test cannot drop its schema when it ends (the backend has no teardown hook), so the
 //! first test of each run drops the schemas of runs more than an hour old.
-#![allow(clippy::expect_used, clippy::panic, clippy::print_stdout)] // a test reports by panicking
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::{Clock, ManualClock};
@@ -27,12 +26,10 @@ use booking_sqlx::PostgresStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
+use super::support::{PREFIX, fresh_name, is_stale, server_url};
+
 /// Where the test server is.
 const URL_VAR: &str = "BOOKING_TEST_POSTGRES_URL";
-/// Prefix of every test schema.
-const PREFIX: &str = "booking_test_";
-/// Schemas of runs older than this are dropped.
-const STALE_AFTER: Duration = Duration::from_secs(3600);
 /// Connections per test: enough for the races to contend, few enough for parallel tests.
 const POOL_SIZE: u32 = 8;
 
@@ -43,27 +40,16 @@ static CLEANED: AtomicBool = AtomicBool::new(false);
 #[derive(Debug, Clone, Copy)]
 struct Postgres;
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Drops the test schemas of runs older than [`STALE_AFTER`].
+/// Drops the test schemas of runs older than an hour.
 async fn drop_stale_schemas(admin: &mut PgConnection) {
     let rows = sqlx::query("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)")
         .bind(PREFIX)
         .fetch_all(&mut *admin)
         .await
         .expect("list test schemas");
-    let cutoff = now_secs().saturating_sub(STALE_AFTER.as_secs());
     for row in rows {
         let name: String = row.get("nspname");
-        let created = name
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|secs| secs.parse::<u64>().ok());
-        if created.is_some_and(|c| c < cutoff) {
+        if is_stale(&name) {
             // The name matched the prefix and a number: it is one of ours, quoted anyway.
             sqlx::query(AssertSqlSafe(format!(
                 "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
@@ -78,12 +64,7 @@ async fn drop_stale_schemas(admin: &mut PgConnection) {
 #[async_trait]
 impl BackendFactory for Postgres {
     async fn backend(&self, clock: ManualClock) -> Option<Backend> {
-        let ci = std::env::var_os("CI").is_some();
-        let Ok(url) = std::env::var(URL_VAR) else {
-            assert!(!ci, "{URL_VAR} must be set under CI");
-            println!("skipped: {URL_VAR} is not set");
-            return None;
-        };
+        let url = server_url(URL_VAR)?;
         let options = PgConnectOptions::from_str(&url)
             .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a PostgreSQL URL: {e}"));
         let mut admin = PgConnection::connect_with(&options)
@@ -92,7 +73,7 @@ impl BackendFactory for Postgres {
         if !CLEANED.swap(true, Ordering::SeqCst) {
             drop_stale_schemas(&mut admin).await;
         }
-        let schema = format!("{PREFIX}{}_{}", now_secs(), uuid::Uuid::now_v7().simple());
+        let schema = fresh_name();
         // The name is built here from digits and hex, never from input.
         sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
             .execute(&mut admin)
