@@ -143,7 +143,12 @@ impl PostgresIdempotencyStore {
         .await
         .port(PG)?;
         token
-            .map(|t| u64::try_from(t).map_err(|_| IdempotencyError::Lost))
+            .map(|t| {
+                u64::try_from(t).map_err(|_| IdempotencyError::Backend {
+                    backend: PG.name(),
+                    source: format!("claim token {t} is negative").into(),
+                })
+            })
             .transpose()
     }
 

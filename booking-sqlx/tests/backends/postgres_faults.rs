@@ -4,6 +4,7 @@
 //! [`TestSchema`], like the conformance suite; they skip and fail under the same rules.
 #![allow(clippy::unwrap_used)] // the helpers too report a failure by panicking
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,6 +95,25 @@ async fn nothing_held(store: &dyn BookingStore, tickets: &[TicketId], order: &Or
     ));
 }
 
+/// Placing `order` on `store` is `Busy`; once `cause_gone` ran, nothing is held and placing
+/// it again succeeds.
+async fn busy_until(
+    store: &PostgresStore,
+    order: &OrderRecord,
+    tickets: &[TicketId],
+    b: &Backend,
+    cause_gone: impl Future<Output = ()>,
+) {
+    let outcome = tokio::time::timeout(HANG, store.place_order(order, b.clock.now())).await;
+    assert!(
+        matches!(outcome, Ok(Err(StoreError::Busy(_)))),
+        "{outcome:?}"
+    );
+    cause_gone.await;
+    nothing_held(store, tickets, order).await;
+    store.place_order(order, b.clock.now()).await.unwrap();
+}
+
 /// The connection running `place_order` is terminated while its transaction waits for a row
 /// lock: the call fails with a typed error, holds nothing, and the store goes on working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,14 +177,7 @@ async fn postgres_exhausted_pool_is_busy() {
     let store = PostgresStore::new(tiny.clone());
     let held = tiny.acquire().await.unwrap();
     let order = order_for(&b, event, &tickets);
-    let outcome = tokio::time::timeout(HANG, store.place_order(&order, b.clock.now())).await;
-    assert!(
-        matches!(outcome, Ok(Err(StoreError::Busy(_)))),
-        "{outcome:?}"
-    );
-    drop(held);
-    nothing_held(&store, &tickets, &order).await;
-    store.place_order(&order, b.clock.now()).await.unwrap();
+    busy_until(&store, &order, &tickets, &b, async { drop(held) }).await;
 }
 
 /// A statement that waits for a row lock longer than the connection's `lock_timeout` is
@@ -184,14 +197,10 @@ async fn postgres_lock_timeout_is_busy() {
     let store = PostgresStore::new(impatient);
     let mut lock = blocker(&schema, tickets[1]).await;
     let order = order_for(&b, event, &tickets);
-    let outcome = tokio::time::timeout(HANG, store.place_order(&order, b.clock.now())).await;
-    assert!(
-        matches!(outcome, Ok(Err(StoreError::Busy(_)))),
-        "{outcome:?}"
-    );
-    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
-    nothing_held(&store, &tickets, &order).await;
-    store.place_order(&order, b.clock.now()).await.unwrap();
+    let rollback = async move {
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    };
+    busy_until(&store, &order, &tickets, &b, rollback).await;
 }
 
 /// A worker claims a key and dies (its pool is gone) without completing: once the lease ran
