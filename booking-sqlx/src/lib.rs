@@ -12,4 +12,7 @@ mod error;
 pub mod postgres;
 
 #[cfg(feature = "postgres")]
-pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresStore};
+pub use postgres::{
+    MIGRATOR as POSTGRES_MIGRATOR, PostgresAdmissionQueue, PostgresCouponStore,
+    PostgresIdempotencyStore, PostgresLockManager, PostgresStore, PostgresWalletStore,
+};

@@ -1,4 +1,16 @@
-//! The PostgreSQL backend: [`PostgresStore`].
+//! The PostgreSQL backend: every port of booking-core.
+//!
+//! | port | type | file |
+//! |---|---|---|
+//! | `BookingStore` | [`PostgresStore`] | `store.rs` and the files it uses |
+//! | `CouponStore` | [`PostgresCouponStore`] | `coupon.rs` |
+//! | `WalletStore` | [`PostgresWalletStore`] | `wallet.rs` |
+//! | `IdempotencyStore` | [`PostgresIdempotencyStore`] | `idempotency.rs` |
+//! | `AdmissionQueue` | [`PostgresAdmissionQueue`] | `queue.rs` |
+//! | `LockManager` | [`PostgresLockManager`] | `lock.rs` |
+//!
+//! All of them run on one [`PgPool`] whose schema has the tables of [`MIGRATOR`]; each file's
+//! docs say which statements make its operations atomic.
 
 use booking_core::ports::store::StoreError;
 use sqlx::PgPool;
@@ -6,18 +18,29 @@ use sqlx::PgPool;
 use crate::error::Backend;
 
 mod codec;
+mod coupon;
 mod flow;
 mod holds;
+mod idempotency;
 mod inventory;
+mod lock;
 mod place;
+mod queue;
 mod records;
 mod store;
 mod sweep;
+mod wallet;
+
+pub use coupon::PostgresCouponStore;
+pub use idempotency::PostgresIdempotencyStore;
+pub use lock::PostgresLockManager;
+pub use queue::PostgresAdmissionQueue;
+pub use wallet::PostgresWalletStore;
 
 /// The backend these modules report errors as.
 const PG: Backend = Backend::Postgres;
 
-/// The migrations that create the booking store's tables (`migrations/postgres`), embedded
+/// The migrations that create the tables of every port (`migrations/postgres`), embedded
 /// in the binary. They create unqualified tables, so they land in the first schema of the
 /// connection's `search_path`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -1,8 +1,8 @@
-//! `PostgresStore` runs booking-core's booking store conformance suite.
+//! Every PostgreSQL port runs booking-core's whole conformance suite.
 //!
 //! Each test gets its own schema (`booking_test_<unix seconds>_<uuid>`) holding freshly
-//! migrated tables, so tests run in parallel without seeing each other. The other ports of
-//! the backend are booking-core's in-memory ones. Set `BOOKING_TEST_POSTGRES_URL`
+//! migrated tables, so tests run in parallel without seeing each other; the fault tests
+//! (`postgres_faults`) build their schemas with the same [`TestSchema`]. Set `BOOKING_TEST_POSTGRES_URL`
 //! (for example `postgres://postgres@127.0.0.1:5432/test`); without it the tests print
 //! `skipped: …` and pass, except under CI (`CI` set), where they fail.
 //!
@@ -16,15 +16,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::{Clock, ManualClock};
-use booking_core::memory::{
-    MemoryAdmissionQueue, MemoryCouponStore, MemoryIdempotencyStore, MemoryLockManager,
-    MemoryWalletStore,
-};
 use booking_core::policy::ManualSleeper;
 use booking_core::testkit::{Backend, BackendFactory, IDEMPOTENCY_RETENTION};
-use booking_sqlx::PostgresStore;
+use booking_sqlx::{
+    PostgresAdmissionQueue, PostgresCouponStore, PostgresIdempotencyStore, PostgresLockManager,
+    PostgresStore, PostgresWalletStore,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
 
 use super::support::{PREFIX, fresh_name, is_stale, server_url};
 
@@ -36,7 +35,7 @@ const POOL_SIZE: u32 = 8;
 /// Whether the first backend of this run has cleaned up stale schemas.
 static CLEANED: AtomicBool = AtomicBool::new(false);
 
-/// Builds a [`Backend`] whose store is a [`PostgresStore`] in a fresh schema.
+/// Builds a [`Backend`] of every PostgreSQL port in a fresh schema.
 #[derive(Debug, Clone, Copy)]
 struct Postgres;
 
@@ -61,9 +60,17 @@ async fn drop_stale_schemas(admin: &mut PgConnection) {
     }
 }
 
-#[async_trait]
-impl BackendFactory for Postgres {
-    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
+/// One test's schema on the test server, with its tables.
+#[derive(Debug, Clone)]
+pub(crate) struct TestSchema {
+    /// Connects to the server with the schema first on the `search_path`.
+    pub(crate) options: PgConnectOptions,
+}
+
+impl TestSchema {
+    /// A new schema with every port's tables, or `None` when the server is not configured
+    /// (outside CI).
+    pub(crate) async fn fresh() -> Option<TestSchema> {
         let url = server_url(URL_VAR)?;
         let options = PgConnectOptions::from_str(&url)
             .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a PostgreSQL URL: {e}"));
@@ -80,31 +87,59 @@ impl BackendFactory for Postgres {
             .await
             .expect("create the test schema");
         admin.close().await.expect("close the admin connection");
-
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.options([("search_path", schema.as_str())]))
+        let options = options.options([("search_path", schema.as_str())]);
+        let schema = TestSchema { options };
+        let migrating = schema.pool(PgPoolOptions::new().max_connections(1)).await;
+        PostgresStore::new(migrating.clone())
+            .migrate()
             .await
-            .expect("connect the test pool");
-        let store = PostgresStore::new(pool);
-        store.migrate().await.expect("migrate the test schema");
+            .expect("migrate the test schema");
+        migrating.close().await;
+        Some(schema)
+    }
 
-        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-        let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
-        Some(Backend {
-            store: Arc::new(store),
-            coupons: Arc::new(MemoryCouponStore::new()),
-            wallet: Arc::new(MemoryWalletStore::new()),
-            queue: Arc::new(MemoryAdmissionQueue::new()),
-            idempotency: Arc::new(MemoryIdempotencyStore::new(
-                Arc::clone(&shared),
-                IDEMPOTENCY_RETENTION,
-            )),
-            locks: Arc::new(MemoryLockManager::new(shared, sleeper)),
-            clock,
-        })
+    /// A pool of the schema, built by `options`.
+    pub(crate) async fn pool(&self, options: PgPoolOptions) -> PgPool {
+        options
+            .connect_with(self.options.clone())
+            .await
+            .expect("connect the test pool")
+    }
+
+    /// The pool the conformance suite runs on.
+    pub(crate) async fn suite_pool(&self) -> PgPool {
+        let options = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(60));
+        self.pool(options).await
     }
 }
 
-booking_core::store_conformance_tests!(Postgres);
+/// Every port on PostgreSQL over `pool`, on `clock`'s time.
+pub(crate) fn backend_on(pool: &PgPool, clock: ManualClock) -> Backend {
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
+    Backend {
+        store: Arc::new(PostgresStore::new(pool.clone())),
+        coupons: Arc::new(PostgresCouponStore::new(pool.clone())),
+        wallet: Arc::new(PostgresWalletStore::new(pool.clone())),
+        queue: Arc::new(PostgresAdmissionQueue::new(pool.clone())),
+        idempotency: Arc::new(PostgresIdempotencyStore::new(
+            pool.clone(),
+            Arc::clone(&shared),
+            IDEMPOTENCY_RETENTION,
+        )),
+        locks: Arc::new(PostgresLockManager::new(pool.clone(), shared, sleeper)),
+        clock,
+    }
+}
+
+#[async_trait]
+impl BackendFactory for Postgres {
+    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
+        let schema = TestSchema::fresh().await?;
+        Some(backend_on(&schema.suite_pool().await, clock))
+    }
+}
+
+booking_core::conformance_tests!(Postgres);
