@@ -13,3 +13,10 @@ pub mod postgres;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresStore};
+
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub mod mysql;
+
+#[cfg(feature = "mysql")]
+pub use mysql::{MIGRATOR as MYSQL_MIGRATOR, MySqlStore};
