@@ -19,4 +19,7 @@ pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresStore};
 pub mod mysql;
 
 #[cfg(feature = "mysql")]
-pub use mysql::{MIGRATOR as MYSQL_MIGRATOR, MySqlStore};
+pub use mysql::{
+    MIGRATOR as MYSQL_MIGRATOR, MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore,
+    MySqlLockManager, MySqlStore, MySqlWalletStore,
+};

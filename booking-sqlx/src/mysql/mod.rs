@@ -48,25 +48,25 @@ use sqlx::{MySql, MySqlPool, Transaction};
 
 use crate::error::Backend;
 
-// mod coupon;
+mod coupon;
 mod flow;
-// mod idempotency;
-// mod lock;
+mod idempotency;
+mod lock;
 mod place;
-// mod queue;
+mod queue;
 mod records;
 mod rows;
 mod stocks;
 mod store;
 mod sweep;
 mod tickets;
-// mod wallet;
+mod wallet;
 
-// pub use coupon::MySqlCouponStore;
-// pub use idempotency::MySqlIdempotencyStore;
-// pub use lock::MySqlLockManager;
-// pub use queue::MySqlAdmissionQueue;
-// pub use wallet::MySqlWalletStore;
+pub use coupon::MySqlCouponStore;
+pub use idempotency::MySqlIdempotencyStore;
+pub use lock::MySqlLockManager;
+pub use queue::MySqlAdmissionQueue;
+pub use wallet::MySqlWalletStore;
 
 /// The backend these modules report errors as.
 const MY: Backend = Backend::MySql;

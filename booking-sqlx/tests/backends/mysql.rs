@@ -17,10 +17,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::{Clock, ManualClock};
-use booking_core::memory::*;
 use booking_core::policy::ManualSleeper;
 use booking_core::testkit::{Backend, BackendFactory, IDEMPOTENCY_RETENTION};
-use booking_sqlx::MySqlStore;
+use booking_sqlx::{
+    MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore, MySqlLockManager, MySqlStore,
+    MySqlWalletStore,
+};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
@@ -92,17 +94,18 @@ impl BackendFactory for MySql {
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
         Some(Backend {
             store: Arc::new(store),
-            coupons: Arc::new(MemoryCouponStore::new()),
-            wallet: Arc::new(MemoryWalletStore::new()),
-            queue: Arc::new(MemoryAdmissionQueue::new()),
-            idempotency: Arc::new(MemoryIdempotencyStore::new(
+            coupons: Arc::new(MySqlCouponStore::new(pool.clone())),
+            wallet: Arc::new(MySqlWalletStore::new(pool.clone())),
+            queue: Arc::new(MySqlAdmissionQueue::new(pool.clone())),
+            idempotency: Arc::new(MySqlIdempotencyStore::new(
+                pool.clone(),
                 Arc::clone(&shared),
                 IDEMPOTENCY_RETENTION,
             )),
-            locks: Arc::new(MemoryLockManager::new(shared, sleeper)),
+            locks: Arc::new(MySqlLockManager::new(pool, shared, sleeper)),
             clock,
         })
     }
 }
 
-booking_core::store_conformance_tests!(MySql);
+booking_core::conformance_tests!(MySql);
