@@ -12,7 +12,7 @@ use booking_core::machine::{
     DomainEvent, Kind, Stock, StockState, Ticket, TicketCommand, TicketState, TicketStateKind as K,
 };
 use booking_core::money::Money;
-use booking_core::ports::store::{ItemRef, StockListing, StoreError, TicketListing};
+use booking_core::ports::store::{ItemRef, OrderRecord, StockListing, StoreError, TicketListing};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -253,6 +253,51 @@ pub(crate) fn giving_back(
     }
 }
 
+/// What `place_order` reports once every item was tried, as every store reports it: the first
+/// refused stock line (short or closed) in line order, else every unavailable ticket (those
+/// without an event in `held`), else the events of the hold in line order.
+#[allow(dead_code)] // used by the backends as they adopt it
+pub(crate) fn placed_events(
+    record: &OrderRecord,
+    mut held: HashMap<TicketId, DomainEvent>,
+    mut stock_events: HashMap<StockId, Vec<DomainEvent>>,
+    mut refused: HashMap<StockId, StoreError>,
+) -> Result<Vec<DomainEvent>, StoreError> {
+    let mut unavailable = Vec::new();
+    let mut events = Vec::new();
+    for line in &record.lines {
+        match line.item {
+            ItemRef::Ticket { ticket } => match held.remove(&ticket) {
+                Some(event) => events.push(event),
+                None => unavailable.push(ticket),
+            },
+            ItemRef::Stock { stock, .. } => {
+                if let Some(e) = refused.remove(&stock) {
+                    return Err(e);
+                }
+                events.extend(stock_events.remove(&stock).unwrap_or_default());
+            }
+        }
+    }
+    if unavailable.is_empty() {
+        Ok(events)
+    } else {
+        Err(StoreError::Unavailable {
+            tickets: unavailable,
+        })
+    }
+}
+
+/// `ItemsLost` naming the lost items, if any: the paid step's and the extension's refusal.
+#[allow(dead_code)] // used by the backends as they adopt it
+pub(crate) fn all_there(tickets: Vec<TicketId>, stock: Vec<StockId>) -> Result<(), StoreError> {
+    if tickets.is_empty() && stock.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::ItemsLost { tickets, stock })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use booking_core::machine::{PaymentState, TicketStateKind};
@@ -352,6 +397,16 @@ mod tests {
             Some(TicketCommand::Release { hold })
         );
         assert_eq!(giving_back(&lapsed, hold, true, now), None);
+    }
+
+    #[test]
+    fn nothing_lost_is_all_there_and_a_lost_item_is_named() {
+        assert!(all_there(Vec::new(), Vec::new()).is_ok());
+        let stock = StockId::new();
+        assert!(matches!(
+            all_there(Vec::new(), vec![stock]),
+            Err(StoreError::ItemsLost { stock: s, .. }) if s == vec![stock]
+        ));
     }
 
     #[test]

@@ -140,7 +140,7 @@ CREATE TABLE wallet_ledger (
 
 -- Idempotency keys ----------------------------------------------------------------------
 
--- `scope` is the tenant and user joined by a separator no valid part holds. `token` and
+-- `scope` is the tenant and user as JSON (no two scopes share a text). `token` and
 -- `lease_expires_ns` are the live claim while `response_status` is NULL.
 CREATE TABLE idempotency_records (
     scope VARCHAR(512) NOT NULL,

@@ -21,7 +21,7 @@ use super::stocks::{
     settle_hold_record,
 };
 use super::tickets::{lock_tickets, locked, step, ticket_ids, write_tickets};
-use crate::codec::{giving_back, sell_or_retake};
+use crate::codec::{all_there, giving_back, sell_or_retake};
 
 /// Everything a step locked beside the order: its tickets and stocks.
 struct Items {
@@ -70,15 +70,6 @@ impl Items {
             .collect();
         write_tickets(conn, &changed).await?;
         save_stocks(conn, &self.stocks).await
-    }
-}
-
-/// `ItemsLost` naming the lost items, if any.
-fn all_there(tickets: Vec<TicketId>, stock: Vec<StockId>) -> Result<(), StoreError> {
-    if tickets.is_empty() && stock.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::ItemsLost { tickets, stock })
     }
 }
 

@@ -14,7 +14,7 @@ use super::records::insert_order;
 use super::rows::{append_outbox, marks};
 use super::stocks::{lock_stocks, locked_stock, put_hold_record, save_stocks};
 use super::tickets::{hold_free_tickets, ticket_ids};
-use crate::codec::listed_event;
+use crate::codec::{listed_event, placed_events};
 use crate::error::Db;
 
 /// The event of every listed id of `ids` in `table` (`tickets` or `stocks`).
@@ -93,7 +93,7 @@ pub(crate) async fn place_order(
     // Tickets first, all in one locking read; then stocks in id order. Every step takes
     // tickets before stocks, so steps wait for each other instead of deadlocking.
     let tickets = ticket_ids(record.lines.iter().map(|l| &l.item));
-    let mut held = if tickets.is_empty() {
+    let held = if tickets.is_empty() {
         HashMap::new()
     } else {
         hold_free_tickets(conn, &tickets, record.event, (id, hold, expires_at), now).await?
@@ -125,29 +125,8 @@ pub(crate) async fn place_order(
         }
     }
 
-    // Report as the in-memory store does: the first refused stock line (short or closed),
-    // else every unavailable ticket, in line order.
-    let mut unavailable = Vec::new();
-    let mut events = Vec::new();
-    for line in &record.lines {
-        match line.item {
-            ItemRef::Ticket { ticket } => match held.remove(&ticket) {
-                Some(event) => events.push(event),
-                None => unavailable.push(ticket),
-            },
-            ItemRef::Stock { stock, .. } => {
-                if let Some(e) = refused.remove(&stock) {
-                    return Err(e);
-                }
-                events.extend(stock_events.remove(&stock).unwrap_or_default());
-            }
-        }
-    }
-    if !unavailable.is_empty() {
-        return Err(StoreError::Unavailable {
-            tickets: unavailable,
-        });
-    }
+    // Report as the in-memory store does; nothing is written unless everything was held.
+    let events = placed_events(record, held, stock_events, refused)?;
     save_stocks(conn, &stocks).await?;
     append_outbox(conn, &events, now).await
 }
