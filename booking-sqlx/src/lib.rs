@@ -16,3 +16,13 @@ pub use postgres::{
     MIGRATOR as POSTGRES_MIGRATOR, PostgresAdmissionQueue, PostgresCouponStore,
     PostgresIdempotencyStore, PostgresLockManager, PostgresStore, PostgresWalletStore,
 };
+
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub mod mysql;
+
+#[cfg(feature = "mysql")]
+pub use mysql::{
+    MIGRATOR as MYSQL_MIGRATOR, MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore,
+    MySqlLockManager, MySqlStore, MySqlWalletStore,
+};

@@ -16,3 +16,6 @@ mod support;
 mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_faults;
+
+#[cfg(feature = "mysql")]
+mod mysql;

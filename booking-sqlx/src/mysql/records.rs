@@ -1,0 +1,243 @@
+//! Orders and payments: inserts, locked reads and version compare-and-set.
+//!
+//! A record's columns hold what conditions and indexes read (state, version, deadline, ids);
+//! the whole record is JSON beside them. Every write is `UPDATE … WHERE id = ? AND version =
+//! ?`, and the new version always differs from the old, so a matched row is a changed row
+//! and of two writers that read one version exactly one gets a count of 1.
+
+use booking_core::ids::{OrderId, PaymentId};
+use booking_core::machine::Kind;
+use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
+use sqlx::{MySqlConnection, Row};
+use uuid::Uuid;
+
+use super::MY;
+use super::rows::{json_text, record};
+use crate::codec::{nanos, to_db};
+use crate::error::{Db, DbError, Failure};
+
+/// Inserts a new order; `AlreadyExists` if its id is taken. A concurrent insert of the same
+/// id waits for this transaction and then fails.
+pub(crate) async fn insert_order(
+    conn: &mut MySqlConnection,
+    record: &OrderRecord,
+) -> Result<(), StoreError> {
+    let order = &record.order;
+    let inserted = sqlx::query(
+        "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
+                             payment_id, record)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(order.id().as_uuid())
+    .bind(record.event.as_uuid())
+    .bind(record.user.as_uuid())
+    .bind(record.hold.as_uuid())
+    .bind(order.state().kind().name())
+    .bind(to_db(order.version())?)
+    .bind(nanos(order.expires_at())?)
+    .bind(record.payment.map(|p| *p.as_uuid()))
+    .bind(json_text(record)?)
+    .execute(conn)
+    .await;
+    taken_is_exists(inserted, "order", order.id())
+}
+
+/// A duplicate key as `AlreadyExists { what, id }`; any other failure as the store's error.
+fn taken_is_exists<T>(
+    result: Result<T, sqlx::Error>,
+    what: &'static str,
+    id: impl std::fmt::Display,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => match DbError::Sql(e).classify(MY) {
+            Failure::Unique { .. } => Err(StoreError::AlreadyExists {
+                what,
+                id: id.to_string(),
+            }),
+            other => Err(other.into_store(MY)),
+        },
+    }
+}
+
+/// The stored order `change` is based on, locked until the transaction ends; `NotFound` or
+/// `VersionConflict` if it is missing or has moved on.
+pub(crate) async fn lock_order(
+    conn: &mut MySqlConnection,
+    change: &Cas<OrderRecord>,
+) -> Result<OrderRecord, StoreError> {
+    let id = change.next.order.id();
+    let row = sqlx::query("SELECT version, record FROM orders WHERE id = ? FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .db(MY)?
+        .ok_or_else(|| StoreError::not_found("order", id))?;
+    if row.try_get::<i64, _>("version").db(MY)? != to_db(change.expected)? {
+        return Err(conflict("order", id, change.expected));
+    }
+    record(&row.try_get::<String, _>("record").db(MY)?, "order")
+}
+
+/// The order `id` (unlocked).
+pub(crate) async fn read_order(
+    conn: &mut MySqlConnection,
+    id: OrderId,
+) -> Result<OrderRecord, StoreError> {
+    let text: String = sqlx::query_scalar("SELECT record FROM orders WHERE id = ?")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .db(MY)?
+        .ok_or_else(|| StoreError::not_found("order", id))?;
+    record(&text, "order")
+}
+
+/// Stores `change.next` if the order is still at `change.expected`.
+pub(crate) async fn cas_order(
+    conn: &mut MySqlConnection,
+    change: &Cas<OrderRecord>,
+) -> Result<(), StoreError> {
+    let next = &change.next;
+    let order = &next.order;
+    let matched = sqlx::query(
+        "UPDATE orders SET state = ?, version = ?, expires_ns = ?, payment_id = ?, record = ?
+         WHERE id = ? AND version = ?",
+    )
+    .bind(order.state().kind().name())
+    .bind(to_db(order.version())?)
+    .bind(nanos(order.expires_at())?)
+    .bind(next.payment.map(|p| *p.as_uuid()))
+    .bind(json_text(next)?)
+    .bind(order.id().as_uuid())
+    .bind(to_db(change.expected)?)
+    .execute(&mut *conn)
+    .await
+    .db(MY)?
+    .rows_affected();
+    if matched == 1 {
+        return Ok(());
+    }
+    let exists = "SELECT COUNT(*) FROM orders WHERE id = ?";
+    Err(why_not_written(
+        conn,
+        exists,
+        "order",
+        *order.id().as_uuid(),
+        change.expected,
+    )
+    .await)
+}
+
+/// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.
+pub(crate) async fn insert_payment(
+    conn: &mut MySqlConnection,
+    record: &PaymentRecord,
+) -> Result<(), StoreError> {
+    let payment = &record.payment;
+    let inserted = sqlx::query(
+        "INSERT INTO payments (id, order_id, order_ref, state, version, record)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(payment.id().as_uuid())
+    .bind(payment.order().as_uuid())
+    .bind(record.order_ref.as_str())
+    .bind(payment.state().name())
+    .bind(to_db(payment.version())?)
+    .bind(json_text(record)?)
+    .execute(conn)
+    .await;
+    taken_is_exists(inserted, "payment", payment.id())
+}
+
+/// The stored payment `id`, locked until the transaction ends.
+pub(crate) async fn lock_payment(
+    conn: &mut MySqlConnection,
+    id: PaymentId,
+) -> Result<PaymentRecord, StoreError> {
+    let text: String = sqlx::query_scalar("SELECT record FROM payments WHERE id = ? FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .db(MY)?
+        .ok_or_else(|| StoreError::not_found("payment", id))?;
+    record(&text, "payment")
+}
+
+/// The stored payment `change` is based on, locked; `VersionConflict` if it moved on.
+pub(crate) async fn lock_payment_at(
+    conn: &mut MySqlConnection,
+    change: &Cas<PaymentRecord>,
+) -> Result<PaymentRecord, StoreError> {
+    let id = change.next.payment.id();
+    let stored = lock_payment(conn, id).await?;
+    if stored.version() != change.expected {
+        return Err(conflict("payment", id, change.expected));
+    }
+    Ok(stored)
+}
+
+/// Stores `change.next` if the payment is still at `change.expected`.
+pub(crate) async fn cas_payment(
+    conn: &mut MySqlConnection,
+    change: &Cas<PaymentRecord>,
+) -> Result<(), StoreError> {
+    let next = &change.next;
+    let payment = &next.payment;
+    let matched = sqlx::query(
+        "UPDATE payments SET state = ?, version = ?, order_ref = ?, record = ?
+         WHERE id = ? AND version = ?",
+    )
+    .bind(payment.state().name())
+    .bind(to_db(payment.version())?)
+    .bind(next.order_ref.as_str())
+    .bind(json_text(next)?)
+    .bind(payment.id().as_uuid())
+    .bind(to_db(change.expected)?)
+    .execute(&mut *conn)
+    .await
+    .db(MY)?
+    .rows_affected();
+    if matched == 1 {
+        return Ok(());
+    }
+    let exists = "SELECT COUNT(*) FROM payments WHERE id = ?";
+    Err(why_not_written(
+        conn,
+        exists,
+        "payment",
+        *payment.id().as_uuid(),
+        change.expected,
+    )
+    .await)
+}
+
+/// Why a compare-and-set of record `id` matched no row: `NotFound` if `exists` (a count of
+/// the id) finds nothing, otherwise `VersionConflict`.
+async fn why_not_written(
+    conn: &mut MySqlConnection,
+    exists: &'static str,
+    what: &'static str,
+    id: Uuid,
+    expected: u64,
+) -> StoreError {
+    match sqlx::query_scalar::<_, i64>(exists)
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .db(MY)
+    {
+        Ok(0) => StoreError::not_found(what, id),
+        Ok(_) => conflict(what, id, expected),
+        Err(e) => e,
+    }
+}
+
+/// A [`StoreError::VersionConflict`].
+fn conflict(what: &'static str, id: impl std::fmt::Display, expected: u64) -> StoreError {
+    StoreError::VersionConflict {
+        what,
+        id: id.to_string(),
+        expected,
+    }
+}

@@ -1,0 +1,173 @@
+//! MySQL rows as plain structs (`FromRow`), turned into records by the rules in
+//! [`crate::codec`]; the outbox; and the `IN (?, …)` lists MySQL needs where PostgreSQL
+//! binds an array.
+
+use booking_core::clock::Timestamp;
+use booking_core::ids::EventId;
+use booking_core::machine::{DomainEvent, Stock, Ticket};
+use booking_core::ports::store::{OutboxEntry, StockListing, StoreError, TicketListing};
+use serde::de::DeserializeOwned;
+use sqlx::MySqlConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::MY;
+use crate::codec::{Listing, events_json, from_db, instant, nanos, stock_of, ticket_of};
+use crate::error::{Db, DbError};
+
+/// `n` comma-separated placeholders, for `IN (…)` and multi-row `VALUES`.
+pub(crate) fn marks(n: usize, one: &str) -> String {
+    vec![one; n].join(", ")
+}
+
+/// The columns of `tickets` a [`TicketRow`] reads.
+pub(crate) const TICKET_COLUMNS: &str = "id, state, order_id, hold_id, expires_ns, version";
+
+/// A `tickets` row's state columns.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TicketRow {
+    id: Uuid,
+    state: String,
+    order_id: Option<Uuid>,
+    hold_id: Option<Uuid>,
+    expires_ns: Option<i64>,
+    version: i64,
+}
+
+impl TicketRow {
+    /// The ticket the row stores.
+    pub(crate) fn ticket(&self) -> Result<Ticket, StoreError> {
+        ticket_of(
+            self.id,
+            &self.state,
+            self.order_id,
+            self.hold_id,
+            self.expires_ns,
+            self.version,
+        )
+        .db(MY)
+    }
+}
+
+/// A whole `tickets` row: state, event and listing.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TicketListingRow {
+    #[sqlx(flatten)]
+    ticket: TicketRow,
+    event_id: Uuid,
+    listing: Json<Listing>,
+}
+
+impl TicketListingRow {
+    /// The listing the row stores.
+    pub(crate) fn listing(self) -> Result<TicketListing, StoreError> {
+        let Json(listing) = self.listing;
+        Ok(TicketListing {
+            ticket: self.ticket.ticket()?,
+            event: EventId::from_uuid(self.event_id),
+            item: listing.item,
+            tags: listing.tags,
+            price: listing.price,
+        })
+    }
+}
+
+/// The columns of `stocks` a [`StockRow`] reads.
+pub(crate) const STOCK_COLUMNS: &str = "id, state, capacity, held, sold, version";
+
+/// A `stocks` row's counts.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StockRow {
+    id: Uuid,
+    state: String,
+    capacity: i64,
+    held: i64,
+    sold: i64,
+    version: i64,
+}
+
+impl StockRow {
+    /// The stock the row stores.
+    pub(crate) fn stock(&self) -> Result<Stock, StoreError> {
+        let counts = [self.capacity, self.held, self.sold];
+        stock_of(self.id, &self.state, counts, self.version).db(MY)
+    }
+}
+
+/// A whole `stocks` row: counts, event and listing.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StockListingRow {
+    #[sqlx(flatten)]
+    stock: StockRow,
+    event_id: Uuid,
+    listing: Json<Listing>,
+}
+
+impl StockListingRow {
+    /// The listing the row stores.
+    pub(crate) fn listing(self) -> Result<StockListing, StoreError> {
+        let Json(listing) = self.listing;
+        Ok(StockListing {
+            stock: self.stock.stock()?,
+            event: EventId::from_uuid(self.event_id),
+            item: listing.item,
+            tags: listing.tags,
+            price: listing.price,
+        })
+    }
+}
+
+/// A JSON column's record, decoded by serde.
+pub(crate) fn record<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| DbError::corrupt(what, e))
+        .db(MY)
+}
+
+/// A record as the JSON text its column stores.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Invalid(format!("record not serializable: {e}")))
+}
+
+/// Appends `events` to the outbox as one multi-row insert: InnoDB numbers the rows of one
+/// statement in the order they are listed.
+pub(crate) async fn append_outbox(
+    conn: &mut MySqlConnection,
+    events: &[DomainEvent],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO outbox (event, recorded_ns) VALUES {}",
+        marks(events.len(), "(?, ?)")
+    );
+    let at = nanos(now)?;
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for event in events_json(events)? {
+        insert = insert.bind(event).bind(at);
+    }
+    insert.execute(conn).await.db(MY)?;
+    Ok(())
+}
+
+/// An `outbox` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    seq: i64,
+    event: String,
+    recorded_ns: i64,
+}
+
+impl OutboxRow {
+    /// The entry the row stores.
+    pub(crate) fn entry(&self) -> Result<OutboxEntry, StoreError> {
+        Ok(OutboxEntry {
+            seq: from_db(self.seq, "outbox seq").db(MY)?,
+            event: record(&self.event, "outbox event")?,
+            recorded_at: instant(self.recorded_ns).db(MY)?,
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! The MySQL / MariaDB backend runs booking-core's whole conformance suite: the booking
+//! store, coupons, wallet, waiting room, idempotency keys and locks.
+//!
+//! Each test gets its own database (`booking_test_<unix seconds>_<uuid>`) holding freshly
+//! migrated tables, so tests run in parallel without seeing each other. Set
+//! `BOOKING_TEST_MYSQL_URL` (for example `mysql://root@127.0.0.1:3306/test`); without it the
+//! tests print `skipped: …` and pass, except under CI (`CI` set), where they fail. The user
+//! needs the right to create and drop databases.
+//!
+//! A test cannot drop its database when it ends (the backend has no teardown hook), so the
+//! first test of each run drops the databases of runs more than an hour old.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use booking_core::clock::{Clock, ManualClock};
+use booking_core::policy::ManualSleeper;
+use booking_core::testkit::{Backend, BackendFactory, IDEMPOTENCY_RETENTION};
+use booking_sqlx::{
+    MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore, MySqlLockManager, MySqlStore,
+    MySqlWalletStore,
+};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
+
+use super::support::{PREFIX, fresh_name, is_stale, server_url};
+
+/// Where the test server is.
+const URL_VAR: &str = "BOOKING_TEST_MYSQL_URL";
+/// Connections per test: enough for the races to contend, few enough for parallel tests.
+const POOL_SIZE: u32 = 8;
+
+/// Whether the first backend of this run has cleaned up stale databases.
+static CLEANED: AtomicBool = AtomicBool::new(false);
+
+/// Builds a [`Backend`] whose every port is a MySQL one, in a fresh database.
+#[derive(Debug, Clone, Copy)]
+struct MySql;
+
+/// Drops the test databases of runs older than an hour.
+async fn drop_stale_databases(admin: &mut MySqlConnection) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata
+         WHERE schema_name LIKE CONCAT(?, '%')",
+    )
+    .bind(PREFIX)
+    .fetch_all(&mut *admin)
+    .await
+    .expect("list test databases");
+    for name in names {
+        if is_stale(&name) {
+            // The name matched the prefix and a number: it is one of ours, quoted anyway.
+            sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                .execute(&mut *admin)
+                .await
+                .expect("drop a stale test database");
+        }
+    }
+}
+
+#[async_trait]
+impl BackendFactory for MySql {
+    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
+        let url = server_url(URL_VAR)?;
+        let options = MySqlConnectOptions::from_str(&url)
+            .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a MySQL URL: {e}"));
+        let mut admin = MySqlConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("MySQL at {URL_VAR}={url:?} does not answer: {e}"));
+        if !CLEANED.swap(true, Ordering::SeqCst) {
+            drop_stale_databases(&mut admin).await;
+        }
+        let database = fresh_name();
+        // The name is built here from digits and hex, never from input.
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        admin.close().await.expect("close the admin connection");
+
+        let pool = MySqlPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.database(&database))
+            .await
+            .expect("connect the test pool");
+        let store = MySqlStore::new(pool.clone());
+        store.migrate().await.expect("migrate the test database");
+
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
+        Some(Backend {
+            store: Arc::new(store),
+            coupons: Arc::new(MySqlCouponStore::new(pool.clone())),
+            wallet: Arc::new(MySqlWalletStore::new(pool.clone())),
+            queue: Arc::new(MySqlAdmissionQueue::new(pool.clone())),
+            idempotency: Arc::new(MySqlIdempotencyStore::new(
+                pool.clone(),
+                Arc::clone(&shared),
+                IDEMPOTENCY_RETENTION,
+            )),
+            locks: Arc::new(MySqlLockManager::new(pool, shared, sleeper)),
+            clock,
+        })
+    }
+}
+
+booking_core::conformance_tests!(MySql);
