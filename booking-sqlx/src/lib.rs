@@ -13,3 +13,13 @@ pub mod postgres;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresStore};
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::{
+    MIGRATOR as SQLITE_MIGRATOR, SqliteAdmissionQueue, SqliteCouponStore, SqliteIdempotencyStore,
+    SqliteLockManager, SqliteStore, SqliteWalletStore,
+};

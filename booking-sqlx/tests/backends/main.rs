@@ -14,3 +14,6 @@ mod support;
 
 #[cfg(feature = "postgres")]
 mod postgres;
+
+#[cfg(feature = "sqlite")]
+mod sqlite;
