@@ -7,7 +7,9 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::{HoldId, OrderId};
 use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand, TicketState};
-use booking_core::ports::store::{Cas, ItemRef, MarkPaid, OrderRecord, SettleRefund, StoreError};
+use booking_core::ports::store::{
+    Cas, ItemRef, MarkPaid, OrderRecord, PaymentRecord, SettleRefund, StoreError,
+};
 use sqlx::SqliteConnection;
 
 use super::inventory::{
@@ -57,6 +59,31 @@ fn sell_ticket(
     let sold = retaken.next.apply(sell, now).ok()?;
     events.push(retaken.event);
     Some(sold)
+}
+
+/// The order `order` is based on, after checking it and `payment` at their expected
+/// versions: the start of a payment step.
+async fn order_and_payment_at(
+    conn: &mut SqliteConnection,
+    order: &Cas<OrderRecord>,
+    payment: &Cas<PaymentRecord>,
+) -> Result<OrderRecord, StoreError> {
+    let record = order_at(conn, order).await?;
+    payment_at(conn, payment).await?;
+    Ok(record)
+}
+
+/// Writes the end of a payment step: the order and payment (CAS) and the events.
+async fn finish_payment_step(
+    conn: &mut SqliteConnection,
+    order: &Cas<OrderRecord>,
+    payment: &Cas<PaymentRecord>,
+    events: &[DomainEvent],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    cas_order(conn, order).await?;
+    cas_payment(conn, payment).await?;
+    append_outbox(conn, events, now).await
 }
 
 /// `ItemsLost` naming the lost items, if any.
@@ -182,8 +209,7 @@ pub(super) async fn mark_paid(
     paid: &MarkPaid,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let record = order_at(conn, &paid.order).await?;
-    payment_at(conn, &paid.payment).await?;
+    let record = order_and_payment_at(conn, &paid.order, &paid.payment).await?;
     let (order, hold) = (record.order.id(), record.hold);
     let mut events = paid.events.clone();
     let (mut lost_tickets, mut lost_stock) = (Vec::new(), Vec::new());
@@ -233,9 +259,7 @@ pub(super) async fn mark_paid(
         }
     }
     nothing_lost(lost_tickets, lost_stock)?;
-    cas_order(conn, &paid.order).await?;
-    cas_payment(conn, &paid.payment).await?;
-    append_outbox(conn, &events, now).await
+    finish_payment_step(conn, &paid.order, &paid.payment, &events, now).await
 }
 
 /// `settle_refund` inside the caller's write transaction.
@@ -244,8 +268,7 @@ pub(super) async fn settle_refund(
     refund: &SettleRefund,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let record = order_at(conn, &refund.order).await?;
-    payment_at(conn, &refund.payment).await?;
+    let record = order_and_payment_at(conn, &refund.order, &refund.payment).await?;
     let order = record.order.id();
     let mut events = refund.events.clone();
     for item in &refund.restock {
@@ -269,9 +292,7 @@ pub(super) async fn settle_refund(
             }
         }
     }
-    cas_order(conn, &refund.order).await?;
-    cas_payment(conn, &refund.payment).await?;
-    append_outbox(conn, &events, now).await
+    finish_payment_step(conn, &refund.order, &refund.payment, &events, now).await
 }
 
 /// `cancel_unpaid` inside the caller's write transaction.

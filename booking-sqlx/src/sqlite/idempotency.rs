@@ -16,7 +16,9 @@ use booking_core::ports::idempotency::{
     BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
     StoredOutcome,
 };
-use sqlx::SqlitePool;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqlitePool};
 
 use super::{SQ, begin_write};
 use crate::codec::{from_db, nanos, nanos_after, span_nanos};
@@ -50,11 +52,40 @@ impl SqliteIdempotencyStore {
         }
     }
 
+    /// Runs `query`, a statement ending in `WHERE {OWNED}`, on `claim`'s record at `now_ns`:
+    /// binds the claim's scope, key and token and the instant; `Lost` if no row changed.
+    async fn on_owned(
+        &self,
+        claim: &Claim,
+        query: Query<'_, Sqlite, SqliteArguments>,
+        now_ns: i64,
+    ) -> Result<(), IdempotencyError> {
+        let changed = query
+            .bind(scope_text(claim.scope())?)
+            .bind(claim.key().as_str())
+            .bind(i64::try_from(claim.token()).unwrap_or(i64::MAX))
+            .bind(now_ns)
+            .execute(&self.pool)
+            .await
+            .port(SQ)?
+            .rows_affected();
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(IdempotencyError::Lost)
+        }
+    }
+
     /// The clock's now as a stored instant.
     fn now(&self) -> Result<i64, IdempotencyError> {
         stored(self.clock.now())
     }
 }
+
+/// The condition under which a claim still owns its record: its token, still in flight,
+/// still retained. A claim past its lease that nobody took over still owns its record.
+const OWNED: &str =
+    "scope = ? AND key = ? AND token = ? AND outcome_status IS NULL AND retain_until_ns > ?";
 
 /// `at` as a stored instant, or `Invalid` outside the years the store keeps.
 fn stored(at: Timestamp) -> Result<i64, IdempotencyError> {
@@ -180,51 +211,21 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         outcome: StoredOutcome,
     ) -> Result<(), IdempotencyError> {
         let now_ns = self.now()?;
-        // A claim past its lease that nobody took over still owns its record.
-        let written = sqlx::query(
-            "UPDATE idempotency_keys
-             SET outcome_status = ?, outcome_body = ?, retain_until_ns = ?
-             WHERE scope = ? AND key = ? AND token = ? AND outcome_status IS NULL
-               AND retain_until_ns > ?",
-        )
-        .bind(i64::from(outcome.status))
-        .bind(outcome.body)
-        .bind(nanos_after(now_ns, self.retention))
-        .bind(scope_text(claim.scope())?)
-        .bind(claim.key().as_str())
-        .bind(i64::try_from(claim.token()).unwrap_or(i64::MAX))
-        .bind(now_ns)
-        .execute(&self.pool)
-        .await
-        .port(SQ)?
-        .rows_affected();
-        if written == 1 {
-            Ok(())
-        } else {
-            Err(IdempotencyError::Lost)
-        }
+        let sql = format!(
+            "UPDATE idempotency_keys SET outcome_status = ?, outcome_body = ?, retain_until_ns = ?
+             WHERE {OWNED}"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(outcome.status))
+            .bind(outcome.body)
+            .bind(nanos_after(now_ns, self.retention));
+        self.on_owned(claim, query, now_ns).await
     }
 
     async fn abandon(&self, claim: &Claim) -> Result<(), IdempotencyError> {
-        let now_ns = self.now()?;
-        let removed = sqlx::query(
-            "DELETE FROM idempotency_keys
-             WHERE scope = ? AND key = ? AND token = ? AND outcome_status IS NULL
-               AND retain_until_ns > ?",
-        )
-        .bind(scope_text(claim.scope())?)
-        .bind(claim.key().as_str())
-        .bind(i64::try_from(claim.token()).unwrap_or(i64::MAX))
-        .bind(now_ns)
-        .execute(&self.pool)
-        .await
-        .port(SQ)?
-        .rows_affected();
-        if removed == 1 {
-            Ok(())
-        } else {
-            Err(IdempotencyError::Lost)
-        }
+        let sql = format!("DELETE FROM idempotency_keys WHERE {OWNED}");
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        self.on_owned(claim, query, self.now()?).await
     }
 
     async fn purge_expired(&self, limit: usize) -> Result<usize, IdempotencyError> {

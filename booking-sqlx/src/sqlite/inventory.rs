@@ -15,23 +15,10 @@ use uuid::Uuid;
 
 use super::SQ;
 use super::rows::{
-    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, stock_of_row, ticket_of_row,
+    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, one_row, stock_of_row, ticket_of_row,
 };
 use crate::codec::{Listing, TicketColumns, from_db, nanos, to_db};
-use crate::error::{Db, DbError};
-
-/// Fails unless a version-checked write changed exactly one row.
-fn one_row(what: &'static str, written: u64) -> Result<(), StoreError> {
-    if written == 1 {
-        Ok(())
-    } else {
-        Err(DbError::corrupt(
-            what,
-            "changed during its write transaction",
-        ))
-        .db(SQ)
-    }
-}
+use crate::error::Db;
 
 /// The ticket `id` and its event, if listed.
 pub(super) async fn find_ticket(
@@ -84,15 +71,15 @@ pub(super) async fn save_ticket(
     one_row("ticket", written)
 }
 
-/// Inserts a listed ticket; whether it did (`false`: the id is taken).
+/// Inserts a listed ticket; how many rows it inserted (0: the id is taken).
 pub(super) async fn insert_ticket(
     conn: &mut SqliteConnection,
     ticket: &Ticket,
     event: EventId,
     listing: Json<Listing>,
-) -> Result<bool, StoreError> {
+) -> Result<u64, StoreError> {
     let c = TicketColumns::of(ticket)?;
-    let inserted = sqlx::query(
+    let rows = sqlx::query(
         "INSERT INTO tickets (id, event_id, state, order_id, hold_id, expires_ns, version, listing)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
     )
@@ -108,7 +95,7 @@ pub(super) async fn insert_ticket(
     .await
     .db(SQ)?
     .rows_affected();
-    Ok(inserted == 1)
+    Ok(rows)
 }
 
 /// The stock `id` and its event, if listed.

@@ -74,12 +74,8 @@ pub(super) async fn place_order(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let id = record.order.id();
-    if !insert_order(conn, record).await? {
-        return Err(StoreError::AlreadyExists {
-            what: "order",
-            id: id.to_string(),
-        });
-    }
+    // Inserting the order first claims its id; the row goes again if anything below fails.
+    insert_order(conn, record).await?;
     if record.order.state().kind() != OrderStateKind::Pending {
         return Err(StoreError::Invalid(
             "a new order must be pending".to_owned(),

@@ -32,6 +32,15 @@ impl SqliteAdmissionQueue {
     pub fn new(pool: SqlitePool) -> Self {
         SqliteAdmissionQueue { pool }
     }
+
+    /// The token's row, or `UnknownToken`.
+    async fn known(&self, token: AdmissionToken) -> Result<TokenRow, QueueError> {
+        let mut conn = self.pool.acquire().await.port(SQ)?;
+        token_row(&mut conn, *token.as_uuid())
+            .await
+            .port(SQ)?
+            .ok_or(QueueError::UnknownToken)
+    }
 }
 
 /// `at` as a stored instant, or `InvalidArgument` outside the years the store keeps.
@@ -164,12 +173,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         now: Timestamp,
     ) -> Result<QueueStatus, QueueError> {
         let now_ns = stored(now)?;
-        let mut conn = self.pool.acquire().await.port(SQ)?;
-        let row = token_row(&mut conn, *token.as_uuid())
-            .await
-            .port(SQ)?
-            .ok_or(QueueError::UnknownToken)?;
-        row.status(now_ns).port(SQ)
+        self.known(token).await?.status(now_ns).port(SQ)
     }
 
     async fn admit_next(
@@ -230,11 +234,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         now: Timestamp,
     ) -> Result<Timestamp, QueueError> {
         let now_ns = stored(now)?;
-        let mut conn = self.pool.acquire().await.port(SQ)?;
-        let row = token_row(&mut conn, *token.as_uuid())
-            .await
-            .port(SQ)?
-            .ok_or(QueueError::UnknownToken)?;
+        let row = self.known(token).await?;
         if row.user != user {
             return Err(QueueError::WrongUser);
         }

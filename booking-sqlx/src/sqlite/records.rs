@@ -1,8 +1,8 @@
 //! Orders and payments: inserts, reads at an expected version, and version compare-and-set.
 //!
-//! The whole record is JSON beside the columns the sweep and reconciliation read. Inside a
-//! write transaction nothing changes between a read and the write that follows it; the
-//! `WHERE version = ?` of every write keeps the compare-and-set honest on its own as well.
+//! The whole record is JSON beside the columns the sweep and reconciliation read. A
+//! compare-and-set reads the stored version, then writes `WHERE version = ?`: inside a write
+//! transaction nothing changes in between, so the write changes exactly the row read.
 
 use booking_core::ids::{OrderId, PaymentId};
 use booking_core::machine::Kind;
@@ -11,6 +11,7 @@ use sqlx::SqliteConnection;
 use sqlx::types::Json;
 
 use super::SQ;
+use super::rows::{inserted, one_row};
 use crate::codec::{nanos, to_db};
 use crate::error::Db;
 
@@ -23,13 +24,13 @@ fn conflict(what: &'static str, id: impl std::fmt::Display, expected: u64) -> St
     }
 }
 
-/// Inserts a new order; whether it did (`false`: the id is taken).
+/// Inserts a new order; `AlreadyExists` if its id is taken.
 pub(super) async fn insert_order(
     conn: &mut SqliteConnection,
     record: &OrderRecord,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let order = &record.order;
-    let inserted = sqlx::query(
+    let rows = sqlx::query(
         "INSERT INTO orders
              (id, event_id, user_id, hold_id, state, version, expires_ns, payment_id, record)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -47,7 +48,7 @@ pub(super) async fn insert_order(
     .await
     .db(SQ)?
     .rows_affected();
-    Ok(inserted == 1)
+    inserted("order", order.id(), rows)
 }
 
 /// The stored order `id`, if any.
@@ -79,11 +80,13 @@ pub(super) async fn order_at(
     Ok(record)
 }
 
-/// Stores `change.next` if the order is still at `change.expected`.
+/// Stores `change.next` if the order is still at `change.expected` (`NotFound` or
+/// `VersionConflict` otherwise).
 pub(super) async fn cas_order(
     conn: &mut SqliteConnection,
     change: &Cas<OrderRecord>,
 ) -> Result<(), StoreError> {
+    order_at(conn, change).await?;
     let next = &change.next;
     let order = &next.order;
     let written = sqlx::query(
@@ -101,12 +104,7 @@ pub(super) async fn cas_order(
     .await
     .db(SQ)?
     .rows_affected();
-    if written == 1 {
-        return Ok(());
-    }
-    // Nothing else writes meanwhile: the read tells why, and it is still true.
-    order_at(conn, change).await.map(|_| ())?;
-    Err(conflict("order", order.id(), change.expected))
+    one_row("order", written)
 }
 
 /// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.
@@ -115,7 +113,7 @@ pub(super) async fn insert_payment(
     record: &PaymentRecord,
 ) -> Result<(), StoreError> {
     let payment = &record.payment;
-    let inserted = sqlx::query(
+    let rows = sqlx::query(
         "INSERT INTO payments (id, order_id, order_ref, state, version, record)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
@@ -129,14 +127,7 @@ pub(super) async fn insert_payment(
     .await
     .db(SQ)?
     .rows_affected();
-    if inserted == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::AlreadyExists {
-            what: "payment",
-            id: payment.id().to_string(),
-        })
-    }
+    inserted("payment", payment.id(), rows)
 }
 
 /// The stored payment `id`, or `NotFound`.
@@ -166,11 +157,13 @@ pub(super) async fn payment_at(
     Ok(())
 }
 
-/// Stores `change.next` if the payment is still at `change.expected`.
+/// Stores `change.next` if the payment is still at `change.expected` (`NotFound` or
+/// `VersionConflict` otherwise).
 pub(super) async fn cas_payment(
     conn: &mut SqliteConnection,
     change: &Cas<PaymentRecord>,
 ) -> Result<(), StoreError> {
+    payment_at(conn, change).await?;
     let next = &change.next;
     let payment = &next.payment;
     let written = sqlx::query(
@@ -187,9 +180,5 @@ pub(super) async fn cas_payment(
     .await
     .db(SQ)?
     .rows_affected();
-    if written == 1 {
-        return Ok(());
-    }
-    payment_at(conn, change).await?;
-    Err(conflict("payment", payment.id(), change.expected))
+    one_row("payment", written)
 }

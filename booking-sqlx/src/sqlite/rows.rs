@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::SQ;
 use crate::codec::{Listing, events_json, from_db, instant, nanos, stock_of, ticket_of};
-use crate::error::Db;
+use crate::error::{Db, DbError};
 
 /// The columns [`TicketRow`] reads, in its order.
 pub(super) const TICKET_COLUMNS: &str =
@@ -102,4 +102,35 @@ pub(super) fn outbox_entry(
         event,
         recorded_at: instant(recorded).db(SQ)?,
     })
+}
+
+/// Fails unless a write of a row read in the same write transaction changed exactly that
+/// row: anything else means it changed behind the transaction's back.
+pub(super) fn one_row(what: &'static str, written: u64) -> Result<(), StoreError> {
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(DbError::corrupt(
+            what,
+            "changed during its write transaction",
+        ))
+        .db(SQ)
+    }
+}
+
+/// `AlreadyExists` for `what` `id` unless an `INSERT … ON CONFLICT DO NOTHING` inserted
+/// its row.
+pub(super) fn inserted(
+    what: &'static str,
+    id: impl std::fmt::Display,
+    rows: u64,
+) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::AlreadyExists {
+            what,
+            id: id.to_string(),
+        })
+    }
 }

@@ -17,8 +17,8 @@ use super::SqliteStore;
 use super::inventory::insert_ticket;
 use super::records::{cas_order, cas_payment, find_order, insert_payment, payment_by_id};
 use super::rows::{
-    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, append_outbox, outbox_entry, stock_listing,
-    ticket_listing,
+    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, append_outbox, inserted, outbox_entry,
+    stock_listing, ticket_listing,
 };
 use super::{SQ, begin_write, flow, place, sweep};
 use crate::codec::{Listing, from_db, nanos, to_db};
@@ -45,12 +45,8 @@ impl BookingStore for SqliteStore {
         write_tx!(self.pool, tx => async {
             for l in listings {
                 let listing = Listing::of_ticket(l);
-                if !insert_ticket(&mut tx, &l.ticket, l.event, listing).await? {
-                    return Err(StoreError::AlreadyExists {
-                        what: "ticket",
-                        id: l.ticket.id().to_string(),
-                    });
-                }
+                let rows = insert_ticket(&mut tx, &l.ticket, l.event, listing).await?;
+                inserted("ticket", l.ticket.id(), rows)?;
             }
             Ok(())
         })
@@ -58,7 +54,7 @@ impl BookingStore for SqliteStore {
 
     async fn add_stock(&self, listing: &StockListing) -> Result<(), StoreError> {
         let stock = &listing.stock;
-        let inserted = sqlx::query(
+        let rows = sqlx::query(
             "INSERT INTO stocks (id, event_id, state, capacity, held, sold, version, listing)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         )
@@ -74,14 +70,7 @@ impl BookingStore for SqliteStore {
         .await
         .db(SQ)?
         .rows_affected();
-        if inserted == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::AlreadyExists {
-                what: "stock",
-                id: stock.id().to_string(),
-            })
-        }
+        inserted("stock", stock.id(), rows)
     }
 
     async fn ticket(&self, id: TicketId) -> Result<TicketListing, StoreError> {
