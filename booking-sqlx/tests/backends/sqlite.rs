@@ -88,3 +88,23 @@ impl BackendFactory for Sqlite {
 }
 
 booking_core::conformance_tests!(Sqlite);
+
+/// `SqliteStore::connect` opens an in-memory database whose one connection keeps the tables
+/// `migrate` created (a pool of several would give each connection its own empty database).
+#[tokio::test]
+async fn an_in_memory_store_keeps_its_tables() {
+    use booking_core::ids::OrderId;
+    use booking_core::ports::store::{BookingStore, StoreError};
+
+    let store = SqliteStore::connect("sqlite::memory:")
+        .await
+        .expect("open an in-memory database");
+    store.migrate().await.expect("migrate it");
+    for _ in 0..3 {
+        let missing = store.order(OrderId::new()).await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
+    }
+}
