@@ -26,3 +26,13 @@ pub use mysql::{
     MIGRATOR as MYSQL_MIGRATOR, MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore,
     MySqlLockManager, MySqlStore, MySqlWalletStore,
 };
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::{
+    MIGRATOR as SQLITE_MIGRATOR, SqliteAdmissionQueue, SqliteCouponStore, SqliteIdempotencyStore,
+    SqliteLockManager, SqliteStore, SqliteWalletStore,
+};

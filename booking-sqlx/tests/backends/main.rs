@@ -19,3 +19,6 @@ mod postgres_faults;
 
 #[cfg(feature = "mysql")]
 mod mysql;
+
+#[cfg(feature = "sqlite")]
+mod sqlite;

@@ -1,0 +1,136 @@
+//! SQLite rows to records and back: each table's row as a tuple, decoded by the rules in
+//! [`crate::codec`]; and the outbox, written in the caller's transaction.
+
+use booking_core::clock::Timestamp;
+use booking_core::ids::EventId;
+use booking_core::machine::{DomainEvent, Stock, Ticket};
+use booking_core::ports::store::{OutboxEntry, StockListing, StoreError, TicketListing};
+use sqlx::SqliteConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::SQ;
+use crate::codec::{Listing, events_json, from_db, instant, nanos, stock_of, ticket_of};
+use crate::error::{Db, DbError};
+
+/// The columns [`TicketRow`] reads, in its order.
+pub(super) const TICKET_COLUMNS: &str =
+    "id, state, order_id, hold_id, expires_ns, version, event_id, listing";
+
+/// A `tickets` row: `(id, state, order_id, hold_id, expires_ns, version, event_id, listing)`.
+pub(super) type TicketRow = (
+    Uuid,
+    String,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<i64>,
+    i64,
+    Uuid,
+    Json<Listing>,
+);
+
+/// The ticket a row stores.
+pub(super) fn ticket_of_row(row: &TicketRow) -> Result<Ticket, StoreError> {
+    let (id, state, order, hold, expires, version, ..) = row;
+    ticket_of(*id, state, *order, *hold, *expires, *version).db(SQ)
+}
+
+/// A ticket row as a listing.
+pub(super) fn ticket_listing(row: TicketRow) -> Result<TicketListing, StoreError> {
+    let ticket = ticket_of_row(&row)?;
+    let (.., event, Json(listing)) = row;
+    Ok(TicketListing {
+        ticket,
+        event: EventId::from_uuid(event),
+        item: listing.item,
+        tags: listing.tags,
+        price: listing.price,
+    })
+}
+
+/// The columns [`StockRow`] reads, in its order.
+pub(super) const STOCK_COLUMNS: &str =
+    "id, state, capacity, held, sold, version, event_id, listing";
+
+/// A `stocks` row: `(id, state, capacity, held, sold, version, event_id, listing)`.
+pub(super) type StockRow = (Uuid, String, i64, i64, i64, i64, Uuid, Json<Listing>);
+
+/// The stock a row stores.
+pub(super) fn stock_of_row(row: &StockRow) -> Result<Stock, StoreError> {
+    let (id, state, capacity, held, sold, version, ..) = row;
+    stock_of(*id, state, [*capacity, *held, *sold], *version).db(SQ)
+}
+
+/// A stock row as a listing.
+pub(super) fn stock_listing(row: StockRow) -> Result<StockListing, StoreError> {
+    let stock = stock_of_row(&row)?;
+    let (.., event, Json(listing)) = row;
+    Ok(StockListing {
+        stock,
+        event: EventId::from_uuid(event),
+        item: listing.item,
+        tags: listing.tags,
+        price: listing.price,
+    })
+}
+
+/// Appends `events` to the outbox, in order, inside the caller's transaction. The write
+/// lock makes `seq` follow commit order.
+pub(super) async fn append_outbox(
+    conn: &mut SqliteConnection,
+    events: &[DomainEvent],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let at = nanos(now)?;
+    for event in events_json(events)? {
+        sqlx::query("INSERT INTO outbox (event, recorded_ns) VALUES (?, ?)")
+            .bind(event)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .db(SQ)?;
+    }
+    Ok(())
+}
+
+/// An `outbox` row `(seq, event, recorded_ns)` as an entry.
+pub(super) fn outbox_entry(
+    (seq, Json(event), recorded): (i64, Json<DomainEvent>, i64),
+) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        seq: from_db(seq, "outbox seq").db(SQ)?,
+        event,
+        recorded_at: instant(recorded).db(SQ)?,
+    })
+}
+
+/// Fails unless a write of a row read in the same write transaction changed exactly that
+/// row: anything else means it changed behind the transaction's back.
+pub(super) fn one_row(what: &'static str, written: u64) -> Result<(), StoreError> {
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(DbError::corrupt(
+            what,
+            "changed during its write transaction",
+        ))
+        .db(SQ)
+    }
+}
+
+/// `AlreadyExists` for `what` `id` unless an `INSERT … ON CONFLICT DO NOTHING` inserted
+/// its row.
+pub(super) fn inserted(
+    what: &'static str,
+    id: impl std::fmt::Display,
+    rows: u64,
+) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::AlreadyExists {
+            what,
+            id: id.to_string(),
+        })
+    }
+}
