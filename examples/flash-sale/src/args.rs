@@ -1,8 +1,10 @@
-//! The command line: `--buyers N --seats N --seed N`, parsed by hand (three numbers do not
-//! need a parser crate).
+//! The command line: `--buyers N --seats N --seed N --database URL`, parsed by hand (four
+//! flags do not need a parser crate).
+
+use crate::database::Database;
 
 /// What the sale simulates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Args {
     /// Buyers who arrive when the sale opens.
     pub(crate) buyers: u32,
@@ -10,14 +12,22 @@ pub(crate) struct Args {
     pub(crate) seats: u32,
     /// Fixes every buyer's plan and the fault script.
     pub(crate) seed: u64,
+    /// Where the records are kept.
+    pub(crate) database: Database,
 }
 
 pub(crate) const USAGE: &str = "\
-usage: example-flash-sale [--buyers N] [--seats N] [--seed N]
+usage: example-flash-sale [--buyers N] [--seats N] [--seed N] [--database URL]
 
-  --buyers N   buyers arriving when the sale opens (default 1000, at most 100000)
-  --seats N    seats on sale (default 100, at most 10000)
-  --seed N     seed of every buyer's plan and of the fault script (default 42)";
+  --buyers N       buyers arriving when the sale opens (default 1000, at most 100000)
+  --seats N        seats on sale (default 100, at most 10000)
+  --seed N         seed of every buyer's plan and of the fault script (default 42)
+  --database URL   where the records are kept (default: a new SQLite file in the temp dir,
+                   removed afterwards):
+                     sqlite://FILE       a new SQLite file, kept afterwards
+                     postgres://…        a PostgreSQL server (a schema for this sale)
+                     mysql://…           a MySQL/MariaDB server (a database for this sale)
+                     memory              booking-core's in-memory ports";
 
 impl Default for Args {
     fn default() -> Self {
@@ -25,6 +35,7 @@ impl Default for Args {
             buyers: 1_000,
             seats: 100,
             seed: 42,
+            database: Database::default(),
         }
     }
 }
@@ -57,6 +68,11 @@ impl Args {
                         ArgsError::Invalid(format!("{flag}: {value:?} is not a number"))
                     })?;
                 }
+                "--database" => {
+                    parsed.database = value
+                        .parse()
+                        .map_err(|why| ArgsError::Invalid(format!("{flag}: {why}")))?;
+                }
                 _ => return Err(ArgsError::Invalid(format!("unknown argument {flag:?}"))),
             }
         }
@@ -84,8 +100,9 @@ mod tests {
     #[test]
     fn flags_in_any_order_with_defaults() {
         assert_eq!(parse("").unwrap(), Args::default());
-        let args = parse("--seed 7 --seats 30 --buyers 200").unwrap();
+        let args = parse("--seed 7 --seats 30 --database memory --buyers 200").unwrap();
         assert_eq!((args.buyers, args.seats, args.seed), (200, 30, 7));
+        assert_eq!(args.database, Database::Memory);
     }
 
     #[test]
@@ -97,6 +114,7 @@ mod tests {
             "--seats -3",
             "--seed x",
             "--fast 1",
+            "--database redis://localhost",
         ] {
             assert!(matches!(parse(bad), Err(ArgsError::Invalid(_))), "{bad}");
         }

@@ -9,8 +9,8 @@ use booking_core::discount::RuleId;
 use booking_core::ids::{OrderId, TicketId};
 use booking_core::machine::{DomainEvent, OrderStateKind, PaymentState, TicketState};
 use booking_core::money::{Currency, Money};
-use booking_core::ports::coupon::{CouponStore, CouponUse};
-use booking_core::ports::store::{BookingStore, ItemRef, OrderRecord};
+use booking_core::ports::coupon::CouponUse;
+use booking_core::ports::store::{ItemRef, OrderRecord};
 
 use crate::buyer::End;
 use crate::ledgers::{card_totals, points_totals};

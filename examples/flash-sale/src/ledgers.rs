@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{Movement, WalletStore};
+use booking_core::ports::wallet::Movement;
 
 use crate::invariants::sum;
 use crate::plan::Method;

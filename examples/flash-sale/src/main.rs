@@ -1,11 +1,17 @@
-//! A flash sale on booking-core's in-memory backend, with every invariant checked at the end.
+//! A flash sale on booking-core, with every invariant checked at the end.
 //!
 //! Run with:
 //!
 //! ```sh
 //! cargo run -p example-flash-sale -- --buyers 1000 --seats 100
 //! cargo run -p example-flash-sale -- --buyers 5000 --seats 300 --seed 7
+//! cargo run -p example-flash-sale -- --database postgres://postgres@127.0.0.1:5432/test
+//! cargo run -p example-flash-sale -- --database mysql://root@127.0.0.1:3306/test
+//! cargo run -p example-flash-sale -- --database sqlite://sale.db
 //! ```
+//!
+//! The records live in a new SQLite file unless `--database` names another home (see
+//! `database.rs`): a PostgreSQL or MySQL server, or booking-core's in-memory ports.
 //!
 //! Every buyer is a task on a multi-thread tokio runtime. When the sale opens they top up
 //! points, race for a first-come coupon (a fifth as many as there are seats) and join the
@@ -27,6 +33,7 @@
 mod args;
 mod buyer;
 mod counting;
+mod database;
 mod invariants;
 mod ledgers;
 mod plan;
@@ -53,7 +60,7 @@ async fn main() -> ExitCode {
         }
     };
     let started = Instant::now();
-    let outcome = match sale::run(args).await {
+    let outcome = match sale::run(&args).await {
         Ok(sale) => invariants::verify(&sale).await.map(|(f, c)| (sale, f, c)),
         Err(e) => Err(e),
     };
@@ -66,8 +73,11 @@ async fn main() -> ExitCode {
     };
     println!(
         "{}",
-        report::render(args, &sale, &figures, &checks, started.elapsed())
+        report::render(&args, &sale, &figures, &checks, started.elapsed())
     );
+    if let Err(e) = sale.world.teardown.run().await {
+        eprintln!("warning: could not remove the sale's records: {e}");
+    }
     if checks.iter().all(|c| c.held) {
         println!("all invariants held");
         ExitCode::SUCCESS

@@ -12,7 +12,7 @@ use crate::world::{ADMIT_PER_CYCLE, CYCLE};
 
 /// The report as text.
 pub(crate) fn render(
-    args: Args,
+    args: &Args,
     sale: &Sale,
     figures: &Figures,
     checks: &[Check],
@@ -34,6 +34,7 @@ pub(crate) fn render(
     let conflicts: u32 = sale.outcomes.iter().map(|o| o.hold_conflicts).sum();
     let sale_minutes = CYCLE.as_secs().saturating_mul(u64::from(t.cycles)) / 60;
     let rows = [
+        ("database", sale.world.database.clone()),
         ("buyers", args.buyers.to_string()),
         (
             "admitted",

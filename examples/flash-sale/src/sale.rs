@@ -12,8 +12,6 @@ use booking_core::clock::Clock;
 use booking_core::ids::{OrderId, UserId};
 use booking_core::machine::PaymentState;
 use booking_core::memory::{Fault, GatewayOp};
-use booking_core::ports::queue::AdmissionQueue;
-use booking_core::ports::store::BookingStore;
 use booking_core::service::{BookingError, BookingService, RefundRequest};
 use tokio::task::JoinSet;
 
@@ -59,8 +57,8 @@ pub(crate) struct Sale {
 }
 
 /// Runs the whole sale.
-pub(crate) async fn run(args: Args) -> Result<Sale, Box<dyn Error>> {
-    let world = World::open(args.seats).await?;
+pub(crate) async fn run(args: &Args) -> Result<Sale, Box<dyn Error>> {
+    let world = World::open(args.seats, &args.database).await?;
     let script = Arc::new(FaultScript::default());
     script
         .timeouts_left

@@ -11,18 +11,19 @@ use booking_core::discount::{Benefit, QuotePolicy, Rule, RuleSet, Stacking};
 use booking_core::gateways::PointsGateway;
 use booking_core::ids::{CouponId, EventId, TicketId};
 use booking_core::machine::Ticket;
-use booking_core::memory::{
-    FakeGateway, MemoryAdmissionQueue, MemoryBookingStore, MemoryCouponStore, MemoryWalletStore,
-};
+use booking_core::memory::FakeGateway;
 use booking_core::money::{BasisPoints, Currency, Money};
 use booking_core::policy::TokioSleeper;
 use booking_core::policy::expiry::{ExpiryPolicy, ExpiryPolicyConfig};
 use booking_core::policy::retry::{Jitter, RetryPolicy, RetryPolicyConfig};
 use booking_core::ports::coupon::{CouponCampaign, CouponStore};
+use booking_core::ports::queue::AdmissionQueue;
 use booking_core::ports::store::{BookingStore, TicketListing};
+use booking_core::ports::wallet::WalletStore;
 use booking_core::service::{BookingService, Policies, Ports};
 
 use crate::counting::{Counted, GatewayCalls};
+use crate::database::{Database, Stores, Teardown};
 
 /// Sale time that passes between two waiting-room cycles.
 pub(crate) const CYCLE: Duration = Duration::from_secs(30);
@@ -38,10 +39,14 @@ const COUPON_OFF: i64 = 10_000;
 #[derive(Debug, Clone)]
 pub(crate) struct World {
     pub(crate) service: BookingService,
-    pub(crate) store: Arc<MemoryBookingStore>,
-    pub(crate) coupons: Arc<MemoryCouponStore>,
-    pub(crate) wallet: Arc<MemoryWalletStore>,
-    pub(crate) queue: Arc<MemoryAdmissionQueue>,
+    pub(crate) store: Arc<dyn BookingStore>,
+    pub(crate) coupons: Arc<dyn CouponStore>,
+    pub(crate) wallet: Arc<dyn WalletStore>,
+    pub(crate) queue: Arc<dyn AdmissionQueue>,
+    /// Where the records are, for the report.
+    pub(crate) database: String,
+    /// What to remove once the sale is checked.
+    pub(crate) teardown: Arc<Teardown>,
     /// The card gateway (the buyer's window: `open_session`; the fault script: `fail_next`).
     pub(crate) card: FakeGateway,
     pub(crate) calls: Arc<GatewayCalls>,
@@ -124,10 +129,18 @@ fn policies() -> Result<Policies, Box<dyn Error>> {
 }
 
 impl World {
-    /// `seats` seats on sale, a coupon budget of a fifth of them, the clock at the opening.
-    pub(crate) async fn open(seats: u32) -> Result<World, Box<dyn Error>> {
+    /// `seats` seats on sale in `database`, a coupon budget of a fifth of them, the clock at
+    /// the opening.
+    pub(crate) async fn open(seats: u32, database: &Database) -> Result<World, Box<dyn Error>> {
         let clock = ManualClock::new(Timestamp::from_second(1_800_000_000)?);
-        let store = Arc::new(MemoryBookingStore::new());
+        let Stores {
+            store,
+            coupons,
+            wallet,
+            queue,
+            label,
+            teardown,
+        } = Stores::open(database).await?;
         let event = EventId::new();
         let listings = (0..seats)
             .map(|i| {
@@ -143,7 +156,6 @@ impl World {
             .collect::<Result<Vec<_>, Box<dyn Error>>>()?;
         store.add_tickets(&listings).await?;
 
-        let coupons = Arc::new(MemoryCouponStore::new());
         let campaign = CouponId::new();
         let coupon_budget = (seats / 5).max(1);
         coupons
@@ -155,11 +167,9 @@ impl World {
             })
             .await?;
 
-        let wallet = Arc::new(MemoryWalletStore::new());
         let card = FakeGateway::new(Arc::new(clock.clone()));
         let calls = Arc::new(GatewayCalls::default());
         let points = PointsGateway::new(wallet.clone(), Arc::new(clock.clone()));
-        let queue = Arc::new(MemoryAdmissionQueue::new());
         let ports = Ports {
             store: store.clone(),
             coupons: coupons.clone(),
@@ -177,6 +187,8 @@ impl World {
             coupons,
             wallet,
             queue,
+            database: label,
+            teardown: Arc::new(teardown),
             card,
             calls,
             clock,
