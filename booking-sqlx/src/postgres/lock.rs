@@ -64,7 +64,8 @@ impl fmt::Debug for Leases {
     }
 }
 
-/// Leased locks on PostgreSQL (table `lock_leases`): see the [module docs](self) for how.
+/// Leased locks on PostgreSQL (table `lock_leases`): advisory locks serialize changes of lease rows that expire
+/// on the manager's clock (see the [`postgres`](crate::postgres) module docs and ADR 0003).
 /// Cloning is cheap: clones share the pool.
 #[derive(Clone)]
 pub struct PostgresLockManager {
