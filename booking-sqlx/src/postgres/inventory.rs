@@ -21,7 +21,7 @@ use super::codec::{TICKET, TicketColumns, from_db, nanos, stock_in, ticket_in, t
 use crate::error::{Db, DbError};
 
 /// The `tickets` columns of a hold's previous state, as [`hold_tickets`] returns them.
-const OLD_TICKET: [&str; 6] = [
+pub(crate) const OLD_TICKET: [&str; 6] = [
     "old_id",
     "old_state",
     "old_order",
@@ -289,7 +289,7 @@ pub(crate) async fn reclaim_lapsed(
 }
 
 /// Fails unless the machine's next state is what the statement wrote.
-fn agree<T: PartialEq + std::fmt::Debug>(
+pub(crate) fn agree<T: PartialEq + std::fmt::Debug>(
     what: &'static str,
     machine: &T,
     stored: &T,

@@ -13,29 +13,43 @@ use super::PG;
 use super::codec::{nanos, to_db};
 use crate::error::Db;
 
+/// A query over PostgreSQL with its binds.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the columns of a new order's row, in the order `orders` declares them (`id`,
+/// `event_id`, `user_id`, `hold_id`, `state`, `version`, `expires_ns`, `payment_id`,
+/// `record`), as the next nine parameters of `query`.
+pub(crate) fn bind_order<'q>(
+    query: PgQuery<'q>,
+    record: &OrderRecord,
+) -> Result<PgQuery<'q>, StoreError> {
+    let order = &record.order;
+    Ok(query
+        .bind(*order.id().as_uuid())
+        .bind(*record.event.as_uuid())
+        .bind(*record.user.as_uuid())
+        .bind(*record.hold.as_uuid())
+        .bind(order.state().kind().name())
+        .bind(to_db(order.version())?)
+        .bind(nanos(order.expires_at())?)
+        .bind(record.payment.map(|p| *p.as_uuid()))
+        .bind(Json(record)))
+}
+
 /// Inserts a new order; whether it did (`false`: the id is taken).
 pub(crate) async fn insert_order(
     conn: &mut PgConnection,
     record: &OrderRecord,
 ) -> Result<bool, StoreError> {
-    let order = &record.order;
-    let inserted = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns, payment_id, record)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(order.id().as_uuid())
-    .bind(record.event.as_uuid())
-    .bind(record.user.as_uuid())
-    .bind(record.hold.as_uuid())
-    .bind(order.state().kind().name())
-    .bind(to_db(order.version())?)
-    .bind(nanos(order.expires_at())?)
-    .bind(record.payment.map(|p| *p.as_uuid()))
-    .bind(Json(record))
-    .execute(conn)
-    .await
-    .db(PG)?
-    .rows_affected();
+    );
+    let inserted = bind_order(insert, record)?
+        .execute(conn)
+        .await
+        .db(PG)?
+        .rows_affected();
     Ok(inserted == 1)
 }
 
