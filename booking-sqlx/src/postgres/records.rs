@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PG;
 use super::codec::{nanos, to_db};
-use crate::error::Db;
+use crate::error::{Db, DbError};
 
 /// A query over PostgreSQL with its binds.
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -108,6 +108,71 @@ pub(crate) async fn cas_order(
         change.expected,
     )
     .await)
+}
+
+/// Stores every `changes[i].next` whose order is still at `changes[i].expected`, in one
+/// statement, for orders the caller has locked: a row that moved anyway is corrupt.
+pub(crate) async fn cas_orders(
+    conn: &mut PgConnection,
+    changes: &[Cas<OrderRecord>],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let n = changes.len();
+    let (mut ids, mut expected, mut states) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut versions, mut expires, mut payments, mut records) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for change in changes {
+        let order = &change.next.order;
+        ids.push(*order.id().as_uuid());
+        expected.push(to_db(change.expected)?);
+        states.push(order.state().kind().name());
+        versions.push(to_db(order.version())?);
+        expires.push(nanos(order.expires_at())?);
+        payments.push(change.next.payment.map(|p| *p.as_uuid()));
+        records.push(
+            serde_json::to_string(&change.next)
+                .map_err(|e| StoreError::Invalid(format!("order not serializable: {e}")))?,
+        );
+    }
+    let written = sqlx::query(
+        "UPDATE orders o
+         SET state = u.state, version = u.version, expires_ns = u.expires_ns,
+             payment_id = u.payment_id, record = u.record::jsonb
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                     $6::uuid[], $7::text[])
+              AS u(id, expected, state, version, expires_ns, payment_id, record)
+         WHERE o.id = u.id AND o.version = u.expected",
+    )
+    .bind(ids)
+    .bind(expected)
+    .bind(states)
+    .bind(versions)
+    .bind(expires)
+    .bind(payments)
+    .bind(records)
+    .execute(conn)
+    .await
+    .db(PG)?
+    .rows_affected();
+    if written == n as u64 {
+        Ok(())
+    } else {
+        Err(DbError::corrupt(
+            "order",
+            "a locked order changed during the transaction",
+        ))
+        .db(PG)
+    }
 }
 
 /// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.
