@@ -11,7 +11,8 @@ use sqlx::{PgConnection, Row};
 
 use super::PG;
 use super::codec::{nanos, to_db};
-use crate::error::{Db, DbError};
+use super::inventory::all_written;
+use crate::error::Db;
 
 /// A query over PostgreSQL with its binds.
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -164,15 +165,7 @@ pub(crate) async fn cas_orders(
     .await
     .db(PG)?
     .rows_affected();
-    if written == n as u64 {
-        Ok(())
-    } else {
-        Err(DbError::corrupt(
-            "order",
-            "a locked order changed during the transaction",
-        ))
-        .db(PG)
-    }
+    all_written(written, n, "order")
 }
 
 /// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
-use booking_core::machine::{OrderCommand, TicketCommand};
+use booking_core::machine::OrderCommand;
 use booking_core::ports::store::{
     Cas, ExpirySweep, ItemRef, OrderRecord, PaymentRecord, StoreError, SweepStep,
 };
@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::PG;
 use super::codec::{append_outbox, nanos};
 use super::flow::free_items;
-use super::inventory::{held_by, lock_tickets, ticket_step, write_tickets};
+use super::inventory::{free_step, lock_tickets, write_tickets};
 use super::records::{cas_order, cas_orders, cas_payment, lock_payment_by_id};
 use crate::error::Db;
 
@@ -189,15 +189,9 @@ async fn expire_together(
                 .get(&ticket)
                 .copied()
                 .ok_or_else(|| StoreError::not_found("ticket", ticket))?;
-            let Some((_, expires_at)) = held_by(&current, record.hold) else {
+            let Some(t) = free_step(&current, record.hold, true, now)? else {
                 continue; // taken over by another order after the hold lapsed
             };
-            let command = if expires_at <= now {
-                TicketCommand::Expire
-            } else {
-                TicketCommand::Release { hold: record.hold }
-            };
-            let t = ticket_step(&current, command, now)?;
             events.push(t.event);
             changes.push((current.version(), t.next));
             released = released.saturating_add(1);
