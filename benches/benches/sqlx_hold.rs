@@ -1,59 +1,131 @@
-//! Holding one seat with `PostgresStore::place_order` against the statement a user writes by
-//! hand: one conditional `UPDATE` of the seat row on the same pool, in the same run.
+//! `PostgresStore` on its hot paths against the statements a user writes by hand, on the same
+//! server and pool sizes, in the same run, printed as one table:
+//!
+//! - hold throughput (one seat per order) at 1, 8, 32 and 64 connections against an
+//!   autocommitted conditional `UPDATE` of the seat row;
+//! - a hot seat: 64 tasks race for one seat, exactly one wins; the losers' p50/p99 latency
+//!   against the same race of raw `UPDATE`s;
+//! - a 4-seat order against a raw 4-row conditional `UPDATE`;
+//! - `expire_due` sweeping expired holds against a raw batched `UPDATE … WHERE id IN (SELECT …
+//!   FOR UPDATE SKIP LOCKED LIMIT n)` over an indexed table of holds;
+//! - hold latency with 1,000,000 seats listed against 10,000 seats.
+//!
+//! Ratios are speed relative to the baseline (baseline time ÷ our time; 1.00 = as fast as the
+//! hand-written statement), except the last row, which is the latency at the large listing ÷
+//! the latency at the small one. Every figure is a median over alternating rounds.
 //!
 //! Needs a PostgreSQL server: `BOOKING_TEST_POSTGRES_URL` (for example
-//! `postgres://postgres@127.0.0.1:5432/test`). Without it the bench prints `skipped: …`.
-//! It works in its own schema and drops it at the end.
+//! `postgres://postgres@127.0.0.1:5432/test`); without it the bench prints `skipped: …`.
+//! `BOOKING_BENCH_QUICK=1` runs short rounds and smaller listings (a smoke run). It works in
+//! schemas of its own and drops them at the end.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::print_stdout
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss
 )]
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, criterion, timed};
+use booking_benches::{Summary, format_ns};
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, TicketId, UserId};
 use booking_core::machine::Ticket;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::store::{BookingStore, ItemRef, TicketListing};
+use booking_core::ports::store::{BookingStore, ItemRef, StoreError, TicketListing};
 use booking_core::testkit::fixtures::pending_order;
 use booking_sqlx::PostgresStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
+use tokio::runtime::Runtime;
+use tokio::sync::Barrier;
 
-/// Seats per contender set; a seat is used again once its previous hold has lapsed.
-const SEATS: usize = 10_000;
-/// Connections in the pool both contenders share.
-const POOL: u32 = 8;
-
-/// Hands out seats round-robin with a strictly later instant each time, so every hold lands
-/// on a seat whose previous hold lapsed a moment before (holds last one nanosecond).
-struct Seats {
-    ids: Vec<TicketId>,
-    next: AtomicU64,
-    start: Timestamp,
+/// How long and how big each part runs.
+struct Plan {
+    rounds: usize,
+    round: Duration,
+    seats: usize,
+    race_rounds: usize,
+    latency_holds: usize,
+    sweep_holds: usize,
+    sweep_batch: u32,
+    big_listing: usize,
 }
 
-impl Seats {
-    fn take(&self) -> (TicketId, Timestamp, Timestamp) {
-        let k = self.next.fetch_add(1, Ordering::Relaxed);
-        let seat = self.ids[usize::try_from(k).unwrap() % self.ids.len()];
-        let now = self.start.checked_add(Duration::from_nanos(k)).unwrap();
-        (seat, now, now.checked_add(Duration::from_nanos(1)).unwrap())
+impl Plan {
+    fn new() -> Self {
+        if std::env::var_os("BOOKING_BENCH_QUICK").is_some() {
+            Plan {
+                rounds: 2,
+                round: Duration::from_millis(300),
+                seats: 2_000,
+                race_rounds: 4,
+                latency_holds: 100,
+                sweep_holds: 5_000,
+                sweep_batch: 1_000,
+                big_listing: 100_000,
+            }
+        } else {
+            Plan {
+                rounds: 5,
+                round: Duration::from_secs(2),
+                seats: 10_000,
+                race_rounds: 30,
+                latency_holds: 1_000,
+                sweep_holds: 100_000,
+                sweep_batch: 1_000,
+                big_listing: 1_000_000,
+            }
+        }
     }
 }
 
-async fn list_seats(store: &PostgresStore, event: EventId, start: Timestamp) -> Arc<Seats> {
-    let mut ids = Vec::with_capacity(SEATS);
-    for _ in 0..SEATS / 1_000 {
-        let listings: Vec<TicketListing> = (0..1_000)
+/// A start instant far from the manual clocks of the tests.
+fn start() -> Timestamp {
+    Timestamp::from_second(1_800_000_000).unwrap()
+}
+
+fn nanos(t: Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap()
+}
+
+/// Hands out `n` seats at a time round-robin, with a strictly later instant each time, so every
+/// hold lands on seats whose previous hold lapsed a moment before (holds last one nanosecond).
+struct Seats {
+    event: EventId,
+    ids: Vec<TicketId>,
+    next: AtomicU64,
+}
+
+impl Seats {
+    fn take(&self, n: usize) -> (Vec<TicketId>, Timestamp, Timestamp) {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let first = usize::try_from(k).unwrap() * n;
+        let seats = (first..first + n)
+            .map(|i| self.ids[i % self.ids.len()])
+            .collect();
+        let now = start().checked_add(Duration::from_nanos(k)).unwrap();
+        (
+            seats,
+            now,
+            now.checked_add(Duration::from_nanos(1)).unwrap(),
+        )
+    }
+}
+
+/// Lists `n` new seats of a new event, 10,000 per statement.
+async fn list_seats(store: &PostgresStore, n: usize) -> Arc<Seats> {
+    let event = EventId::new();
+    let mut ids = Vec::with_capacity(n);
+    while ids.len() < n {
+        let listings: Vec<TicketListing> = (0..(n - ids.len()).min(10_000))
             .map(|_| TicketListing {
                 ticket: Ticket::new(TicketId::new()),
                 event,
@@ -66,22 +138,37 @@ async fn list_seats(store: &PostgresStore, event: EventId, start: Timestamp) -> 
         ids.extend(listings.iter().map(|l| l.ticket.id()));
     }
     Arc::new(Seats {
+        event,
         ids,
         next: AtomicU64::new(0),
-        start,
     })
 }
 
-/// The hand-written hold: one conditional update, autocommitted, checked for its row count.
-async fn raw_hold(pool: &PgPool, seats: &Seats) {
-    let (seat, now, until) = seats.take();
-    let nanos = |t: Timestamp| i64::try_from(t.as_nanosecond()).unwrap();
-    let held = sqlx::query(
+/// The store's hold: an order for `seats`, placed at `now`, lapsing at `until`.
+async fn store_hold(
+    store: &PostgresStore,
+    event: EventId,
+    seats: &[TicketId],
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<(), StoreError> {
+    let items: Vec<ItemRef> = seats
+        .iter()
+        .map(|&ticket| ItemRef::Ticket { ticket })
+        .collect();
+    let record = pending_order(event, UserId::new(), &items, 10_000, now, until);
+    store.place_order(&record, now).await
+}
+
+/// The hand-written hold: one autocommitted conditional update; the rows it took.
+async fn raw_hold(pool: &PgPool, seats: &[TicketId], now: Timestamp, until: Timestamp) -> u64 {
+    let ids: Vec<uuid::Uuid> = seats.iter().map(|t| *t.as_uuid()).collect();
+    sqlx::query(
         "UPDATE tickets SET state = 'Held', order_id = $2, hold_id = $3, expires_ns = $4,
                             version = version + 1
-         WHERE id = $1 AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $5))",
+         WHERE id = ANY($1) AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $5))",
     )
-    .bind(seat.as_uuid())
+    .bind(ids)
     .bind(OrderId::new().as_uuid())
     .bind(HoldId::new().as_uuid())
     .bind(nanos(until))
@@ -89,16 +176,308 @@ async fn raw_hold(pool: &PgPool, seats: &Seats) {
     .execute(pool)
     .await
     .unwrap()
-    .rows_affected();
-    assert_eq!(held, 1);
+    .rows_affected()
 }
 
-/// The store's hold: an order for one seat, placed.
-async fn store_hold(store: &PostgresStore, event: EventId, seats: &Seats) {
-    let (seat, now, until) = seats.take();
-    let items = [ItemRef::Ticket { ticket: seat }];
-    let record = pending_order(event, UserId::new(), &items, 10_000, now, until);
-    store.place_order(&record, now).await.unwrap();
+/// Which side of a row an operation measures.
+#[derive(Clone)]
+enum Side {
+    Store(PostgresStore),
+    Raw(PgPool),
+}
+
+impl Side {
+    /// Holds `n` seats of `seats` (lapsed-reuse), asserting the hold took them all.
+    async fn hold(&self, seats: &Seats, n: usize) {
+        let (ids, now, until) = seats.take(n);
+        match self {
+            Side::Store(store) => store_hold(store, seats.event, &ids, now, until)
+                .await
+                .unwrap(),
+            Side::Raw(pool) => assert_eq!(raw_hold(pool, &ids, now, until).await, n as u64),
+        }
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> f64 {
+    let i = (sorted.len() * p / 100).min(sorted.len() - 1);
+    sorted[i].as_nanos() as f64
+}
+
+/// Holds per second of `tasks` tasks holding one seat each for `round` on `side`.
+async fn throughput(side: &Side, seats: &Arc<Seats>, tasks: usize, round: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let begin = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (side, seats, done) = (side.clone(), Arc::clone(seats), Arc::clone(&done));
+            tokio::spawn(async move {
+                while begin.elapsed() < round {
+                    side.hold(&seats, 1).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / begin.elapsed().as_secs_f64()
+}
+
+/// The median holds/s of ours and of the raw loop, rounds alternating.
+async fn throughput_row(
+    plan: &Plan,
+    store: &PostgresStore,
+    pool: &PgPool,
+    [ours, raw]: [&Arc<Seats>; 2],
+    tasks: usize,
+) -> (f64, f64) {
+    let (s, r) = (Side::Store(store.clone()), Side::Raw(pool.clone()));
+    // Warm-up: every connection prepares its statements.
+    throughput(&s, ours, tasks, plan.round / 4).await;
+    throughput(&r, raw, tasks, plan.round / 4).await;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        a.push(throughput(&s, ours, tasks, plan.round).await);
+        b.push(throughput(&r, raw, tasks, plan.round).await);
+    }
+    (median(a), median(b))
+}
+
+/// Latencies of the losers of `rounds` races of 64 tasks for one fresh seat each; asserts that
+/// exactly one task wins every race.
+async fn race(side: &Side, seats: &Seats, rounds: usize) -> Vec<Duration> {
+    const RACERS: usize = 64;
+    let mut losers = Vec::new();
+    for round in 0..rounds {
+        let seat = seats.ids[round];
+        let now = start();
+        let until = now.checked_add(Duration::from_secs(600)).unwrap();
+        let barrier = Arc::new(Barrier::new(RACERS));
+        let handles: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let (side, barrier, event) = (side.clone(), Arc::clone(&barrier), seats.event);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let begin = Instant::now();
+                    let won = match &side {
+                        Side::Store(store) => {
+                            match store_hold(store, event, &[seat], now, until).await {
+                                Ok(()) => true,
+                                Err(StoreError::Unavailable { .. }) => false,
+                                Err(e) => panic!("a racer failed: {e}"),
+                            }
+                        }
+                        Side::Raw(pool) => raw_hold(pool, &[seat], now, until).await == 1,
+                    };
+                    (won, begin.elapsed())
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for h in handles {
+            let (won, took) = h.await.unwrap();
+            if won {
+                winners += 1;
+            } else {
+                losers.push(took);
+            }
+        }
+        assert_eq!(winners, 1, "exactly one racer must win the seat");
+    }
+    losers.sort_unstable();
+    losers
+}
+
+/// Median latency of single-task holds of `n` seats each, ours and raw in alternating blocks.
+async fn latency_row(
+    plan: &Plan,
+    sides: [&Side; 2],
+    seats: [&Arc<Seats>; 2],
+    n: usize,
+) -> [f64; 2] {
+    let mut times = [Vec::new(), Vec::new()];
+    for block in 0..10 {
+        for (i, (side, seats)) in sides.iter().zip(seats).enumerate() {
+            for _ in 0..plan.latency_holds / 10 {
+                let begin = Instant::now();
+                side.hold(seats, n).await;
+                if block > 0 {
+                    times[i].push(begin.elapsed().as_nanos() as f64);
+                }
+            }
+        }
+    }
+    let [a, b] = times;
+    [median(a), median(b)]
+}
+
+/// Rows/s of `expire_due` sweeping `plan.sweep_holds` lapsed one-seat orders, and of the raw
+/// batched sweep of as many lapsed holds.
+async fn sweep_row(plan: &Plan, store: &PostgresStore, pool: &PgPool) -> (f64, f64) {
+    let seats = list_seats(store, plan.sweep_holds).await;
+    let placing: Vec<_> = (0..32)
+        .map(|_| {
+            let (store, seats) = (store.clone(), Arc::clone(&seats));
+            let per_task = plan.sweep_holds / 32 + 1;
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    let k = seats.next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seat) = seats.ids.get(usize::try_from(k).unwrap()) else {
+                        return;
+                    };
+                    let until = start().checked_add(Duration::from_secs(60)).unwrap();
+                    store_hold(&store, seats.event, &[seat], start(), until)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in placing {
+        h.await.unwrap();
+    }
+    let later = start().checked_add(Duration::from_secs(3_600)).unwrap();
+    let begin = Instant::now();
+    let mut released = 0_u64;
+    loop {
+        let sweep = store.expire_due(later, plan.sweep_batch).await.unwrap();
+        if sweep.expired.is_empty() {
+            break;
+        }
+        released += u64::from(sweep.tickets_released);
+    }
+    let ours = released as f64 / begin.elapsed().as_secs_f64();
+    assert_eq!(released, plan.sweep_holds as u64);
+    // Released, not merely lapsed: the seats are back on sale as stored.
+    for &seat in [seats.ids[0], seats.ids[seats.ids.len() - 1]].iter() {
+        let listing = store.ticket(seat).await.unwrap();
+        assert_eq!(
+            listing.ticket.state(),
+            booking_core::machine::TicketState::Available
+        );
+    }
+
+    // The hand-written sweep: its own table of holds, indexed on the lapsed ones.
+    for sql in [
+        "CREATE TABLE raw_holds (id uuid PRIMARY KEY, state text NOT NULL, hold_id uuid,
+                                 expires_ns bigint, version bigint NOT NULL)",
+        "CREATE INDEX raw_holds_lapsing ON raw_holds (expires_ns) WHERE state = 'Held'",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO raw_holds SELECT gen_random_uuid(), 'Held', gen_random_uuid(), $2, 1
+         FROM generate_series(1, $1)",
+    )
+    .bind(i64::try_from(plan.sweep_holds).unwrap())
+    .bind(nanos(start()))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE raw_holds")
+        .execute(pool)
+        .await
+        .unwrap();
+    let begin = Instant::now();
+    let mut released = 0_u64;
+    loop {
+        let n = sqlx::query(
+            "UPDATE raw_holds SET state = 'Available', hold_id = NULL, expires_ns = NULL,
+                                  version = version + 1
+             WHERE id IN (SELECT id FROM raw_holds WHERE state = 'Held' AND expires_ns <= $1
+                          ORDER BY expires_ns LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(nanos(later))
+        .bind(i64::from(plan.sweep_batch))
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+        if n == 0 {
+            break;
+        }
+        released += n;
+    }
+    let raw = released as f64 / begin.elapsed().as_secs_f64();
+    (ours, raw)
+}
+
+/// Median single-seat hold latency on a store with `small` seats listed and on one with
+/// `big`, in alternating blocks; each hold takes a seat never held before.
+async fn listing_row(plan: &Plan, small: &PostgresStore, big: &PostgresStore) -> (f64, f64) {
+    let small_seats = list_seats(small, plan.seats).await;
+    let big_seats = list_seats(big, plan.big_listing).await;
+    for pool in [small.pool(), big.pool()] {
+        sqlx::query("ANALYZE").execute(pool).await.unwrap();
+    }
+    let stride = |seats: &Seats, k: usize| {
+        // A prime stride visits seats all over the listing, each at most once.
+        let i = (k * 7_919) % seats.ids.len();
+        seats.ids[i]
+    };
+    let mut times = [Vec::new(), Vec::new()];
+    let now = start();
+    let until = now.checked_add(Duration::from_secs(600)).unwrap();
+    let mut k = 0;
+    for block in 0..10 {
+        for _ in 0..plan.latency_holds / 10 {
+            for (i, (store, seats)) in [(small, &small_seats), (big, &big_seats)]
+                .into_iter()
+                .enumerate()
+            {
+                let seat = stride(seats, k);
+                let begin = Instant::now();
+                store_hold(store, seats.event, &[seat], now, until)
+                    .await
+                    .unwrap();
+                if block > 0 {
+                    times[i].push(begin.elapsed().as_nanos() as f64);
+                }
+            }
+            k += 1;
+        }
+    }
+    let [a, b] = times;
+    (median(a), median(b))
+}
+
+fn rate(per_s: f64) -> String {
+    format!("{per_s:.0}/s")
+}
+
+fn speed(ours_time: f64, base_time: f64) -> String {
+    format!("{:.2}", base_time / ours_time)
+}
+
+/// Creates schema `name` and a migrated store of `size` connections in it.
+async fn store_in(
+    options: &PgConnectOptions,
+    admin: &PgPool,
+    name: &str,
+    size: u32,
+) -> PostgresStore {
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{name}\""
+    )))
+    .execute(admin)
+    .await
+    .unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options.clone().options([("search_path", name)]))
+        .await
+        .unwrap();
+    let store = PostgresStore::new(pool);
+    store.migrate().await.unwrap();
+    store
 }
 
 fn main() {
@@ -106,84 +485,107 @@ fn main() {
         println!("skipped: BOOKING_TEST_POSTGRES_URL is not set");
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let plan = Plan::new();
+    let rt = Runtime::new().unwrap();
     let options = PgConnectOptions::from_str(&url).unwrap();
-    let schema = format!("booking_bench_{}", uuid::Uuid::now_v7().simple());
-    let (store, pool, store_seats, raw_seats, event) = rt.block_on(async {
-        let admin = PgPoolOptions::new()
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    // Main figures, the sweep, and the two listings each get a schema: the sweep expires every
+    // due order it finds, and the listing row compares table sizes.
+    let schemas = ["", "_sweep", "_big", "_small"].map(|part| format!("booking_bench{part}_{tag}"));
+    let admin = rt.block_on(
+        PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL)
-            .connect_with(options.clone().options([("search_path", schema.as_str())]))
-            .await
-            .unwrap();
-        let store = PostgresStore::new(pool.clone());
-        store.migrate().await.unwrap();
-        let start = Timestamp::from_second(1_800_000_000).unwrap();
-        let event = EventId::new();
-        let store_seats = list_seats(&store, event, start).await;
-        let raw_seats = list_seats(&store, EventId::new(), start).await;
-        (store, pool, store_seats, raw_seats, event)
-    });
-
-    let mut c = criterion();
-    let mut g = c.benchmark_group("sqlx_hold");
-    for tasks in [1_u64, 8] {
-        let (s, seats) = (store.clone(), Arc::clone(&store_seats));
-        g.bench_function(format!("store_{tasks}"), |b| {
-            b.iter_custom(|iters| {
-                let (s, seats) = (s.clone(), Arc::clone(&seats));
-                timed(&rt, iters, tasks, move || {
-                    let (s, seats) = (s.clone(), Arc::clone(&seats));
-                    async move { store_hold(&s, event, &seats).await }
-                })
-            });
-        });
-        let (p, seats) = (pool.clone(), Arc::clone(&raw_seats));
-        g.bench_function(format!("raw_update_{tasks}"), |b| {
-            b.iter_custom(|iters| {
-                let (p, seats) = (p.clone(), Arc::clone(&seats));
-                timed(&rt, iters, tasks, move || {
-                    let (p, seats) = (p.clone(), Arc::clone(&seats));
-                    async move { raw_hold(&p, &seats).await }
-                })
-            });
-        });
-    }
-    g.finish();
-
+            .connect_with(options.clone()),
+    );
+    let admin = admin.unwrap();
+    let mut s = Summary::new(format!(
+        "sqlx_hold: PostgresStore vs hand-written sqlx, same server, same run{}",
+        if plan.rounds < 5 {
+            " (quick: smoke figures)"
+        } else {
+            ""
+        }
+    ));
     rt.block_on(async {
-        pool.close().await;
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-            .execute(&admin)
-            .await
-            .unwrap();
-    });
-
-    let mut s = Summary::new("sqlx_hold (PostgreSQL, pool of 8, time per hold)");
-    for tasks in [1, 8] {
-        s.criterion_row(
-            &format!("hold 1 seat, {tasks} task(s)"),
-            "sqlx_hold",
-            &format!("store_{tasks}"),
-            &format!("raw_update_{tasks}"),
-            "place_order (order row, outbox, one transaction) vs one autocommitted conditional UPDATE",
+        let store = store_in(&options, &admin, &schemas[0], 1).await;
+        let ours = list_seats(&store, plan.seats).await;
+        let raw = list_seats(&store, plan.seats).await;
+        store.pool().close().await;
+        for size in [1_u32, 8, 32, 64] {
+            let store = store_in(&options, &admin, &schemas[0], size).await;
+            let pool = store.pool().clone();
+            let tasks = usize::try_from(size).unwrap();
+            let (a, b) = throughput_row(&plan, &store, &pool, [&ours, &raw], tasks).await;
+            s.row(
+                &format!("hold 1 seat, {size} connection(s)"),
+                rate(a),
+                rate(b),
+                format!("{:.2}", a / b),
+                "holds/s: place_order (order row, hold, outbox; one transaction) vs autocommitted conditional UPDATE",
+            );
+            if size == 64 {
+                let (store_side, raw_side) = (Side::Store(store.clone()), Side::Raw(pool.clone()));
+                let race_ours = list_seats(&store, plan.race_rounds).await;
+                let race_raw = list_seats(&store, plan.race_rounds).await;
+                let a = race(&store_side, &race_ours, plan.race_rounds).await;
+                let b = race(&raw_side, &race_raw, plan.race_rounds).await;
+                for p in [50, 99] {
+                    let (x, y) = (percentile(&a, p), percentile(&b, p));
+                    s.row(
+                        &format!("hot seat, 64 racers: losers' p{p}"),
+                        format_ns(x),
+                        format_ns(y),
+                        speed(x, y),
+                        &format!("{} races, one winner each (asserted)", plan.race_rounds),
+                    );
+                }
+            }
+            pool.close().await;
+        }
+        let store = store_in(&options, &admin, &schemas[0], 8).await;
+        let pool = store.pool().clone();
+        let sides = [&Side::Store(store.clone()), &Side::Raw(pool.clone())];
+        let [a, b] = latency_row(&plan, sides, [&ours, &raw], 4).await;
+        s.row(
+            "hold 4 seats, latency",
+            format_ns(a),
+            format_ns(b),
+            speed(a, b),
+            "median: place_order of 4 tickets vs raw 4-row conditional UPDATE",
         );
-    }
+        pool.close().await;
+        let store = store_in(&options, &admin, &schemas[1], 8).await;
+        let pool = store.pool().clone();
+        let (a, b) = sweep_row(&plan, &store, &pool).await;
+        s.row(
+            &format!("sweep {} lapsed holds", plan.sweep_holds),
+            rate(a),
+            rate(b),
+            format!("{:.2}", a / b),
+            &format!(
+                "rows/s: expire_due({}) (order, ticket, outbox per order) vs raw UPDATE … IN (SELECT … SKIP LOCKED LIMIT {})",
+                plan.sweep_batch, plan.sweep_batch
+            ),
+        );
+        let big = store_in(&options, &admin, &schemas[2], 8).await;
+        let small = store_in(&options, &admin, &schemas[3], 8).await;
+        let (a, b) = listing_row(&plan, &small, &big).await;
+        s.row(
+            &format!("hold latency, {} vs {} seats listed", plan.big_listing, plan.seats),
+            format_ns(b),
+            format_ns(a),
+            format!("{:.2}", b / a),
+            "median single-seat place_order; ratio = large ÷ small (target ≤ 1.3)",
+        );
+        for p in [store.pool(), big.pool(), small.pool()] {
+            p.close().await;
+        }
+        for name in &schemas {
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{name}\" CASCADE")))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    });
     s.print();
 }

@@ -21,7 +21,7 @@ use super::codec::{TICKET, TicketColumns, from_db, nanos, stock_in, ticket_in, t
 use crate::error::{Db, DbError};
 
 /// The `tickets` columns of a hold's previous state, as [`hold_tickets`] returns them.
-const OLD_TICKET: [&str; 6] = [
+pub(crate) const OLD_TICKET: [&str; 6] = [
     "old_id",
     "old_state",
     "old_order",
@@ -163,13 +163,18 @@ pub(crate) async fn write_tickets(
     .await
     .db(PG)?
     .rows_affected();
+    all_written(written, n, "ticket")
+}
+
+/// Fails unless a write of `n` rows the transaction has locked changed `written` of them:
+/// only a change behind its back gets here.
+pub(crate) fn all_written(written: u64, n: usize, what: &'static str) -> Result<(), StoreError> {
     if written == n as u64 {
         Ok(())
     } else {
-        // The rows were locked by this transaction: only a change behind its back gets here.
         Err(DbError::corrupt(
-            "ticket",
-            "a locked ticket changed during the transaction",
+            what,
+            format!("a locked {what} changed during the transaction"),
         ))
         .db(PG)
     }
@@ -289,7 +294,7 @@ pub(crate) async fn reclaim_lapsed(
 }
 
 /// Fails unless the machine's next state is what the statement wrote.
-fn agree<T: PartialEq + std::fmt::Debug>(
+pub(crate) fn agree<T: PartialEq + std::fmt::Debug>(
     what: &'static str,
     machine: &T,
     stored: &T,
@@ -303,6 +308,26 @@ fn agree<T: PartialEq + std::fmt::Debug>(
         ))
         .db(PG)
     }
+}
+
+/// The step that frees `ticket` from `hold` — its expiry if `expire` and the hold's deadline
+/// has passed at `now`, else its release — or `None` if `hold` no longer holds it (taken over
+/// by another order after the hold lapsed).
+pub(crate) fn free_step(
+    ticket: &Ticket,
+    hold: HoldId,
+    expire: bool,
+    now: Timestamp,
+) -> Result<Option<booking_core::machine::Transition<Ticket>>, StoreError> {
+    let Some((_, expires_at)) = held_by(ticket, hold) else {
+        return Ok(None);
+    };
+    let command = if expire && expires_at <= now {
+        TicketCommand::Expire
+    } else {
+        TicketCommand::Release { hold }
+    };
+    ticket_step(ticket, command, now).map(Some)
 }
 
 /// The order a ticket is held for, if `hold` holds it.

@@ -11,31 +11,46 @@ use sqlx::{PgConnection, Row};
 
 use super::PG;
 use super::codec::{nanos, to_db};
+use super::inventory::all_written;
 use crate::error::Db;
+
+/// A query over PostgreSQL with its binds.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the columns of a new order's row, in the order `orders` declares them (`id`,
+/// `event_id`, `user_id`, `hold_id`, `state`, `version`, `expires_ns`, `payment_id`,
+/// `record`), as the next nine parameters of `query`.
+pub(crate) fn bind_order<'q>(
+    query: PgQuery<'q>,
+    record: &OrderRecord,
+) -> Result<PgQuery<'q>, StoreError> {
+    let order = &record.order;
+    Ok(query
+        .bind(*order.id().as_uuid())
+        .bind(*record.event.as_uuid())
+        .bind(*record.user.as_uuid())
+        .bind(*record.hold.as_uuid())
+        .bind(order.state().kind().name())
+        .bind(to_db(order.version())?)
+        .bind(nanos(order.expires_at())?)
+        .bind(record.payment.map(|p| *p.as_uuid()))
+        .bind(Json(record)))
+}
 
 /// Inserts a new order; whether it did (`false`: the id is taken).
 pub(crate) async fn insert_order(
     conn: &mut PgConnection,
     record: &OrderRecord,
 ) -> Result<bool, StoreError> {
-    let order = &record.order;
-    let inserted = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns, payment_id, record)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(order.id().as_uuid())
-    .bind(record.event.as_uuid())
-    .bind(record.user.as_uuid())
-    .bind(record.hold.as_uuid())
-    .bind(order.state().kind().name())
-    .bind(to_db(order.version())?)
-    .bind(nanos(order.expires_at())?)
-    .bind(record.payment.map(|p| *p.as_uuid()))
-    .bind(Json(record))
-    .execute(conn)
-    .await
-    .db(PG)?
-    .rows_affected();
+    );
+    let inserted = bind_order(insert, record)?
+        .execute(conn)
+        .await
+        .db(PG)?
+        .rows_affected();
     Ok(inserted == 1)
 }
 
@@ -94,6 +109,63 @@ pub(crate) async fn cas_order(
         change.expected,
     )
     .await)
+}
+
+/// Stores every `changes[i].next` whose order is still at `changes[i].expected`, in one
+/// statement, for orders the caller has locked: a row that moved anyway is corrupt.
+pub(crate) async fn cas_orders(
+    conn: &mut PgConnection,
+    changes: &[Cas<OrderRecord>],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let n = changes.len();
+    let (mut ids, mut expected, mut states) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut versions, mut expires, mut payments, mut records) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for change in changes {
+        let order = &change.next.order;
+        ids.push(*order.id().as_uuid());
+        expected.push(to_db(change.expected)?);
+        states.push(order.state().kind().name());
+        versions.push(to_db(order.version())?);
+        expires.push(nanos(order.expires_at())?);
+        payments.push(change.next.payment.map(|p| *p.as_uuid()));
+        records.push(
+            serde_json::to_string(&change.next)
+                .map_err(|e| StoreError::Invalid(format!("order not serializable: {e}")))?,
+        );
+    }
+    let written = sqlx::query(
+        "UPDATE orders o
+         SET state = u.state, version = u.version, expires_ns = u.expires_ns,
+             payment_id = u.payment_id, record = u.record::jsonb
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                     $6::uuid[], $7::text[])
+              AS u(id, expected, state, version, expires_ns, payment_id, record)
+         WHERE o.id = u.id AND o.version = u.expected",
+    )
+    .bind(ids)
+    .bind(expected)
+    .bind(states)
+    .bind(versions)
+    .bind(expires)
+    .bind(payments)
+    .bind(records)
+    .execute(conn)
+    .await
+    .db(PG)?
+    .rows_affected();
+    all_written(written, n, "order")
 }
 
 /// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.
