@@ -268,6 +268,93 @@ pub async fn store_concurrent_sweeps_expire_each_order_once(b: Backend) {
     assert_eq!(expiries, 500, "one OrderExpired event per order");
 }
 
+/// Orders of tickets alone, with no payment (the commonest abandoned hold), swept by many
+/// tasks at once: each order expires once, its seats come back once, and seats another
+/// order took after the hold lapsed stay with that order. Repeated.
+pub async fn store_concurrent_sweeps_of_ticket_only_orders(b: Backend) {
+    let now = b.clock.now();
+    let until = later(now, TEN_MINUTES);
+    let mut expiries_expected = 0;
+    for _ in 0..3 {
+        let event = EventId::new();
+        let ids = seats(&b, event, 90, PRICE).await;
+        // 30 orders of one seat and 30 of two.
+        let mut placed = HashSet::new();
+        let mut lines_of = Vec::new();
+        for i in 0..60 {
+            let mine: Vec<_> = if i < 30 {
+                vec![ids[i]]
+            } else {
+                vec![ids[30 + 2 * (i - 30)], ids[31 + 2 * (i - 30)]]
+            };
+            let lines: Vec<_> = mine.iter().map(|id| ticket(*id)).collect();
+            placed.insert(place(&b, event, &lines, now, until).await.order.id());
+            lines_of.push(mine);
+        }
+        // Every tenth order's first seat is taken by a new order once the hold lapsed.
+        let mut takers = Vec::new();
+        for lines in lines_of.iter().step_by(10) {
+            let seat = lines[0];
+            let taker = place(&b, event, &[ticket(seat)], until, later(until, TEN_MINUTES)).await;
+            takers.push((seat, taker.order.id()));
+        }
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let store = b.store.clone();
+                tokio::spawn(async move {
+                    let (mut mine, mut released) = (Vec::new(), 0);
+                    loop {
+                        let sweep = store.expire_due(until, 5).await.unwrap();
+                        if sweep.expired.is_empty() {
+                            return (mine, released);
+                        }
+                        assert_eq!(sweep.payments_expired, 0);
+                        released += sweep.tickets_released;
+                        mine.extend(sweep.expired.into_iter().map(|(o, _, _)| o));
+                    }
+                })
+            })
+            .collect();
+        let (mut expired, mut released) = (Vec::new(), 0);
+        for t in tasks {
+            let (mine, r) = t.await.unwrap();
+            expired.extend(mine);
+            released += r;
+        }
+        assert_eq!(expired.len(), 60, "each order expired once");
+        assert_eq!(expired.into_iter().collect::<HashSet<_>>(), placed);
+        assert_eq!(
+            released,
+            90 - 6,
+            "each seat released once, taken seats kept"
+        );
+        for (seat, taker) in takers {
+            assert_eq!(holder(&b, seat).await, Some(taker));
+        }
+        let a = b.store.availability(event, until).await.unwrap();
+        assert_eq!(a.tickets_available, 90 - 6);
+        for id in placed {
+            assert_eq!(
+                b.store.order(id).await.unwrap().order.state().kind(),
+                OrderStateKind::Expired
+            );
+        }
+        expiries_expected += 60;
+    }
+    let expiries = b
+        .store
+        .outbox(0, u32::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.event, DomainEvent::OrderExpired { .. }))
+        .count();
+    assert_eq!(
+        expiries, expiries_expected,
+        "one OrderExpired event per order"
+    );
+}
+
 /// Confirmations race the sweep at the deadline for many orders at once: each order ends
 /// either paid with its seat sold, or expired with its seat free — never both, never
 /// neither. Repeated.
