@@ -49,6 +49,11 @@ impl CouponRow {
             state,
         })
     }
+
+    /// The coupons the rows store, in their order.
+    pub(crate) fn coupons(rows: Vec<CouponRow>) -> Result<Vec<IssuedCoupon>, DbError> {
+        rows.into_iter().map(CouponRow::coupon).collect()
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ impl LedgerRow {
             at: instant(self.at_ns)?,
         })
     }
+
+    /// The ledger the rows store, in their order.
+    pub(crate) fn entries(rows: Vec<LedgerRow>) -> Result<Vec<LedgerEntry>, DbError> {
+        rows.into_iter().map(LedgerRow::entry).collect()
+    }
 }
 
 /// The answer when `request` lost the race for its reference and rolled back: the entry now

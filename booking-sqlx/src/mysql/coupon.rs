@@ -209,10 +209,7 @@ impl CouponStore for MySqlCouponStore {
             .fetch_all(&self.pool)
             .await
             .port(MY)?;
-        rows.into_iter()
-            .map(CouponRow::coupon)
-            .collect::<Result<_, _>>()
-            .port(MY)
+        CouponRow::coupons(rows).port(MY)
     }
 
     async fn reserve(

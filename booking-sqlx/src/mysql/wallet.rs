@@ -214,10 +214,7 @@ impl WalletStore for MySqlWalletStore {
             .fetch_all(&self.pool)
             .await
             .port::<WalletError>(MY)?;
-        rows.into_iter()
-            .map(LedgerRow::entry)
-            .collect::<Result<_, _>>()
-            .port(MY)
+        LedgerRow::entries(rows).port(MY)
     }
 
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {

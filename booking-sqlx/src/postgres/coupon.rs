@@ -260,10 +260,7 @@ impl CouponStore for PostgresCouponStore {
         .fetch_all(&self.pool)
         .await
         .port(PG)?;
-        rows.into_iter()
-            .map(CouponRow::coupon)
-            .collect::<Result<_, _>>()
-            .port(PG)
+        CouponRow::coupons(rows).port(PG)
     }
 
     async fn reserve(

@@ -203,10 +203,7 @@ impl WalletStore for PostgresWalletStore {
             .fetch_all(&self.pool)
             .await
             .port::<WalletError>(PG)?;
-        rows.into_iter()
-            .map(LedgerRow::entry)
-            .collect::<Result<_, _>>()
-            .port(PG)
+        LedgerRow::entries(rows).port(PG)
     }
 
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {

@@ -208,10 +208,7 @@ impl CouponStore for SqliteCouponStore {
             .fetch_all(&self.pool)
             .await
             .port(SQ)?;
-        rows.into_iter()
-            .map(CouponRow::coupon)
-            .collect::<Result<_, _>>()
-            .port(SQ)
+        CouponRow::coupons(rows).port(SQ)
     }
 
     async fn reserve(

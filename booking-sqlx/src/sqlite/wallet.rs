@@ -153,10 +153,7 @@ impl WalletStore for SqliteWalletStore {
             .fetch_all(&self.pool)
             .await
             .port::<WalletError>(SQ)?;
-        rows.into_iter()
-            .map(LedgerRow::entry)
-            .collect::<Result<_, _>>()
-            .port(SQ)
+        LedgerRow::entries(rows).port(SQ)
     }
 
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {
