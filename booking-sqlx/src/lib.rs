@@ -5,7 +5,17 @@
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod codec;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod coupon_rows;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod idempotency_rows;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod lock_leases;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod queue_rows;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod wallet_ledger;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::ids::{CouponId, OrderId, UserId};
 use crate::ports::coupon::{
-    CouponCampaign, CouponError, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    CouponCampaign, CouponError, CouponStep, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    check_issuance,
 };
 
 /// Coupon campaigns held in memory; one mutex makes issuance and use atomic.
@@ -46,14 +47,13 @@ impl MemoryCouponStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Moves `user`'s coupon from a state `allowed` accepts to `to`; a coupon already in `to`
-    /// is returned as it is (the call is a repeat).
+    /// Moves `user`'s coupon by `step`; a coupon already where the step leads is returned as
+    /// it is (the call is a repeat).
     fn transition(
         &self,
         coupon: CouponId,
         user: UserId,
-        to: CouponUse,
-        allowed: impl Fn(CouponUse) -> bool,
+        step: CouponStep,
     ) -> Result<IssuedCoupon, CouponError> {
         let mut state = self.lock();
         let campaign = state
@@ -64,14 +64,7 @@ impl MemoryCouponStore {
             .issued
             .get_mut(&user)
             .ok_or(CouponError::NotIssued)?;
-        if issued.state != to {
-            if !allowed(issued.state) {
-                return Err(CouponError::Unavailable {
-                    state: issued.state,
-                });
-            }
-            issued.state = to;
-        }
+        issued.state = step.next(issued.state)?;
         Ok(issued.clone())
     }
 }
@@ -108,14 +101,8 @@ impl CouponStore for MemoryCouponStore {
         if let Some(existing) = campaign.issued.get(&user) {
             return Ok(Issuance::Existing(existing.clone()));
         }
-        if let Some(until) = campaign.definition.issue_until
-            && now >= until
-        {
-            return Err(CouponError::IssuanceClosed(until));
-        }
-        if campaign.remaining() == 0 {
-            return Err(CouponError::Exhausted);
-        }
+        let remaining = u64::from(campaign.remaining());
+        check_issuance(campaign.definition.issue_until, remaining, now)?;
         let issued = IssuedCoupon {
             coupon,
             code: campaign.definition.code.clone(),
@@ -153,9 +140,7 @@ impl CouponStore for MemoryCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        self.transition(coupon, user, CouponUse::Reserved { order }, |s| {
-            s == CouponUse::Issued
-        })
+        self.transition(coupon, user, CouponStep::Reserve(order))
     }
 
     async fn commit(
@@ -164,9 +149,7 @@ impl CouponStore for MemoryCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        self.transition(coupon, user, CouponUse::Used { order }, |s| {
-            s == CouponUse::Reserved { order }
-        })
+        self.transition(coupon, user, CouponStep::Commit(order))
     }
 
     async fn release(
@@ -175,8 +158,6 @@ impl CouponStore for MemoryCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        self.transition(coupon, user, CouponUse::Issued, |s| {
-            s == CouponUse::Reserved { order }
-        })
+        self.transition(coupon, user, CouponStep::Release(order))
     }
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
-use crate::policy::{add_saturating, span_between};
 use crate::ports::idempotency::{
-    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
-    StoredOutcome,
+    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
+    IdempotencyStore, RecordState, Scope, StoredOutcome, StoredRecord, begin_answer,
+    retained_until,
 };
 
 use super::sync::{Mutex, PoisonError};
@@ -28,6 +28,24 @@ struct Record {
     fingerprint: Fingerprint,
     state: State,
     retain_until: Timestamp,
+}
+
+impl Record {
+    /// The record as the shared `begin` rules weigh it.
+    fn stored(&self) -> StoredRecord<'_> {
+        StoredRecord {
+            fingerprint: self.fingerprint.as_bytes(),
+            state: match &self.state {
+                State::InFlight {
+                    lease_expires_at, ..
+                } => RecordState::InFlight {
+                    lease_expires_at: *lease_expires_at,
+                },
+                State::Done(outcome) => RecordState::Done(outcome.clone()),
+            },
+            retain_until: self.retain_until,
+        }
+    }
 }
 
 /// The records. Every operation takes `now` explicitly, so the loom models drive it without
@@ -57,34 +75,10 @@ impl IdempotencyTable {
         fingerprint: &Fingerprint,
         lease: Duration,
     ) -> Result<BeginOutcome, IdempotencyError> {
-        if lease.is_zero() {
-            return Err(IdempotencyError::Invalid {
-                reason: "the claim lease is zero",
-            });
-        }
-        let lease_expires_at = now
-            .checked_add(lease)
-            .map_err(|_| IdempotencyError::Invalid {
-                reason: "the claim lease reaches past the largest timestamp",
-            })?;
+        let terms = ClaimTerms::new(now, lease, self.retention)?;
         let existing = self.records.get(scope).and_then(|keys| keys.get(key));
-        if let Some(record) = existing.filter(|r| r.retain_until > now) {
-            if record.fingerprint != *fingerprint {
-                return Ok(BeginOutcome::Mismatch);
-            }
-            match &record.state {
-                State::Done(outcome) => return Ok(BeginOutcome::Replay(outcome.clone())),
-                State::InFlight {
-                    lease_expires_at: live,
-                    ..
-                } if *live > now => {
-                    return Ok(BeginOutcome::InFlight {
-                        retry_after: span_between(now, *live),
-                    });
-                }
-                // A claim whose lease ran out: its worker is presumed dead, take it over.
-                State::InFlight { .. } => {}
-            }
+        if let Some(answer) = begin_answer(existing.map(Record::stored), fingerprint, now) {
+            return Ok(answer);
         }
         let token = self
             .last_token
@@ -93,14 +87,13 @@ impl IdempotencyTable {
                 reason: "claim tokens are exhausted",
             })?;
         self.last_token = token;
-        let retain_until = add_saturating(now, self.retention).max(lease_expires_at);
         let record = Record {
             fingerprint: *fingerprint,
             state: State::InFlight {
                 token,
-                lease_expires_at,
+                lease_expires_at: terms.lease_expires_at,
             },
-            retain_until,
+            retain_until: terms.retain_until,
         };
         match self.records.get_mut(scope) {
             Some(keys) => {
@@ -116,7 +109,7 @@ impl IdempotencyTable {
             key.clone(),
             *fingerprint,
             token,
-            lease_expires_at,
+            terms.lease_expires_at,
         )))
     }
 
@@ -139,7 +132,7 @@ impl IdempotencyTable {
         claim: &Claim,
         outcome: StoredOutcome,
     ) -> Result<(), IdempotencyError> {
-        let retain_until = add_saturating(now, self.retention);
+        let retain_until = retained_until(now, self.retention);
         let record = self.owned(now, claim)?;
         record.state = State::Done(outcome);
         record.retain_until = retain_until;

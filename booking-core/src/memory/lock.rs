@@ -9,10 +9,10 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
-use crate::policy::{Sleeper, span_between};
+use crate::policy::Sleeper;
 use crate::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions, LockWait,
-    normalize_keys,
+    Backoff, FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
+    lease_end, normalize_keys,
 };
 
 use super::sync::{Mutex, PoisonError};
@@ -45,9 +45,7 @@ impl LockTable {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<(Lease, Timestamp), LockError> {
-        let expires_at = now.checked_add(ttl).map_err(|_| LockError::Invalid {
-            reason: "the lease TTL reaches past the largest timestamp",
-        })?;
+        let expires_at = lease_end(now, ttl)?;
         if let Some(key) = keys
             .iter()
             .find(|k| self.held.get(*k).is_some_and(|h| h.expires_at > now))
@@ -73,9 +71,7 @@ impl LockTable {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<Timestamp, LockError> {
-        let expires_at = now.checked_add(ttl).map_err(|_| LockError::Invalid {
-            reason: "the lease TTL reaches past the largest timestamp",
-        })?;
+        let expires_at = lease_end(now, ttl)?;
         if let Some(key) = self.first_lost(lease, now) {
             return Err(LockError::Lost { key });
         }
@@ -235,13 +231,7 @@ impl LockManager for MemoryLockManager {
     async fn acquire(&self, keys: &[&str], options: &LockOptions) -> Result<LockGuard, LockError> {
         let keys = normalize_keys(keys, options)?;
         let shared = &self.shared;
-        let started = shared.clock.now();
-        let mut backoff = match options.wait {
-            LockWait::NoWait => Duration::ZERO,
-            LockWait::Bounded {
-                initial_backoff, ..
-            } => initial_backoff,
-        };
+        let mut backoff = Backoff::new(options.wait, shared.clock.now());
         // One backoff timer lives across wake-ups: a waiter woken by a release that another
         // waiter won goes back to waiting on the same timer instead of arming a new one.
         let mut timer: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
@@ -255,27 +245,13 @@ impl LockManager for MemoryLockManager {
                 Err(LockError::Busy { key }) => key,
                 Err(other) => return Err(other),
             };
-            let LockWait::Bounded {
-                max_wait,
-                max_backoff,
-                ..
-            } = options.wait
-            else {
+            let Some(pause) = backoff.pause(now) else {
                 return Err(LockError::Busy { key: busy_key });
             };
-            let waited = span_between(started, now);
-            let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
-                return Err(LockError::Busy { key: busy_key });
-            };
-            let armed = timer.get_or_insert_with(|| {
-                // A floor keeps a zero backoff from spinning on a clock that does not move.
-                shared
-                    .sleeper
-                    .sleep(backoff.min(left).max(Duration::from_micros(1)))
-            });
+            let armed = timer.get_or_insert_with(|| shared.sleeper.sleep(pause));
             if shared.released_or(&busy_key, armed.as_mut()).await == Wake::TimedOut {
                 timer = None;
-                backoff = backoff.saturating_mul(2).min(max_backoff);
+                backoff.grow();
             }
         }
     }
@@ -291,6 +267,7 @@ mod tests {
     use crate::clock::{ManualClock, SystemClock};
     use crate::memory::NeverSleeper;
     use crate::policy::ManualSleeper;
+    use crate::ports::lock::LockWait;
 
     const TTL: Duration = Duration::from_secs(10);
 

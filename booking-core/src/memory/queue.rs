@@ -8,7 +8,9 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::ids::{AdmissionToken, EventId, UserId};
-use crate::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
+use crate::ports::queue::{
+    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
+};
 
 /// A waiting room per event, held in memory behind one mutex.
 ///
@@ -58,8 +60,7 @@ impl Room {
             None => QueueStatus::Waiting {
                 position: self.position(entry.sequence),
             },
-            Some(expires_at) if now < expires_at => QueueStatus::Admitted { expires_at },
-            Some(expired_at) => QueueStatus::Expired { expired_at },
+            Some(expires_at) => QueueStatus::of_admission(expires_at, now),
         }
     }
 }
@@ -166,14 +167,7 @@ impl AdmissionQueue for MemoryAdmissionQueue {
         ttl: Duration,
         now: Timestamp,
     ) -> Result<Vec<Admission>, QueueError> {
-        if ttl.is_zero() {
-            return Err(QueueError::InvalidArgument(
-                "admission ttl must be positive",
-            ));
-        }
-        let expires_at = now
-            .checked_add(ttl)
-            .map_err(|_| QueueError::InvalidArgument("admission ttl overflows the clock"))?;
+        let expires_at = admission_expiry(now, ttl)?;
         let mut state = self.lock();
         // Forget admissions of this room that lapsed, oldest first.
         let lapsed: Vec<AdmissionToken> = state.rooms.get(&event).map_or_else(Vec::new, |room| {
@@ -223,11 +217,7 @@ impl AdmissionQueue for MemoryAdmissionQueue {
             .rooms
             .get(&entry.event)
             .ok_or(QueueError::UnknownToken)?;
-        match room.status(entry, now) {
-            QueueStatus::Admitted { expires_at } => Ok(expires_at),
-            QueueStatus::Waiting { position } => Err(QueueError::NotAdmitted { position }),
-            QueueStatus::Expired { expired_at } => Err(QueueError::AdmissionExpired { expired_at }),
-        }
+        room.status(entry, now).admitted()
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

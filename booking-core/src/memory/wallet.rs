@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::ids::UserId;
 use crate::money::{Currency, Money};
-use crate::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
+use crate::ports::wallet::{
+    LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError, WalletStore,
+};
 
 /// Wallets held in memory; one mutex makes every movement atomic.
 #[derive(Debug, Default)]
@@ -51,42 +53,13 @@ impl MemoryWalletStore {
         reference: &LedgerRef,
         now: Timestamp,
     ) -> Result<LedgerEntry, WalletError> {
-        if amount.is_zero() {
-            return Err(WalletError::ZeroAmount);
-        }
+        let request = MovementRequest::new(user, movement, amount, reference)?;
         let mut state = self.lock();
         if let Some(earlier) = state.entry(reference) {
-            let same =
-                earlier.user == user && earlier.movement == movement && earlier.amount == amount;
-            return if same {
-                Ok(earlier.clone())
-            } else {
-                Err(WalletError::ReferenceConflict {
-                    reference: reference.clone(),
-                })
-            };
+            return request.repeat(earlier.clone());
         }
         let wallet = (user, amount.currency());
-        let balance = state.balance(wallet);
-        let balance_after = match movement {
-            Movement::Credit => balance.checked_add(amount)?,
-            Movement::Debit => {
-                balance
-                    .checked_sub(amount)
-                    .map_err(|_| WalletError::InsufficientFunds {
-                        balance,
-                        requested: amount,
-                    })?
-            }
-        };
-        let entry = LedgerEntry {
-            user,
-            movement,
-            amount,
-            balance_after,
-            reference: reference.clone(),
-            at: now,
-        };
+        let entry = request.entry(request.balance_after(state.balance(wallet))?, now);
         let ledger = state.ledgers.entry(wallet).or_default();
         let index = ledger.len();
         ledger.push(entry.clone());

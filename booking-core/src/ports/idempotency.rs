@@ -23,6 +23,7 @@
 
 mod fingerprint;
 mod key;
+mod lease;
 
 use std::fmt;
 use std::time::Duration;
@@ -33,6 +34,7 @@ use crate::clock::Timestamp;
 
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use key::{IdempotencyKey, InvalidKey, MAX_KEY_LEN, Scope};
+pub use lease::{ClaimTerms, RecordState, StoredRecord, begin_answer, retained_until};
 
 /// The response header set on a replayed response, with the value `true`.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";

@@ -17,6 +17,7 @@
 
 mod guard;
 mod scoped;
+mod wait;
 
 use std::fmt;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use guard::{Lease, LeaseHandle, LockGuard};
 pub use scoped::{LockManagerExt, WithLockError};
+pub use wait::{Backoff, acquire_polling, lease_end};
 
 /// A number that grows strictly with each grant of a lock key, across all holders.
 ///

@@ -16,13 +16,13 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
 use booking_core::ports::coupon::{
-    CouponCampaign, CouponError, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    CouponCampaign, CouponError, CouponStep, CouponStore, Issuance, IssuedCoupon, check_issuance,
 };
 use sqlx::{MySqlConnection, MySqlPool};
-use uuid::Uuid;
 
 use super::{MY, begin};
-use crate::codec::{from_db, instant, nanos};
+use crate::codec::{from_db, instant};
+use crate::coupon_rows::{CouponRow, state_columns, stored_instant};
 use crate::error::{DbError, Failure, PortDb};
 
 /// Coupon campaigns and issued coupons in a MySQL database migrated by
@@ -36,50 +36,6 @@ impl MySqlCouponStore {
     /// A store over `pool`.
     pub fn new(pool: MySqlPool) -> Self {
         MySqlCouponStore { pool }
-    }
-}
-
-/// A coupon row joined with its campaign's code.
-#[derive(Debug, sqlx::FromRow)]
-struct CouponRow {
-    coupon_id: Uuid,
-    user_id: Uuid,
-    code: String,
-    issued_ns: i64,
-    state: String,
-    order_id: Option<Uuid>,
-}
-
-impl CouponRow {
-    fn coupon(self) -> Result<IssuedCoupon, CouponError> {
-        let order = || {
-            self.order_id.map(OrderId::from_uuid).ok_or_else(|| {
-                DbError::corrupt("coupon", "a reserved or used coupon lacks its order")
-            })
-        };
-        let state = match self.state.as_str() {
-            "issued" => CouponUse::Issued,
-            "reserved" => CouponUse::Reserved {
-                order: order().port(MY)?,
-            },
-            "used" => CouponUse::Used {
-                order: order().port(MY)?,
-            },
-            other => {
-                return Err(DbError::corrupt(
-                    "coupon",
-                    format!("unknown state {other:?}"),
-                ))
-                .port(MY);
-            }
-        };
-        Ok(IssuedCoupon {
-            coupon: CouponId::from_uuid(self.coupon_id),
-            code: self.code,
-            user: UserId::from_uuid(self.user_id),
-            issued_at: instant(self.issued_ns).port(MY)?,
-            state,
-        })
     }
 }
 
@@ -102,6 +58,7 @@ async fn find(
         .port(MY)?
         .map(CouponRow::coupon)
         .transpose()
+        .port(MY)
 }
 
 /// Whether campaign `coupon` exists, and its budget, issued count and issuance deadline.
@@ -118,34 +75,33 @@ async fn campaign(
 }
 
 impl MySqlCouponStore {
-    /// Moves `user`'s coupon to `to` (state name and order) if it is in `to` already or in a
-    /// state `from` accepts (SQL over `state` and `order_id`, binding `order`).
+    /// Moves `user`'s coupon by `step` if it is where the step leads already or in a state
+    /// `from` accepts (SQL over `state` and `order_id`, binding the step's order).
     async fn transition(
         &self,
         (coupon, user, order): (CouponId, UserId, OrderId),
-        to: (&'static str, Option<OrderId>),
+        step: CouponStep,
         from: &'static str,
     ) -> Result<IssuedCoupon, CouponError> {
+        let (to_state, to_order) = state_columns(step.to());
         let mut tx = begin(&self.pool).await.port(MY)?;
         let sql = format!(
             "UPDATE coupons SET state = ?, order_id = ?
              WHERE coupon_id = ? AND user_id = ? AND ({from})"
         );
-        let matched = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to.0)
-            .bind(to.1.map(|o| *o.as_uuid()))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_state)
+            .bind(to_order)
             .bind(coupon.as_uuid())
             .bind(user.as_uuid())
             .bind(order.as_uuid())
             .execute(&mut *tx)
             .await
-            .port(MY)?
-            .rows_affected();
+            .port(MY)?;
         let current = find(&mut tx, coupon, user).await?;
         tx.commit().await.port(MY)?;
         match current {
-            Some(c) if matched == 1 => Ok(c),
-            Some(c) => Err(CouponError::Unavailable { state: c.state }),
+            Some(c) => step.settled(c),
             None => {
                 let mut conn = self.pool.acquire().await.port(MY)?;
                 campaign(&mut conn, coupon).await?;
@@ -159,11 +115,7 @@ impl MySqlCouponStore {
 impl CouponStore for MySqlCouponStore {
     async fn create_campaign(&self, c: &CouponCampaign) -> Result<(), CouponError> {
         c.validate()?;
-        let until = c
-            .issue_until
-            .map(nanos)
-            .transpose()
-            .map_err(|_| CouponError::Invalid("issuance deadline out of range"))?;
+        let until = c.issue_until.map(stored_instant).transpose()?;
         let inserted = sqlx::query(
             "INSERT INTO coupon_campaigns (id, code, budget, issued, issue_until_ns)
              VALUES (?, ?, ?, 0, ?)",
@@ -190,14 +142,14 @@ impl CouponStore for MySqlCouponStore {
         now: Timestamp,
     ) -> Result<Issuance, CouponError> {
         let mut tx = begin(&self.pool).await.port(MY)?;
-        let (_, _, until) = campaign(&mut tx, coupon).await?;
+        let (budget, issued, until) = campaign(&mut tx, coupon).await?;
         if let Some(existing) = find(&mut tx, coupon, user).await? {
             return Ok(Issuance::Existing(existing));
         }
-        let now_ns = nanos(now).map_err(|_| CouponError::Invalid("instant out of range"))?;
-        if let Some(until) = until.filter(|u| now_ns >= *u) {
-            return Err(CouponError::IssuanceClosed(instant(until).port(MY)?));
-        }
+        let now_ns = stored_instant(now)?;
+        let until = until.map(instant).transpose().port(MY)?;
+        let remaining = u64::try_from(budget.saturating_sub(issued)).unwrap_or(0);
+        check_issuance(until, remaining, now)?;
         let taken = sqlx::query(
             "UPDATE coupon_campaigns SET issued = issued + 1
              WHERE id = ? AND issued < budget AND (issue_until_ns IS NULL OR issue_until_ns > ?)",
@@ -209,7 +161,7 @@ impl CouponStore for MySqlCouponStore {
         .port(MY)?
         .rows_affected();
         if taken != 1 {
-            // Only the budget can have run out since the reads above: the deadline is fixed.
+            // Only the budget can have run out since the check: the deadline is fixed.
             return Err(CouponError::Exhausted);
         }
         let inserted = sqlx::query(
@@ -257,7 +209,7 @@ impl CouponStore for MySqlCouponStore {
             .fetch_all(&self.pool)
             .await
             .port(MY)?;
-        rows.into_iter().map(CouponRow::coupon).collect()
+        CouponRow::coupons(rows).port(MY)
     }
 
     async fn reserve(
@@ -267,7 +219,7 @@ impl CouponStore for MySqlCouponStore {
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
         let from = "state = 'issued' OR (state = 'reserved' AND order_id = ?)";
-        self.transition((coupon, user, order), ("reserved", Some(order)), from)
+        self.transition((coupon, user, order), CouponStep::Reserve(order), from)
             .await
     }
 
@@ -278,7 +230,7 @@ impl CouponStore for MySqlCouponStore {
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
         let from = "state IN ('reserved', 'used') AND order_id = ?";
-        self.transition((coupon, user, order), ("used", Some(order)), from)
+        self.transition((coupon, user, order), CouponStep::Commit(order), from)
             .await
     }
 
@@ -289,7 +241,7 @@ impl CouponStore for MySqlCouponStore {
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
         let from = "state = 'issued' OR (state = 'reserved' AND order_id = ?)";
-        self.transition((coupon, user, order), ("issued", None), from)
+        self.transition((coupon, user, order), CouponStep::Release(order), from)
             .await
     }
 }

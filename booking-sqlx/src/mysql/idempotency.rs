@@ -18,14 +18,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::ports::idempotency::{
-    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
-    StoredOutcome,
+    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
+    IdempotencyStore, Scope, StoredOutcome, retained_until,
 };
 use sqlx::{MySqlConnection, MySqlPool};
 
 use super::{MY, begin};
-use crate::codec::nanos;
 use crate::error::{DbError, Failure, PortDb};
+use crate::idempotency_rows::{
+    RecordRow, answer, owned, scope_text, stored_instant, stored_retention, token_column,
+};
 
 /// How often `begin` re-runs after losing the insert of a new record to a concurrent one.
 const ATTEMPTS: usize = 4;
@@ -47,49 +49,12 @@ impl fmt::Debug for MySqlIdempotencyStore {
     }
 }
 
-/// A record's row.
-#[derive(Debug, sqlx::FromRow)]
-struct RecordRow {
-    fingerprint: Vec<u8>,
-    lease_expires_ns: i64,
-    response_status: Option<i32>,
-    response_body: Option<Vec<u8>>,
-    retain_until_ns: i64,
-}
-
 /// What `begin` makes of the stored record.
 enum Found {
     /// Answer without claiming.
     Answer(BeginOutcome),
     /// Claim: insert a new record (`false`) or take the row over (`true`).
     Claim { row_exists: bool },
-}
-
-/// The scope as its column: JSON of tenant and user, so no two scopes share a text.
-fn scope_text(scope: &Scope) -> Result<String, IdempotencyError> {
-    serde_json::to_string(scope).map_err(|e| IdempotencyError::Backend {
-        backend: MY.name(),
-        source: Box::new(e),
-    })
-}
-
-/// A claim token as its column.
-fn token_col(token: u64) -> Result<i64, IdempotencyError> {
-    i64::try_from(token).map_err(|_| IdempotencyError::Invalid {
-        reason: "claim tokens are exhausted",
-    })
-}
-
-/// An instant as a column, or `Invalid` past the store's range.
-fn ns(at: Timestamp) -> Result<i64, IdempotencyError> {
-    nanos(at).map_err(|_| IdempotencyError::Invalid {
-        reason: "the instant is outside what the store keeps",
-    })
-}
-
-/// `at + by`, saturating at the largest instant.
-fn later(at: Timestamp, by: Duration) -> Timestamp {
-    at.checked_add(by).unwrap_or(Timestamp::MAX)
 }
 
 impl MySqlIdempotencyStore {
@@ -107,11 +72,11 @@ impl MySqlIdempotencyStore {
         conn: &mut MySqlConnection,
         (scope, key): (&str, &IdempotencyKey),
         fingerprint: &Fingerprint,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Found, IdempotencyError> {
         let row: Option<RecordRow> = sqlx::query_as(
-            "SELECT fingerprint, lease_expires_ns, response_status, response_body,
-                    retain_until_ns
+            "SELECT fingerprint, lease_expires_ns, response_status AS status,
+                    response_body AS body, retain_until_ns
              FROM idempotency_records WHERE scope = ? AND idem_key = ? FOR UPDATE",
         )
         .bind(scope)
@@ -119,32 +84,12 @@ impl MySqlIdempotencyStore {
         .fetch_optional(conn)
         .await
         .port(MY)?;
-        let Some(row) = row else {
-            return Ok(Found::Claim { row_exists: false });
-        };
-        if row.retain_until_ns <= now {
-            return Ok(Found::Claim { row_exists: true });
-        }
-        if row.fingerprint.as_slice() != fingerprint.as_bytes() {
-            return Ok(Found::Answer(BeginOutcome::Mismatch));
-        }
-        if let Some(status) = row.response_status {
-            let status = u16::try_from(status)
-                .map_err(|_| DbError::corrupt("idempotency record", "status out of range"))
-                .port(MY)?;
-            let body = row.response_body.unwrap_or_default();
-            return Ok(Found::Answer(BeginOutcome::Replay(StoredOutcome {
-                status,
-                body,
-            })));
-        }
-        if row.lease_expires_ns > now {
-            let left = row.lease_expires_ns.saturating_sub(now);
-            let retry_after = Duration::from_nanos(u64::try_from(left).unwrap_or(0));
-            return Ok(Found::Answer(BeginOutcome::InFlight { retry_after }));
-        }
-        // A claim whose lease ran out: its worker is presumed dead, take it over.
-        Ok(Found::Claim { row_exists: true })
+        Ok(match answer(row.as_ref(), fingerprint, now).port(MY)? {
+            Some(outcome) => Found::Answer(outcome),
+            None => Found::Claim {
+                row_exists: row.is_some(),
+            },
+        })
     }
 
     /// One attempt at `begin`; `None` if a concurrent `begin` inserted the record first.
@@ -155,19 +100,13 @@ impl MySqlIdempotencyStore {
         lease: Duration,
     ) -> Result<Option<BeginOutcome>, IdempotencyError> {
         let now = self.clock.now();
-        let lease_expires_at = now
-            .checked_add(lease)
-            .map_err(|_| IdempotencyError::Invalid {
-                reason: "the claim lease reaches past the largest timestamp",
-            })?;
-        let retain_until = later(now, self.retention).max(lease_expires_at);
-        let scope_col = scope_text(scope)?;
+        let terms = ClaimTerms::new(now, lease, self.retention)?;
+        let scope_col = scope_text(scope, MY)?;
         let mut tx = begin(&self.pool).await.port(MY)?;
-        let row_exists =
-            match Self::decide(&mut tx, (&scope_col, key), fingerprint, ns(now)?).await? {
-                Found::Answer(outcome) => return Ok(Some(outcome)),
-                Found::Claim { row_exists } => row_exists,
-            };
+        let row_exists = match Self::decide(&mut tx, (&scope_col, key), fingerprint, now).await? {
+            Found::Answer(outcome) => return Ok(Some(outcome)),
+            Found::Claim { row_exists } => row_exists,
+        };
         let token = sqlx::query(
             "UPDATE booking_counters SET last = LAST_INSERT_ID(last + 1) WHERE name = 'idempotency'",
         )
@@ -187,9 +126,11 @@ impl MySqlIdempotencyStore {
         };
         let written = sqlx::query(sql)
             .bind(fingerprint.as_bytes().as_slice())
-            .bind(token_col(token)?)
-            .bind(ns(lease_expires_at)?)
-            .bind(ns(retain_until)?)
+            .bind(i64::try_from(token).map_err(|_| IdempotencyError::Invalid {
+                reason: "claim tokens are exhausted",
+            })?)
+            .bind(stored_instant(terms.lease_expires_at)?)
+            .bind(stored_retention(terms.retain_until))
             .bind(&scope_col)
             .bind(key.as_str())
             .execute(&mut *tx)
@@ -209,7 +150,7 @@ impl MySqlIdempotencyStore {
             key.clone(),
             *fingerprint,
             token,
-            lease_expires_at,
+            terms.lease_expires_at,
         ))))
     }
 
@@ -221,25 +162,22 @@ impl MySqlIdempotencyStore {
         sql: &'static str,
         first: Option<(u16, &[u8], i64)>,
     ) -> Result<(), IdempotencyError> {
-        let now = ns(self.clock.now())?;
+        let now = stored_instant(self.clock.now())?;
         let mut query = sqlx::query(sql);
         if let Some((status, body, retain_until)) = first {
             query = query.bind(status).bind(body).bind(retain_until);
         }
-        let matched = query
-            .bind(scope_text(claim.scope())?)
-            .bind(claim.key().as_str())
-            .bind(token_col(claim.token())?)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .port(MY)?
-            .rows_affected();
-        if matched == 1 {
-            Ok(())
-        } else {
-            Err(IdempotencyError::Lost)
-        }
+        owned(
+            query
+                .bind(scope_text(claim.scope(), MY)?)
+                .bind(claim.key().as_str())
+                .bind(token_column(claim.token())?)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .port(MY)?
+                .rows_affected(),
+        )
     }
 }
 
@@ -252,11 +190,6 @@ impl IdempotencyStore for MySqlIdempotencyStore {
         fingerprint: &Fingerprint,
         lease: Duration,
     ) -> Result<BeginOutcome, IdempotencyError> {
-        if lease.is_zero() {
-            return Err(IdempotencyError::Invalid {
-                reason: "the claim lease is zero",
-            });
-        }
         for _ in 0..ATTEMPTS {
             if let Some(outcome) = self.try_begin((scope, key), fingerprint, lease).await? {
                 return Ok(outcome);
@@ -273,7 +206,7 @@ impl IdempotencyStore for MySqlIdempotencyStore {
         claim: &Claim,
         outcome: StoredOutcome,
     ) -> Result<(), IdempotencyError> {
-        let retain_until = ns(later(self.clock.now(), self.retention))?;
+        let retain_until = stored_retention(retained_until(self.clock.now(), self.retention));
         let sql = "UPDATE idempotency_records
                    SET response_status = ?, response_body = ?, retain_until_ns = ?
                    WHERE scope = ? AND idem_key = ? AND token = ?
@@ -290,7 +223,7 @@ impl IdempotencyStore for MySqlIdempotencyStore {
     }
 
     async fn purge_expired(&self, limit: usize) -> Result<usize, IdempotencyError> {
-        let now = ns(self.clock.now())?;
+        let now = stored_instant(self.clock.now())?;
         let purged = sqlx::query(
             "DELETE FROM idempotency_records WHERE retain_until_ns <= ?
              ORDER BY retain_until_ns LIMIT ?",

@@ -33,16 +33,16 @@ use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::policy::Sleeper;
 use booking_core::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions, LockWait,
-    normalize_keys,
+    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
+    acquire_polling, normalize_keys,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, MySql, MySqlConnection, MySqlPool};
 
 use super::MY;
 use super::rows::marks;
-use crate::codec::nanos;
 use crate::error::PortDb;
+use crate::lock_leases::{stored_instant, stored_lease_end, token_column};
 
 /// The longest wait, in seconds, for another acquirer's named lock on a key: acquisitions
 /// hold them for a few statements, so running out means something is stuck.
@@ -95,20 +95,6 @@ impl Drop for Session {
             self.conn.close_on_drop();
         }
     }
-}
-
-/// An instant as a column, or `Invalid` past the store's range.
-fn ns(at: Timestamp) -> Result<i64, LockError> {
-    nanos(at).map_err(|_| LockError::Invalid {
-        reason: "the lease reaches past what the store keeps",
-    })
-}
-
-/// A fencing token as its column.
-fn token_col(token: FencingToken) -> Result<i64, LockError> {
-    i64::try_from(token.get()).map_err(|_| LockError::Invalid {
-        reason: "fencing tokens are exhausted",
-    })
 }
 
 impl MySqlLockManager {
@@ -167,10 +153,8 @@ impl Shared {
             }
         }
         let now = self.clock.now();
-        let expires_at = now.checked_add(ttl).map_err(|_| LockError::Invalid {
-            reason: "the lease TTL reaches past the largest timestamp",
-        })?;
-        let (now_ns, until_ns) = (ns(now)?, ns(expires_at)?);
+        let (expires_at, until_ns) = stored_lease_end(now, ttl)?;
+        let now_ns = stored_instant(now)?;
         let mut tx = conn.begin_with(BEGIN).await.port(MY)?;
         let sql = format!(
             "SELECT lock_key, token, expires_ns FROM lock_leases
@@ -208,11 +192,11 @@ impl Shared {
                 "INSERT INTO lock_leases (token, expires_ns, lock_key) VALUES (?, ?, ?)"
             };
             let mut write = sqlx::query(sql)
-                .bind(token_col(token)?)
+                .bind(token_column(token)?)
                 .bind(until_ns)
                 .bind(key);
             if existing {
-                write = write.bind(token_col(token)?).bind(now_ns);
+                write = write.bind(token_column(token)?).bind(now_ns);
             }
             if write.execute(&mut *tx).await.port(MY)?.rows_affected() != 1 {
                 return Err(LockError::Busy { key: key.clone() });
@@ -228,19 +212,18 @@ impl Shared {
 impl LeaseHandle for Shared {
     async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<Timestamp, LockError> {
         let now = self.clock.now();
-        let expires_at = now.checked_add(ttl).map_err(|_| LockError::Invalid {
-            reason: "the lease TTL reaches past the largest timestamp",
-        })?;
+        let (expires_at, until_ns) = stored_lease_end(now, ttl)?;
+        let now_ns = stored_instant(now)?;
         let mut tx = self.pool.begin_with(BEGIN).await.port(MY)?;
         for (key, token) in lease.grants() {
             let moved = sqlx::query(
                 "UPDATE lock_leases SET expires_ns = ?
                  WHERE lock_key = ? AND token = ? AND expires_ns > ?",
             )
-            .bind(ns(expires_at)?)
+            .bind(until_ns)
             .bind(key)
-            .bind(token_col(*token)?)
-            .bind(ns(now)?)
+            .bind(token_column(*token)?)
+            .bind(now_ns)
             .execute(&mut *tx)
             .await
             .port(MY)?
@@ -254,7 +237,7 @@ impl LeaseHandle for Shared {
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), LockError> {
-        let now = ns(self.clock.now())?;
+        let now = stored_instant(self.clock.now())?;
         let mut tx = self.pool.begin_with(BEGIN).await.port(MY)?;
         let mut lost = None;
         for (key, token) in lease.grants() {
@@ -262,7 +245,7 @@ impl LeaseHandle for Shared {
                 "SELECT expires_ns FROM lock_leases WHERE lock_key = ? AND token = ? FOR UPDATE",
             )
             .bind(key)
-            .bind(token_col(*token)?)
+            .bind(token_column(*token)?)
             .fetch_optional(&mut *tx)
             .await
             .port(MY)?;
@@ -275,7 +258,7 @@ impl LeaseHandle for Shared {
                  WHERE lock_key = ? AND token = ?",
             )
             .bind(key)
-            .bind(token_col(*token)?)
+            .bind(token_column(*token)?)
             .execute(&mut *tx)
             .await
             .port(MY)?;
@@ -294,38 +277,10 @@ impl LockManager for MySqlLockManager {
     async fn acquire(&self, keys: &[&str], options: &LockOptions) -> Result<LockGuard, LockError> {
         let keys = normalize_keys(keys, options)?;
         let shared = &self.shared;
-        let started = shared.clock.now();
-        let mut backoff = match options.wait {
-            LockWait::NoWait => Duration::ZERO,
-            LockWait::Bounded {
-                initial_backoff, ..
-            } => initial_backoff,
-        };
-        loop {
-            let busy = match shared.try_acquire(&keys, options.ttl).await {
-                Ok((lease, expires_at)) => {
-                    let handle: Arc<dyn LeaseHandle> = Arc::<Shared>::clone(shared);
-                    return LockGuard::new(lease, expires_at, handle).arm(options).await;
-                }
-                Err(LockError::Busy { key }) => key,
-                Err(other) => return Err(other),
-            };
-            let LockWait::Bounded {
-                max_wait,
-                max_backoff,
-                ..
-            } = options.wait
-            else {
-                return Err(LockError::Busy { key: busy });
-            };
-            let waited = started.duration_until(shared.clock.now()).unsigned_abs();
-            let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
-                return Err(LockError::Busy { key: busy });
-            };
-            // A floor keeps a zero backoff from spinning on a clock that does not move.
-            let pause = backoff.min(left).max(Duration::from_micros(1));
-            shared.sleeper.sleep(pause).await;
-            backoff = backoff.saturating_mul(2).min(max_backoff);
-        }
+        let handle: Arc<dyn LeaseHandle> = Arc::<Shared>::clone(shared);
+        acquire_polling(options, &*shared.clock, &*shared.sleeper, handle, |_| {
+            shared.try_acquire(&keys, options.ttl)
+        })
+        .await
     }
 }

@@ -15,14 +15,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, EventId, UserId};
-use booking_core::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
+use booking_core::ports::queue::{
+    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
+};
 use sqlx::{MySqlConnection, MySqlPool};
 use uuid::Uuid;
 
 use super::rows::marks;
 use super::{MY, begin};
-use crate::codec::{instant, nanos};
 use crate::error::PortDb;
+use crate::queue_rows::{admissions_in_order, admitted_status, stored_instant};
 
 /// Waiting rooms in a MySQL database migrated by [`MIGRATOR`](super::MIGRATOR). Cloning is
 /// cheap: clones share the pool.
@@ -44,11 +46,6 @@ struct TokenRow {
 /// Selects token rows; the caller appends the `WHERE`.
 const TOKEN: &str =
     "SELECT token, event_id, user_id, sequence, admitted_until_ns FROM queue_tokens";
-
-/// An instant as a column, or `InvalidArgument` past the store's range.
-fn ns(at: Timestamp) -> Result<i64, QueueError> {
-    nanos(at).map_err(|_| QueueError::InvalidArgument("instant outside what the store keeps"))
-}
 
 /// The token `token`, if it is in a room.
 async fn token_row(
@@ -84,14 +81,7 @@ async fn status_of(
                 position: u64::try_from(ahead).unwrap_or(0),
             })
         }
-        Some(until) => {
-            let at = instant(until).port(MY)?;
-            Ok(if now < at {
-                QueueStatus::Admitted { expires_at: at }
-            } else {
-                QueueStatus::Expired { expired_at: at }
-            })
-        }
+        Some(until) => admitted_status(until, now).port(MY),
     }
 }
 
@@ -198,14 +188,7 @@ impl AdmissionQueue for MySqlAdmissionQueue {
         ttl: Duration,
         now: Timestamp,
     ) -> Result<Vec<Admission>, QueueError> {
-        if ttl.is_zero() {
-            return Err(QueueError::InvalidArgument(
-                "admission ttl must be positive",
-            ));
-        }
-        let expires_at = now
-            .checked_add(ttl)
-            .map_err(|_| QueueError::InvalidArgument("admission ttl overflows the clock"))?;
+        let expires_at = admission_expiry(now, ttl)?;
         let mut tx = begin(&self.pool).await.port(MY)?;
         let room: Option<i64> = sqlx::query_scalar(
             "SELECT next_sequence FROM queue_rooms WHERE event_id = ? FOR UPDATE",
@@ -223,13 +206,13 @@ impl AdmissionQueue for MySqlAdmissionQueue {
              WHERE event_id = ? AND admitted_until_ns IS NOT NULL AND admitted_until_ns <= ?",
         )
         .bind(event.as_uuid())
-        .bind(ns(now)?)
+        .bind(stored_instant(now)?)
         .execute(&mut *tx)
         .await
         .port(MY)?;
         // Locked, so a concurrent leave waits and is never admitted after it left.
-        let next: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT token, user_id FROM queue_tokens
+        let next: Vec<(i64, Uuid, Uuid)> = sqlx::query_as(
+            "SELECT sequence, token, user_id FROM queue_tokens
              WHERE event_id = ? AND admitted_until_ns IS NULL
              ORDER BY sequence LIMIT ? FOR UPDATE",
         )
@@ -243,21 +226,14 @@ impl AdmissionQueue for MySqlAdmissionQueue {
                 "UPDATE queue_tokens SET admitted_until_ns = ? WHERE token IN ({})",
                 marks(next.len(), "?")
             );
-            let mut admit = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ns(expires_at)?);
-            for (token, _) in &next {
+            let mut admit = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stored_instant(expires_at)?);
+            for (_, token, _) in &next {
                 admit = admit.bind(*token);
             }
             admit.execute(&mut *tx).await.port(MY)?;
         }
         tx.commit().await.port(MY)?;
-        Ok(next
-            .into_iter()
-            .map(|(token, user)| Admission {
-                token: AdmissionToken::from_uuid(token),
-                user: UserId::from_uuid(user),
-                expires_at,
-            })
-            .collect())
+        Ok(admissions_in_order(next, expires_at))
     }
 
     async fn check_admitted(
@@ -273,11 +249,7 @@ impl AdmissionQueue for MySqlAdmissionQueue {
         if row.user_id != *user.as_uuid() {
             return Err(QueueError::WrongUser);
         }
-        match status_of(&mut conn, &row, now).await? {
-            QueueStatus::Admitted { expires_at } => Ok(expires_at),
-            QueueStatus::Waiting { position } => Err(QueueError::NotAdmitted { position }),
-            QueueStatus::Expired { expired_at } => Err(QueueError::AdmissionExpired { expired_at }),
-        }
+        status_of(&mut conn, &row, now).await?.admitted()
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

@@ -14,13 +14,15 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
+use booking_core::ports::wallet::{
+    LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError, WalletStore,
+};
 use sqlx::{MySqlConnection, MySqlPool};
-use uuid::Uuid;
 
 use super::{MY, begin};
-use crate::codec::{instant, nanos};
+use crate::codec::nanos;
 use crate::error::{DbError, Failure, PortDb};
+use crate::wallet_ledger::{LEDGER_COLUMNS, LedgerRow, after_taken_reference};
 
 /// Wallets and their ledger in a MySQL database migrated by [`MIGRATOR`](super::MIGRATOR).
 /// Cloning is cheap: clones share the pool.
@@ -29,64 +31,20 @@ pub struct MySqlWalletStore {
     pool: MySqlPool,
 }
 
-/// A `wallet_ledger` row.
-#[derive(Debug, sqlx::FromRow)]
-struct EntryRow {
-    reference: String,
-    user_id: Uuid,
-    currency: String,
-    movement: String,
-    amount: i64,
-    balance_after: i64,
-    at_ns: i64,
-}
-
-impl EntryRow {
-    fn entry(self) -> Result<LedgerEntry, WalletError> {
-        let currency: Currency = self
-            .currency
-            .parse()
-            .map_err(|_| DbError::corrupt("ledger entry", format!("currency {}", self.currency)))
-            .port::<WalletError>(MY)?;
-        let movement = match self.movement.as_str() {
-            "credit" => Movement::Credit,
-            "debit" => Movement::Debit,
-            other => {
-                return Err(DbError::corrupt(
-                    "ledger entry",
-                    format!("movement {other}"),
-                ))
-                .port::<WalletError>(MY);
-            }
-        };
-        Ok(LedgerEntry {
-            user: UserId::from_uuid(self.user_id),
-            movement,
-            amount: Money::new(self.amount, currency)?,
-            balance_after: Money::new(self.balance_after, currency)?,
-            reference: LedgerRef::new(self.reference)?,
-            at: instant(self.at_ns).port::<WalletError>(MY)?,
-        })
-    }
-}
-
-/// Selects ledger rows; the caller appends the `WHERE`.
-const ENTRY: &str = "SELECT reference, user_id, currency, movement, amount, balance_after, at_ns
-                     FROM wallet_ledger";
-
 /// The entry written under `reference`, if any.
 async fn entry(
     conn: &mut MySqlConnection,
     reference: &LedgerRef,
 ) -> Result<Option<LedgerEntry>, WalletError> {
-    let sql = format!("{ENTRY} WHERE reference = ?");
-    sqlx::query_as::<_, EntryRow>(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE reference = ?");
+    sqlx::query_as::<_, LedgerRow>(sqlx::AssertSqlSafe(sql))
         .bind(reference.as_str())
         .fetch_optional(conn)
         .await
         .port::<WalletError>(MY)?
-        .map(EntryRow::entry)
+        .map(LedgerRow::entry)
         .transpose()
+        .port(MY)
 }
 
 /// The balance of `(user, currency)`, zero without a wallet row.
@@ -105,21 +63,6 @@ async fn balance_of(
     Ok(Money::new(minor.unwrap_or(0), currency)?)
 }
 
-/// The earlier entry under `reference` if it is the same movement, else a conflict.
-fn repeat(
-    earlier: LedgerEntry,
-    (user, movement, amount): (UserId, Movement, Money),
-    reference: &LedgerRef,
-) -> Result<LedgerEntry, WalletError> {
-    if earlier.user == user && earlier.movement == movement && earlier.amount == amount {
-        Ok(earlier)
-    } else {
-        Err(WalletError::ReferenceConflict {
-            reference: reference.clone(),
-        })
-    }
-}
-
 impl MySqlWalletStore {
     /// A store over `pool`.
     pub fn new(pool: MySqlPool) -> Self {
@@ -134,10 +77,7 @@ impl MySqlWalletStore {
         reference: &LedgerRef,
         now: Timestamp,
     ) -> Result<LedgerEntry, WalletError> {
-        if amount.is_zero() {
-            return Err(WalletError::ZeroAmount);
-        }
-        let what = (user, movement, amount);
+        let request = MovementRequest::new(user, movement, amount, reference)?;
         let at = nanos(now).map_err(|e| port_failure(Failure::Other(Box::new(e))))?;
         let currency = amount.currency();
         if movement == Movement::Credit {
@@ -152,7 +92,7 @@ impl MySqlWalletStore {
         }
         let mut tx = begin(&self.pool).await.port::<WalletError>(MY)?;
         if let Some(earlier) = entry(&mut tx, reference).await? {
-            return repeat(earlier, what, reference);
+            return request.repeat(earlier);
         }
         let sql = match movement {
             Movement::Credit => {
@@ -195,10 +135,7 @@ impl MySqlWalletStore {
         .bind(reference.as_str())
         .bind(user.as_uuid())
         .bind(currency.code())
-        .bind(match movement {
-            Movement::Credit => "credit",
-            Movement::Debit => "debit",
-        })
+        .bind(movement.name())
         .bind(amount.minor())
         .bind(balance.minor())
         .bind(at)
@@ -212,20 +149,11 @@ impl MySqlWalletStore {
             // A concurrent movement with this reference committed first: undo ours.
             tx.rollback().await.port::<WalletError>(MY)?;
             let mut conn = self.pool.acquire().await.port::<WalletError>(MY)?;
-            let earlier = entry(&mut conn, reference).await?.ok_or_else(|| {
-                port_failure(Failure::Busy("reference taken and gone".to_owned()))
-            })?;
-            return repeat(earlier, what, reference);
+            let found = entry(&mut conn, reference).await?;
+            return after_taken_reference(&request, found, MY);
         }
         tx.commit().await.port::<WalletError>(MY)?;
-        Ok(LedgerEntry {
-            user,
-            movement,
-            amount,
-            balance_after: balance,
-            reference: reference.clone(),
-            at: now,
-        })
+        Ok(request.entry(balance, now))
     }
 }
 
@@ -276,14 +204,17 @@ impl WalletStore for MySqlWalletStore {
         user: UserId,
         currency: Currency,
     ) -> Result<Vec<LedgerEntry>, WalletError> {
-        let sql = format!("{ENTRY} WHERE user_id = ? AND currency = ? ORDER BY seq");
-        let rows = sqlx::query_as::<_, EntryRow>(sqlx::AssertSqlSafe(sql))
+        let sql = format!(
+            "SELECT {LEDGER_COLUMNS} FROM wallet_ledger
+             WHERE user_id = ? AND currency = ? ORDER BY seq"
+        );
+        let rows = sqlx::query_as::<_, LedgerRow>(sqlx::AssertSqlSafe(sql))
             .bind(user.as_uuid())
             .bind(currency.code())
             .fetch_all(&self.pool)
             .await
             .port::<WalletError>(MY)?;
-        rows.into_iter().map(EntryRow::entry).collect()
+        LedgerRow::entries(rows).port(MY)
     }
 
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {

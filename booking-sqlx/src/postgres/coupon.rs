@@ -15,14 +15,14 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
 use booking_core::ports::coupon::{
-    CouponCampaign, CouponError, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    CouponCampaign, CouponError, CouponStep, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    check_issuance,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-use uuid::Uuid;
 
 use super::PG;
-use crate::codec::{from_db, instant, nanos};
+use crate::codec::{from_db, instant};
+use crate::coupon_rows::{CouponRow, state_columns, stored_instant};
 use crate::error::{DbError, Failure, PortDb};
 
 /// [`CouponStore`] on PostgreSQL (tables `coupon_campaigns`, `coupons_issued`). Cloning is
@@ -39,49 +39,11 @@ impl PostgresCouponStore {
     }
 }
 
-/// `SELECT` of a coupon row `c` joined with its campaign `k` (the columns [`coupon_of`] reads).
+/// `SELECT` of a coupon row `c` joined with its campaign `k` (the columns [`CouponRow`] reads).
 macro_rules! select_coupon {
     () => {
         "SELECT c.coupon_id, c.user_id, c.issued_ns, c.state, c.order_id, k.code "
     };
-}
-
-/// `at` as stored, or `Invalid` when it is out of the store's range.
-fn ns(at: Timestamp) -> Result<i64, CouponError> {
-    nanos(at).map_err(|_| CouponError::Invalid("instant outside the years 1678 to 2262"))
-}
-
-/// A coupon's state as its `(state, order_id)` columns.
-fn columns(state: CouponUse) -> (&'static str, Option<Uuid>) {
-    match state {
-        CouponUse::Issued => ("issued", None),
-        CouponUse::Reserved { order } => ("reserved", Some(*order.as_uuid())),
-        CouponUse::Used { order } => ("used", Some(*order.as_uuid())),
-    }
-}
-
-/// The state stored as `(state, order_id)`.
-fn state_of(state: &str, order: Option<Uuid>) -> Result<CouponUse, DbError> {
-    match (state, order.map(OrderId::from_uuid)) {
-        ("issued", None) => Ok(CouponUse::Issued),
-        ("reserved", Some(order)) => Ok(CouponUse::Reserved { order }),
-        ("used", Some(order)) => Ok(CouponUse::Used { order }),
-        (state, order) => Err(DbError::corrupt(
-            "coupon",
-            format!("state {state:?} with order {order:?}"),
-        )),
-    }
-}
-
-/// The coupon a row (columns [`COUPON`]) stores.
-fn coupon_of(row: &PgRow) -> Result<IssuedCoupon, DbError> {
-    Ok(IssuedCoupon {
-        coupon: CouponId::from_uuid(row.try_get("coupon_id")?),
-        code: row.try_get("code")?,
-        user: UserId::from_uuid(row.try_get("user_id")?),
-        issued_at: instant(row.try_get("issued_ns")?)?,
-        state: state_of(row.try_get("state")?, row.try_get("order_id")?)?,
-    })
 }
 
 /// `user`'s coupon of `coupon`, if any.
@@ -90,7 +52,7 @@ async fn held(
     coupon: CouponId,
     user: UserId,
 ) -> Result<Option<IssuedCoupon>, CouponError> {
-    let row = sqlx::query(concat!(
+    let row: Option<CouponRow> = sqlx::query_as(concat!(
         select_coupon!(),
         "FROM coupons_issued c JOIN coupon_campaigns k ON k.id = c.coupon_id
          WHERE c.coupon_id = $1 AND c.user_id = $2"
@@ -100,7 +62,7 @@ async fn held(
     .fetch_optional(conn)
     .await
     .port(PG)?;
-    row.as_ref().map(coupon_of).transpose().port(PG)
+    row.map(CouponRow::coupon).transpose().port(PG)
 }
 
 /// Why no coupon could be issued at `now`: the campaign is unknown, closed, or spent (in
@@ -110,21 +72,24 @@ async fn refusal(
     coupon: CouponId,
     now: i64,
 ) -> Result<CouponError, CouponError> {
-    let row = sqlx::query("SELECT remaining, issue_until_ns FROM coupon_campaigns WHERE id = $1")
-        .bind(coupon.as_uuid())
-        .fetch_optional(conn)
-        .await
-        .port(PG)?;
-    let Some(row) = row else {
+    let row: Option<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT remaining, issue_until_ns FROM coupon_campaigns WHERE id = $1")
+            .bind(coupon.as_uuid())
+            .fetch_optional(conn)
+            .await
+            .port(PG)?;
+    let Some((remaining, until)) = row else {
         return Ok(CouponError::NotFound);
     };
-    let until: Option<i64> = row.try_get("issue_until_ns").port(PG)?;
-    match until {
-        Some(until) if until <= now => Ok(CouponError::IssuanceClosed(
-            instant(until).port::<CouponError>(PG)?,
-        )),
-        _ => Ok(CouponError::Exhausted),
-    }
+    let until = until.map(instant).transpose().port::<CouponError>(PG)?;
+    let (remaining, now) = (
+        from_db(remaining, "coupon budget").port::<CouponError>(PG)?,
+        instant(now).port::<CouponError>(PG)?,
+    );
+    // The conditional decrement refused: one of the checks fails.
+    Ok(check_issuance(until, remaining, now)
+        .err()
+        .unwrap_or(CouponError::Exhausted))
 }
 
 /// Issues inside the caller's transaction: `Ok(None)` when the user turned out to hold one
@@ -172,17 +137,17 @@ async fn issue_new(
 }
 
 impl PostgresCouponStore {
-    /// Moves `user`'s coupon from `(from, from_order)` to `to` in one statement; a coupon
-    /// already in `to` is returned as it is (a repeat), any other state is `Unavailable`.
+    /// Moves `user`'s coupon by `step` in one statement; a coupon already where the step
+    /// leads is returned as it is (a repeat), any other state is `Unavailable`.
     async fn transition(
         &self,
         coupon: CouponId,
         user: UserId,
-        from: CouponUse,
-        to: CouponUse,
+        step: CouponStep,
     ) -> Result<IssuedCoupon, CouponError> {
-        let ((from, from_order), (to_state, to_order)) = (columns(from), columns(to));
-        let row = sqlx::query(concat!(
+        let (from, from_order) = state_columns(step.from());
+        let (to_state, to_order) = state_columns(step.to());
+        let row: Option<CouponRow> = sqlx::query_as(concat!(
             "WITH moved AS (
                  UPDATE coupons_issued SET
                      state = CASE WHEN state = $3 AND order_id IS NOT DISTINCT FROM $4
@@ -211,14 +176,7 @@ impl PostgresCouponStore {
                 .port(PG)?;
             return Err(known.map_or(CouponError::NotFound, |_| CouponError::NotIssued));
         };
-        let issued = coupon_of(&row).port(PG)?;
-        if issued.state == to {
-            Ok(issued)
-        } else {
-            Err(CouponError::Unavailable {
-                state: issued.state,
-            })
-        }
+        step.settled(row.coupon().port(PG)?)
     }
 }
 
@@ -226,7 +184,7 @@ impl PostgresCouponStore {
 impl CouponStore for PostgresCouponStore {
     async fn create_campaign(&self, campaign: &CouponCampaign) -> Result<(), CouponError> {
         campaign.validate()?;
-        let until = campaign.issue_until.map(ns).transpose()?;
+        let until = campaign.issue_until.map(stored_instant).transpose()?;
         let budget = i64::from(campaign.budget);
         let inserted = sqlx::query(
             "INSERT INTO coupon_campaigns (id, code, budget, remaining, issue_until_ns)
@@ -258,7 +216,7 @@ impl CouponStore for PostgresCouponStore {
         user: UserId,
         now: Timestamp,
     ) -> Result<Issuance, CouponError> {
-        let now = ns(now)?;
+        let now = stored_instant(now)?;
         let mut conn = self.pool.acquire().await.port(PG)?;
         // A repeat needs no lock and takes nothing.
         if let Some(existing) = held(&mut conn, coupon, user).await? {
@@ -293,7 +251,7 @@ impl CouponStore for PostgresCouponStore {
     }
 
     async fn coupons_of(&self, user: UserId) -> Result<Vec<IssuedCoupon>, CouponError> {
-        let rows = sqlx::query(concat!(
+        let rows: Vec<CouponRow> = sqlx::query_as(concat!(
             select_coupon!(),
             "FROM coupons_issued c JOIN coupon_campaigns k ON k.id = c.coupon_id
              WHERE c.user_id = $1 ORDER BY c.issued_ns, c.coupon_id"
@@ -302,10 +260,7 @@ impl CouponStore for PostgresCouponStore {
         .fetch_all(&self.pool)
         .await
         .port(PG)?;
-        rows.iter()
-            .map(coupon_of)
-            .collect::<Result<_, _>>()
-            .port(PG)
+        CouponRow::coupons(rows).port(PG)
     }
 
     async fn reserve(
@@ -314,8 +269,8 @@ impl CouponStore for PostgresCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        let to = CouponUse::Reserved { order };
-        self.transition(coupon, user, CouponUse::Issued, to).await
+        self.transition(coupon, user, CouponStep::Reserve(order))
+            .await
     }
 
     async fn commit(
@@ -324,8 +279,7 @@ impl CouponStore for PostgresCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        let from = CouponUse::Reserved { order };
-        self.transition(coupon, user, from, CouponUse::Used { order })
+        self.transition(coupon, user, CouponStep::Commit(order))
             .await
     }
 
@@ -335,7 +289,7 @@ impl CouponStore for PostgresCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        let from = CouponUse::Reserved { order };
-        self.transition(coupon, user, from, CouponUse::Issued).await
+        self.transition(coupon, user, CouponStep::Release(order))
+            .await
     }
 }

@@ -21,14 +21,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::ports::idempotency::{
-    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
-    StoredOutcome,
+    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
+    IdempotencyStore, Scope, StoredOutcome, retained_until,
 };
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::PG;
-use crate::codec::nanos;
 use crate::error::PortDb;
+use crate::idempotency_rows::{
+    RecordRow, answer, owned, stored_instant, stored_retention, token_column,
+};
 
 /// How often `begin` goes round when records keep changing under it before it gives up.
 const BEGIN_ROUNDS: usize = 8;
@@ -48,13 +50,6 @@ impl fmt::Debug for PostgresIdempotencyStore {
             .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
-}
-
-/// `at` as stored, or `Invalid` when it is beyond what the store keeps.
-fn ns(at: Timestamp) -> Result<i64, IdempotencyError> {
-    nanos(at).map_err(|_| IdempotencyError::Invalid {
-        reason: "instant outside the years 1678 to 2262",
-    })
 }
 
 /// A scope as its `(tenant, per_user, user_id)` columns.
@@ -102,12 +97,6 @@ impl PostgresIdempotencyStore {
             clock,
             retention,
         }
-    }
-
-    /// `now` plus the retention period, saturating at the largest stored instant.
-    fn retained_from(&self, now: i64) -> i64 {
-        let retention = i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX);
-        now.saturating_add(retention)
     }
 
     /// Claims the record if it is new, forgotten, or a lapsed claim of the same request.
@@ -158,46 +147,23 @@ impl PostgresIdempotencyStore {
         scope: &Scope,
         key: &IdempotencyKey,
         fingerprint: &Fingerprint,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Found, IdempotencyError> {
-        let row = bind_record!(
-            sqlx::query(concat!(
-                "SELECT fingerprint, status, body, lease_expires_ns FROM idempotency_keys
-                 WHERE ",
-                record_is!(),
-                " AND retain_until_ns > $5"
+        let row: Option<RecordRow> = bind_record!(
+            sqlx::query_as(concat!(
+                "SELECT fingerprint, status, body, lease_expires_ns, retain_until_ns
+                 FROM idempotency_keys WHERE ",
+                record_is!()
             )),
             scope,
             key
         )
-        .bind(now)
         .fetch_optional(&self.pool)
         .await
         .port(PG)?;
-        let Some(row) = row else {
-            return Ok(Found::Claimable);
-        };
-        let stored: Vec<u8> = row.try_get("fingerprint").port(PG)?;
-        if stored.as_slice() != fingerprint.as_bytes().as_slice() {
-            return Ok(Found::Answer(BeginOutcome::Mismatch));
-        }
-        if let Some(status) = row.try_get::<Option<i32>, _>("status").port(PG)? {
-            let body: Option<Vec<u8>> = row.try_get("body").port(PG)?;
-            let status = u16::try_from(status).map_err(|_| IdempotencyError::Backend {
-                backend: PG.name(),
-                source: format!("stored status {status} is not a u16").into(),
-            })?;
-            return Ok(Found::Answer(BeginOutcome::Replay(StoredOutcome {
-                status,
-                body: body.unwrap_or_default(),
-            })));
-        }
-        let live: i64 = row.try_get("lease_expires_ns").port(PG)?;
-        Ok(match u64::try_from(live.saturating_sub(now)) {
-            Ok(left) if left > 0 => Found::Answer(BeginOutcome::InFlight {
-                retry_after: Duration::from_nanos(left),
-            }),
-            _ => Found::Claimable,
+        Ok(match answer(row.as_ref(), fingerprint, now).port(PG)? {
+            Some(outcome) => Found::Answer(outcome),
+            None => Found::Claimable,
         })
     }
 
@@ -209,20 +175,14 @@ impl PostgresIdempotencyStore {
         sql: &'static str,
         more: Option<(i32, &[u8], i64)>,
     ) -> Result<(), IdempotencyError> {
-        let token = i64::try_from(claim.token()).map_err(|_| IdempotencyError::Lost)?;
         let query = bind_record!(sqlx::query(sql), claim.scope(), claim.key())
-            .bind(token)
-            .bind(ns(self.clock.now())?);
+            .bind(token_column(claim.token())?)
+            .bind(stored_instant(self.clock.now())?);
         let query = match more {
             Some((status, body, retain_until)) => query.bind(status).bind(body).bind(retain_until),
             None => query,
         };
-        let changed = query.execute(&self.pool).await.port(PG)?.rows_affected();
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(IdempotencyError::Lost)
-        }
+        owned(query.execute(&self.pool).await.port(PG)?.rows_affected())
     }
 }
 
@@ -235,31 +195,25 @@ impl IdempotencyStore for PostgresIdempotencyStore {
         fingerprint: &Fingerprint,
         lease: Duration,
     ) -> Result<BeginOutcome, IdempotencyError> {
-        if lease.is_zero() {
-            return Err(IdempotencyError::Invalid {
-                reason: "the claim lease is zero",
-            });
-        }
         for _ in 0..BEGIN_ROUNDS {
             let now = self.clock.now();
-            let lease_expires_at =
-                now.checked_add(lease)
-                    .map_err(|_| IdempotencyError::Invalid {
-                        reason: "the claim lease reaches past the largest timestamp",
-                    })?;
-            let (now_ns, lease_ns) = (ns(now)?, ns(lease_expires_at)?);
-            let times = [now_ns, lease_ns, self.retained_from(now_ns).max(lease_ns)];
+            let terms = ClaimTerms::new(now, lease, self.retention)?;
+            let times = [
+                stored_instant(now)?,
+                stored_instant(terms.lease_expires_at)?,
+                stored_retention(terms.retain_until),
+            ];
             if let Some(token) = self.try_claim(scope, key, fingerprint, times).await? {
                 let claim = Claim::new(
                     scope.clone(),
                     key.clone(),
                     *fingerprint,
                     token,
-                    lease_expires_at,
+                    terms.lease_expires_at,
                 );
                 return Ok(BeginOutcome::Claimed(claim));
             }
-            if let Found::Answer(outcome) = self.found(scope, key, fingerprint, now_ns).await? {
+            if let Found::Answer(outcome) = self.found(scope, key, fingerprint, now).await? {
                 return Ok(outcome);
             }
         }
@@ -274,7 +228,7 @@ impl IdempotencyStore for PostgresIdempotencyStore {
         claim: &Claim,
         outcome: StoredOutcome,
     ) -> Result<(), IdempotencyError> {
-        let retain_until = self.retained_from(ns(self.clock.now())?);
+        let retain_until = stored_retention(retained_until(self.clock.now(), self.retention));
         let sql = concat!(
             "UPDATE idempotency_keys SET status = $7, body = $8, retain_until_ns = $9 WHERE ",
             record_is!(),
@@ -298,7 +252,7 @@ impl IdempotencyStore for PostgresIdempotencyStore {
     }
 
     async fn purge_expired(&self, limit: usize) -> Result<usize, IdempotencyError> {
-        let now = ns(self.clock.now())?;
+        let now = stored_instant(self.clock.now())?;
         let purged = sqlx::query(
             "DELETE FROM idempotency_keys WHERE (tenant, per_user, user_id, key) IN (
                  SELECT tenant, per_user, user_id, key FROM idempotency_keys

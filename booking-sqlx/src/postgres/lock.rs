@@ -38,14 +38,14 @@ use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::policy::Sleeper;
 use booking_core::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions, LockWait,
-    normalize_keys,
+    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
+    acquire_polling, normalize_keys,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::PG;
-use crate::codec::nanos;
 use crate::error::{DbError, Failure, PortDb};
+use crate::lock_leases::{stored_instant, stored_lease_end};
 
 /// How long one acquisition, extension or release waits for another's short transaction on
 /// the same keys before it gives up.
@@ -78,20 +78,6 @@ impl fmt::Debug for PostgresLockManager {
         f.debug_struct("PostgresLockManager")
             .finish_non_exhaustive()
     }
-}
-
-/// `at` as stored, or `Invalid` when it is beyond what the store keeps.
-fn ns(at: Timestamp) -> Result<i64, LockError> {
-    nanos(at).map_err(|_| LockError::Invalid {
-        reason: "instant outside the years 1678 to 2262",
-    })
-}
-
-/// `now + ttl`, the end of a lease granted or extended now.
-fn lease_end(now: Timestamp, ttl: Duration) -> Result<Timestamp, LockError> {
-    now.checked_add(ttl).map_err(|_| LockError::Invalid {
-        reason: "the lease TTL reaches past the largest timestamp",
-    })
 }
 
 /// A driver failure: `busy` when the database refused for now (`lock_timeout`, deadlock),
@@ -171,8 +157,8 @@ impl Leases {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<(Lease, Timestamp), LockError> {
-        let expires_at = lease_end(now, ttl)?;
-        let (now_ns, until_ns) = (ns(now)?, ns(expires_at)?);
+        let (expires_at, until_ns) = stored_lease_end(now, ttl)?;
+        let now_ns = stored_instant(now)?;
         let first = || LockError::Busy {
             key: keys.first().cloned().unwrap_or_default(),
         };
@@ -214,7 +200,7 @@ impl Leases {
         held_until: Option<i64>,
         partial: bool,
     ) -> Result<(), LockError> {
-        let now = ns(self.clock.now())?;
+        let now = stored_instant(self.clock.now())?;
         let keys: Vec<String> = lease.grants().iter().map(|(k, _)| k.clone()).collect();
         let backend = |e| {
             failure(e, || LockError::Backend {
@@ -237,8 +223,8 @@ impl Leases {
 #[async_trait]
 impl LeaseHandle for Leases {
     async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<Timestamp, LockError> {
-        let until = lease_end(self.clock.now(), ttl)?;
-        self.change(lease, Some(ns(until)?), false).await?;
+        let (until, until_ns) = stored_lease_end(self.clock.now(), ttl)?;
+        self.change(lease, Some(until_ns), false).await?;
         Ok(until)
     }
 
@@ -273,41 +259,12 @@ impl PostgresLockManager {
 impl LockManager for PostgresLockManager {
     async fn acquire(&self, keys: &[&str], options: &LockOptions) -> Result<LockGuard, LockError> {
         let keys = normalize_keys(keys, options)?;
-        let clock = &self.leases.clock;
-        let started = clock.now();
-        let mut backoff = match options.wait {
-            LockWait::NoWait => Duration::ZERO,
-            LockWait::Bounded {
-                initial_backoff, ..
-            } => initial_backoff,
-        };
-        loop {
-            let now = clock.now();
-            let busy = match self.leases.try_acquire(&keys, now, options.ttl).await {
-                Ok((lease, expires_at)) => {
-                    let handle: Arc<dyn LeaseHandle> = Arc::<Leases>::clone(&self.leases);
-                    return LockGuard::new(lease, expires_at, handle).arm(options).await;
-                }
-                Err(busy @ LockError::Busy { .. }) => busy,
-                Err(other) => return Err(other),
-            };
-            let LockWait::Bounded {
-                max_wait,
-                max_backoff,
-                ..
-            } = options.wait
-            else {
-                return Err(busy);
-            };
-            let waited = Duration::try_from(now.duration_since(started)).unwrap_or_default();
-            let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
-                return Err(busy);
-            };
-            // A floor keeps a zero backoff from spinning on a clock that does not move.
-            let pause = backoff.min(left).max(Duration::from_micros(1));
-            self.sleeper.sleep(pause).await;
-            backoff = backoff.saturating_mul(2).min(max_backoff);
-        }
+        let leases = &self.leases;
+        let handle: Arc<dyn LeaseHandle> = Arc::<Leases>::clone(leases);
+        acquire_polling(options, &*leases.clock, &*self.sleeper, handle, |now| {
+            leases.try_acquire(&keys, now, options.ttl)
+        })
+        .await
     }
 }
 

@@ -19,13 +19,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, EventId, UserId};
-use booking_core::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
+use booking_core::ports::queue::{
+    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
+};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::PG;
-use crate::codec::{from_db, instant, nanos};
+use crate::codec::from_db;
 use crate::error::PortDb;
+use crate::queue_rows::{admissions_in_order, admitted_status, stored_instant};
 
 /// [`AdmissionQueue`] on PostgreSQL (tables `admission_rooms`, `admission_tokens`). Cloning
 /// is cheap: clones share the pool.
@@ -40,11 +43,6 @@ impl PostgresAdmissionQueue {
     pub fn new(pool: PgPool) -> Self {
         PostgresAdmissionQueue { pool }
     }
-}
-
-/// `at` as stored, or `InvalidArgument` when it is beyond what the store keeps.
-fn ns(at: Timestamp) -> Result<i64, QueueError> {
-    nanos(at).map_err(|_| QueueError::InvalidArgument("instant outside the years 1678 to 2262"))
 }
 
 /// A token's row: its room, user, sequence and admission.
@@ -85,7 +83,7 @@ async fn entry_of(
 async fn status_of(
     conn: &mut PgConnection,
     entry: Entry,
-    now: i64,
+    now: Timestamp,
 ) -> Result<QueueStatus, QueueError> {
     match entry.admitted_until {
         None => {
@@ -102,14 +100,7 @@ async fn status_of(
                 position: from_db(position, "queue position").port(PG)?,
             })
         }
-        Some(until) => {
-            let at = instant(until).port::<QueueError>(PG)?;
-            Ok(if now < until {
-                QueueStatus::Admitted { expires_at: at }
-            } else {
-                QueueStatus::Expired { expired_at: at }
-            })
-        }
+        Some(until) => admitted_status(until, now).port(PG),
     }
 }
 
@@ -118,7 +109,7 @@ async fn join_locked(
     conn: &mut PgConnection,
     event: EventId,
     user: UserId,
-    now: i64,
+    now: Timestamp,
 ) -> Result<QueueEntry, QueueError> {
     let existing = sqlx::query(
         "SELECT token, sequence, admitted_until_ns FROM admission_tokens
@@ -192,7 +183,6 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         user: UserId,
         now: Timestamp,
     ) -> Result<QueueEntry, QueueError> {
-        let now = ns(now)?;
         let mut tx = self.pool.begin().await.port(PG)?;
         // Creates the room on first use; either way the row stays locked until commit.
         sqlx::query(
@@ -213,7 +203,6 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         token: AdmissionToken,
         now: Timestamp,
     ) -> Result<QueueStatus, QueueError> {
-        let now = ns(now)?;
         let mut conn = self.pool.acquire().await.port(PG)?;
         let entry = entry_of(&mut conn, token)
             .await?
@@ -228,15 +217,8 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         ttl: Duration,
         now: Timestamp,
     ) -> Result<Vec<Admission>, QueueError> {
-        if ttl.is_zero() {
-            return Err(QueueError::InvalidArgument(
-                "admission ttl must be positive",
-            ));
-        }
-        let expires_at = now
-            .checked_add(ttl)
-            .map_err(|_| QueueError::InvalidArgument("admission ttl overflows the clock"))?;
-        let (now, until) = (ns(now)?, ns(expires_at)?);
+        let expires_at = admission_expiry(now, ttl)?;
+        let (now, until) = (stored_instant(now)?, stored_instant(expires_at)?);
         let mut tx = self.pool.begin().await.port(PG)?;
         let room = sqlx::query("SELECT 1 FROM admission_rooms WHERE event_id = $1 FOR UPDATE")
             .bind(event.as_uuid())
@@ -252,13 +234,13 @@ impl AdmissionQueue for PostgresAdmissionQueue {
             .execute(&mut *tx)
             .await
             .port(PG)?;
-        let rows = sqlx::query(
+        let rows: Vec<(i64, Uuid, Uuid)> = sqlx::query_as(
             "UPDATE admission_tokens SET admitted_until_ns = $3
              WHERE token IN (
                  SELECT token FROM admission_tokens
                  WHERE event_id = $1 AND admitted_until_ns IS NULL
                  ORDER BY sequence LIMIT $2 FOR UPDATE SKIP LOCKED)
-             RETURNING token, user_id, sequence",
+             RETURNING sequence, token, user_id",
         )
         .bind(event.as_uuid())
         .bind(i64::from(n))
@@ -267,21 +249,7 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         .await
         .port(PG)?;
         tx.commit().await.port(PG)?;
-        let mut admitted = rows
-            .iter()
-            .map(|row| {
-                let sequence: i64 = row.try_get("sequence")?;
-                let admission = Admission {
-                    token: AdmissionToken::from_uuid(row.try_get("token")?),
-                    user: UserId::from_uuid(row.try_get("user_id")?),
-                    expires_at,
-                };
-                Ok((sequence, admission))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .port(PG)?;
-        admitted.sort_unstable_by_key(|(sequence, _)| *sequence);
-        Ok(admitted.into_iter().map(|(_, a)| a).collect())
+        Ok(admissions_in_order(rows, expires_at))
     }
 
     async fn check_admitted(
@@ -290,7 +258,6 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         user: UserId,
         now: Timestamp,
     ) -> Result<Timestamp, QueueError> {
-        let now = ns(now)?;
         let mut conn = self.pool.acquire().await.port(PG)?;
         let entry = entry_of(&mut conn, token)
             .await?
@@ -298,11 +265,7 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         if entry.user != *user.as_uuid() {
             return Err(QueueError::WrongUser);
         }
-        match status_of(&mut conn, entry, now).await? {
-            QueueStatus::Admitted { expires_at } => Ok(expires_at),
-            QueueStatus::Waiting { position } => Err(QueueError::NotAdmitted { position }),
-            QueueStatus::Expired { expired_at } => Err(QueueError::AdmissionExpired { expired_at }),
-        }
+        status_of(&mut conn, entry, now).await?.admitted()
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

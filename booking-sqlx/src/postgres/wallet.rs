@@ -14,13 +14,15 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
-use sqlx::postgres::PgRow;
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use booking_core::ports::wallet::{
+    LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError, WalletStore,
+};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::PG;
-use crate::codec::{instant, nanos};
-use crate::error::{DbError, PortDb};
+use crate::codec::nanos;
+use crate::error::PortDb;
+use crate::wallet_ledger::{LEDGER_COLUMNS, LedgerRow, after_taken_reference};
 
 /// [`WalletStore`] on PostgreSQL (tables `wallets`, `wallet_ledger`). Cloning is cheap:
 /// clones share the pool.
@@ -36,58 +38,18 @@ impl PostgresWalletStore {
     }
 }
 
-/// The columns [`entry_of`] reads.
-macro_rules! select_entry {
-    () => {
-        "SELECT user_id, currency, movement, amount, balance_after, reference, at_ns
-         FROM wallet_ledger "
-    };
-}
-
-/// A movement's name in the ledger.
-const fn movement_name(movement: Movement) -> &'static str {
-    match movement {
-        Movement::Credit => "credit",
-        Movement::Debit => "debit",
-    }
-}
-
-/// The ledger entry a row stores.
-fn entry_of(row: &PgRow) -> Result<LedgerEntry, DbError> {
-    let code: String = row.try_get("currency")?;
-    let currency: Currency = code
-        .parse()
-        .map_err(|_| DbError::corrupt("ledger entry", format!("currency {code:?}")))?;
-    let money = |column: &str| -> Result<Money, DbError> {
-        Money::new(row.try_get(column)?, currency).map_err(|e| DbError::corrupt("ledger entry", e))
-    };
-    let movement = match row.try_get::<&str, _>("movement")? {
-        "credit" => Movement::Credit,
-        "debit" => Movement::Debit,
-        other => return Err(DbError::corrupt("ledger entry", format!("{other:?}"))),
-    };
-    let reference: String = row.try_get("reference")?;
-    Ok(LedgerEntry {
-        user: UserId::from_uuid(row.try_get("user_id")?),
-        movement,
-        amount: money("amount")?,
-        balance_after: money("balance_after")?,
-        reference: LedgerRef::new(reference).map_err(|e| DbError::corrupt("ledger entry", e))?,
-        at: instant(row.try_get("at_ns")?)?,
-    })
-}
-
 /// The entry under `reference`, if any.
 async fn entry_under(
     conn: &mut PgConnection,
     reference: &LedgerRef,
 ) -> Result<Option<LedgerEntry>, WalletError> {
-    let row = sqlx::query(concat!(select_entry!(), "WHERE reference = $1"))
+    let sql = format!("SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE reference = $1");
+    let row: Option<LedgerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(reference.as_str())
         .fetch_optional(conn)
         .await
         .port::<WalletError>(PG)?;
-    row.as_ref().map(entry_of).transpose().port(PG)
+    row.map(LedgerRow::entry).transpose().port(PG)
 }
 
 /// The balance of a wallet as `conn` sees it (zero if it never moved).
@@ -104,23 +66,6 @@ async fn balance_on(
             .await
             .port::<WalletError>(PG)?;
     Ok(Money::new(balance.unwrap_or(0), currency)?)
-}
-
-/// The earlier entry `earlier` answers a repeat of `(user, movement, amount)` under its
-/// reference: itself if it is the same movement, else a conflict.
-fn repeat(
-    earlier: LedgerEntry,
-    user: UserId,
-    movement: Movement,
-    amount: Money,
-) -> Result<LedgerEntry, WalletError> {
-    if earlier.user == user && earlier.movement == movement && earlier.amount == amount {
-        Ok(earlier)
-    } else {
-        Err(WalletError::ReferenceConflict {
-            reference: earlier.reference,
-        })
-    }
 }
 
 /// Moves the balance inside the caller's transaction; returns the balance after, or the
@@ -176,16 +121,14 @@ impl PostgresWalletStore {
         reference: &LedgerRef,
         now: Timestamp,
     ) -> Result<LedgerEntry, WalletError> {
-        if amount.is_zero() {
-            return Err(WalletError::ZeroAmount);
-        }
+        let request = MovementRequest::new(user, movement, amount, reference)?;
         let at = nanos(now).map_err(|e| WalletError::Backend {
             backend: PG.name(),
             source: Box::new(e),
         })?;
         let mut conn = self.pool.acquire().await.port::<WalletError>(PG)?;
         if let Some(earlier) = entry_under(&mut conn, reference).await? {
-            return repeat(earlier, user, movement, amount);
+            return request.repeat(earlier);
         }
         let mut tx = conn.begin().await.port::<WalletError>(PG)?;
         let balance_after = move_balance(&mut tx, user, movement, amount).await?;
@@ -197,7 +140,7 @@ impl PostgresWalletStore {
         .bind(reference.as_str())
         .bind(user.as_uuid())
         .bind(amount.currency().code())
-        .bind(movement_name(movement))
+        .bind(movement.name())
         .bind(amount.minor())
         .bind(balance_after.minor())
         .bind(at)
@@ -207,24 +150,12 @@ impl PostgresWalletStore {
         .rows_affected();
         if written == 1 {
             tx.commit().await.port::<WalletError>(PG)?;
-            return Ok(LedgerEntry {
-                user,
-                movement,
-                amount,
-                balance_after,
-                reference: reference.clone(),
-                at: now,
-            });
+            return Ok(request.entry(balance_after, now));
         }
         // A concurrent call wrote the reference first: undo the balance, answer with its entry.
         tx.rollback().await.port::<WalletError>(PG)?;
-        match entry_under(&mut conn, reference).await? {
-            Some(earlier) => repeat(earlier, user, movement, amount),
-            None => Err(WalletError::Backend {
-                backend: PG.name(),
-                source: "the ledger reference was taken and then vanished".into(),
-            }),
-        }
+        let found = entry_under(&mut conn, reference).await?;
+        after_taken_reference(&request, found, PG)
     }
 }
 
@@ -262,16 +193,17 @@ impl WalletStore for PostgresWalletStore {
         user: UserId,
         currency: Currency,
     ) -> Result<Vec<LedgerEntry>, WalletError> {
-        let rows = sqlx::query(concat!(
-            select_entry!(),
-            "WHERE user_id = $1 AND currency = $2 ORDER BY seq"
-        ))
-        .bind(user.as_uuid())
-        .bind(currency.code())
-        .fetch_all(&self.pool)
-        .await
-        .port::<WalletError>(PG)?;
-        rows.iter().map(entry_of).collect::<Result<_, _>>().port(PG)
+        let sql = format!(
+            "SELECT {LEDGER_COLUMNS} FROM wallet_ledger
+             WHERE user_id = $1 AND currency = $2 ORDER BY seq"
+        );
+        let rows: Vec<LedgerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(user.as_uuid())
+            .bind(currency.code())
+            .fetch_all(&self.pool)
+            .await
+            .port::<WalletError>(PG)?;
+        LedgerRow::entries(rows).port(PG)
     }
 
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {

@@ -9,14 +9,16 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
 use booking_core::ports::coupon::{
-    CouponCampaign, CouponError, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    CouponCampaign, CouponError, CouponStep, CouponStore, CouponUse, Issuance, IssuedCoupon,
+    check_issuance,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::{SQ, begin_write};
 use crate::codec::{from_db, instant};
-use crate::error::{DbError, PortDb};
+use crate::coupon_rows::{CouponRow, state_columns, stored_instant};
+use crate::error::PortDb;
 
 /// Coupon campaigns in the SQLite database of `pool` (see the module docs).
 #[derive(Debug, Clone)]
@@ -31,55 +33,9 @@ impl SqliteCouponStore {
     }
 }
 
-/// An instant as stored, or `Invalid` (the store keeps years 1678 to 2262).
-fn stored_instant(at: Timestamp) -> Result<i64, CouponError> {
-    crate::codec::nanos(at).map_err(|_| CouponError::Invalid("instant outside the stored range"))
-}
-
-/// A `coupons` row joined with its campaign's code:
-/// `(campaign_id, user_id, issued_ns, state, order_id, code)`.
-type CouponRow = (Uuid, Uuid, i64, String, Option<Uuid>, String);
-
 /// The columns [`CouponRow`] reads (`c` is `coupons`, `k` its campaign).
-const COUPON_COLUMNS: &str = "c.campaign_id, c.user_id, c.issued_ns, c.state, c.order_id, k.code";
-
-/// A coupon's state as its `(state, order_id)` columns.
-fn use_columns(state: CouponUse) -> (&'static str, Option<Uuid>) {
-    match state {
-        CouponUse::Issued => ("issued", None),
-        CouponUse::Reserved { order } => ("reserved", Some(*order.as_uuid())),
-        CouponUse::Used { order } => ("used", Some(*order.as_uuid())),
-    }
-}
-
-/// The coupon a row stores.
-fn coupon_of(
-    (coupon, user, issued, state, order, code): CouponRow,
-) -> Result<IssuedCoupon, DbError> {
-    let order = || {
-        order
-            .map(OrderId::from_uuid)
-            .ok_or_else(|| DbError::corrupt("coupon", format!("{state} without its order")))
-    };
-    let state = match state.as_str() {
-        "issued" => CouponUse::Issued,
-        "reserved" => CouponUse::Reserved { order: order()? },
-        "used" => CouponUse::Used { order: order()? },
-        other => {
-            return Err(DbError::corrupt(
-                "coupon",
-                format!("unknown state {other:?}"),
-            ));
-        }
-    };
-    Ok(IssuedCoupon {
-        coupon: CouponId::from_uuid(coupon),
-        code,
-        user: UserId::from_uuid(user),
-        issued_at: instant(issued)?,
-        state,
-    })
-}
+const COUPON_COLUMNS: &str =
+    "c.campaign_id AS coupon_id, c.user_id, c.issued_ns, c.state, c.order_id, k.code";
 
 /// `user`'s coupon of `coupon`: `NotFound` without the campaign, `NotIssued` without a coupon.
 async fn find(
@@ -108,34 +64,36 @@ async fn find(
         .port(SQ)?;
     let (campaign, holder, issued, state, order, code) = row.ok_or(CouponError::NotFound)?;
     match (campaign, holder, issued, state) {
-        (Some(campaign), Some(holder), Some(issued), Some(state)) => {
-            coupon_of((campaign, holder, issued, state, order, code)).port(SQ)
+        (Some(coupon_id), Some(user_id), Some(issued_ns), Some(state)) => CouponRow {
+            coupon_id,
+            user_id,
+            code,
+            issued_ns,
+            state,
+            order_id: order,
         }
+        .coupon()
+        .port(SQ),
         _ => Err(CouponError::NotIssued),
     }
 }
 
 impl SqliteCouponStore {
-    /// Moves `user`'s coupon from a state `allowed` accepts to `to`, in one write
-    /// transaction; a coupon already in `to` is returned as it is (the call is a repeat).
+    /// Moves `user`'s coupon by `step`, in one write transaction; a coupon already where the
+    /// step leads is returned as it is (the call is a repeat).
     async fn transition(
         &self,
         coupon: CouponId,
         user: UserId,
-        to: CouponUse,
-        allowed: impl Fn(CouponUse) -> bool + Send,
+        step: CouponStep,
     ) -> Result<IssuedCoupon, CouponError> {
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         let mut current = find(&mut tx, coupon, user).await?;
+        let to = step.next(current.state)?;
         if current.state == to {
             return Ok(current);
         }
-        if !allowed(current.state) {
-            return Err(CouponError::Unavailable {
-                state: current.state,
-            });
-        }
-        let (state, order) = use_columns(to);
+        let (state, order) = state_columns(to);
         sqlx::query(
             "UPDATE coupons SET state = ?, order_id = ? WHERE campaign_id = ? AND user_id = ?",
         )
@@ -189,17 +147,16 @@ impl CouponStore for SqliteCouponStore {
             Err(CouponError::NotIssued) => {}
             Err(e) => return Err(e),
         }
-        let (code, until): (String, Option<i64>) =
-            sqlx::query_as("SELECT code, issue_until_ns FROM coupon_campaigns WHERE id = ?")
-                .bind(coupon.as_uuid())
-                .fetch_one(&mut *tx)
-                .await
-                .port(SQ)?;
-        if let Some(until) = until
-            && at >= until
-        {
-            return Err(CouponError::IssuanceClosed(instant(until).port(SQ)?));
-        }
+        let (code, until, remaining): (String, Option<i64>, i64) = sqlx::query_as(
+            "SELECT code, issue_until_ns, budget - issued FROM coupon_campaigns WHERE id = ?",
+        )
+        .bind(coupon.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .port(SQ)?;
+        let until = until.map(instant).transpose().port(SQ)?;
+        let remaining = from_db(remaining, "coupon budget").port(SQ)?;
+        check_issuance(until, remaining, now)?;
         let taken = sqlx::query(
             "UPDATE coupon_campaigns SET issued = issued + 1 WHERE id = ? AND issued < budget",
         )
@@ -251,9 +208,7 @@ impl CouponStore for SqliteCouponStore {
             .fetch_all(&self.pool)
             .await
             .port(SQ)?;
-        rows.into_iter()
-            .map(|row| coupon_of(row).port(SQ))
-            .collect()
+        CouponRow::coupons(rows).port(SQ)
     }
 
     async fn reserve(
@@ -262,10 +217,8 @@ impl CouponStore for SqliteCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        self.transition(coupon, user, CouponUse::Reserved { order }, |s| {
-            s == CouponUse::Issued
-        })
-        .await
+        self.transition(coupon, user, CouponStep::Reserve(order))
+            .await
     }
 
     async fn commit(
@@ -274,10 +227,8 @@ impl CouponStore for SqliteCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        self.transition(coupon, user, CouponUse::Used { order }, |s| {
-            s == CouponUse::Reserved { order }
-        })
-        .await
+        self.transition(coupon, user, CouponStep::Commit(order))
+            .await
     }
 
     async fn release(
@@ -286,9 +237,7 @@ impl CouponStore for SqliteCouponStore {
         user: UserId,
         order: OrderId,
     ) -> Result<IssuedCoupon, CouponError> {
-        self.transition(coupon, user, CouponUse::Issued, |s| {
-            s == CouponUse::Reserved { order }
-        })
-        .await
+        self.transition(coupon, user, CouponStep::Release(order))
+            .await
     }
 }

@@ -11,18 +11,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use booking_core::clock::{Clock, Timestamp};
+use booking_core::clock::Clock;
 use booking_core::ports::idempotency::{
-    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
-    StoredOutcome,
+    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
+    IdempotencyStore, Scope, StoredOutcome, retained_until,
 };
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqlitePool};
 
 use super::{SQ, begin_write};
-use crate::codec::{from_db, nanos, nanos_after, span_nanos};
-use crate::error::{DbError, PortDb};
+use crate::codec::from_db;
+use crate::error::PortDb;
+use crate::idempotency_rows::{
+    RecordRow, answer, owned, scope_text, stored_instant, stored_retention, token_column,
+};
 
 /// Idempotency records in the SQLite database of `pool`, kept for a retention period on a
 /// clock (see the module docs). Clones share the pool.
@@ -61,24 +64,20 @@ impl SqliteIdempotencyStore {
         now_ns: i64,
     ) -> Result<(), IdempotencyError> {
         let changed = query
-            .bind(scope_text(claim.scope())?)
+            .bind(scope_text(claim.scope(), SQ)?)
             .bind(claim.key().as_str())
-            .bind(i64::try_from(claim.token()).unwrap_or(i64::MAX))
+            .bind(token_column(claim.token())?)
             .bind(now_ns)
             .execute(&self.pool)
             .await
             .port(SQ)?
             .rows_affected();
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(IdempotencyError::Lost)
-        }
+        owned(changed)
     }
 
     /// The clock's now as a stored instant.
     fn now(&self) -> Result<i64, IdempotencyError> {
-        stored(self.clock.now())
+        stored_instant(self.clock.now())
     }
 }
 
@@ -86,49 +85,6 @@ impl SqliteIdempotencyStore {
 /// still retained. A claim past its lease that nobody took over still owns its record.
 const OWNED: &str =
     "scope = ? AND key = ? AND token = ? AND outcome_status IS NULL AND retain_until_ns > ?";
-
-/// `at` as a stored instant, or `Invalid` outside the years the store keeps.
-fn stored(at: Timestamp) -> Result<i64, IdempotencyError> {
-    nanos(at).map_err(|_| IdempotencyError::Invalid {
-        reason: "the instant is outside what the store keeps (years 1678 to 2262)",
-    })
-}
-
-/// A scope as its stored text (its JSON form, one text per scope).
-fn scope_text(scope: &Scope) -> Result<String, IdempotencyError> {
-    serde_json::to_string(scope).map_err(|e| IdempotencyError::Backend {
-        backend: SQ.name(),
-        source: Box::new(e),
-    })
-}
-
-/// An `idempotency_keys` row as `begin` reads it:
-/// `(fingerprint, lease_ns, outcome_status, outcome_body, retain_until_ns)`.
-type RecordRow = (Vec<u8>, i64, Option<i64>, Option<Vec<u8>>, i64);
-
-/// What a retained record answers to a `begin` with `fingerprint` at `now_ns`; `None`: the
-/// key may be claimed (its claim's lease ran out).
-fn answer(
-    (stored_fp, lease_ns, status, body, _): RecordRow,
-    fingerprint: &Fingerprint,
-    now_ns: i64,
-) -> Result<Option<BeginOutcome>, DbError> {
-    if stored_fp.as_slice() != fingerprint.as_bytes() {
-        return Ok(Some(BeginOutcome::Mismatch));
-    }
-    if let Some(status) = status {
-        let outcome = StoredOutcome {
-            status: from_db(status, "idempotency status")?,
-            body: body.unwrap_or_default(),
-        };
-        return Ok(Some(BeginOutcome::Replay(outcome)));
-    }
-    if lease_ns > now_ns {
-        let retry_after = span_nanos(now_ns, lease_ns);
-        return Ok(Some(BeginOutcome::InFlight { retry_after }));
-    }
-    Ok(None) // its worker is presumed dead: take it over
-}
 
 #[async_trait]
 impl IdempotencyStore for SqliteIdempotencyStore {
@@ -139,33 +95,21 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         fingerprint: &Fingerprint,
         lease: Duration,
     ) -> Result<BeginOutcome, IdempotencyError> {
-        if lease.is_zero() {
-            return Err(IdempotencyError::Invalid {
-                reason: "the claim lease is zero",
-            });
-        }
         let now = self.clock.now();
-        let lease_expires_at = now
-            .checked_add(lease)
-            .map_err(|_| IdempotencyError::Invalid {
-                reason: "the claim lease reaches past the largest timestamp",
-            })?;
-        let (now_ns, lease_ns) = (stored(now)?, stored(lease_expires_at)?);
-        let scope_key = scope_text(scope)?;
+        let terms = ClaimTerms::new(now, lease, self.retention)?;
+        let scope_key = scope_text(scope, SQ)?;
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         let existing: Option<RecordRow> = sqlx::query_as(
-            "SELECT fingerprint, lease_ns, outcome_status, outcome_body, retain_until_ns
-             FROM idempotency_keys WHERE scope = ? AND key = ? AND retain_until_ns > ?",
+            "SELECT fingerprint, lease_ns AS lease_expires_ns, outcome_status AS status,
+                    outcome_body AS body, retain_until_ns
+             FROM idempotency_keys WHERE scope = ? AND key = ?",
         )
         .bind(&scope_key)
         .bind(key.as_str())
-        .bind(now_ns)
         .fetch_optional(&mut *tx)
         .await
         .port(SQ)?;
-        if let Some(row) = existing
-            && let Some(outcome) = answer(row, fingerprint, now_ns).port(SQ)?
-        {
+        if let Some(outcome) = answer(existing.as_ref(), fingerprint, now).port(SQ)? {
             return Ok(outcome);
         }
         let (token,): (i64,) = sqlx::query_as(
@@ -175,7 +119,6 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         .fetch_one(&mut *tx)
         .await
         .port(SQ)?;
-        let retain_until = nanos_after(now_ns, self.retention).max(lease_ns);
         sqlx::query(
             "INSERT INTO idempotency_keys
                  (scope, key, fingerprint, token, lease_ns, outcome_status, outcome_body,
@@ -190,8 +133,8 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         .bind(key.as_str())
         .bind(fingerprint.as_bytes().as_slice())
         .bind(token)
-        .bind(lease_ns)
-        .bind(retain_until)
+        .bind(stored_instant(terms.lease_expires_at)?)
+        .bind(stored_retention(terms.retain_until))
         .execute(&mut *tx)
         .await
         .port(SQ)?;
@@ -201,7 +144,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
             key.clone(),
             *fingerprint,
             from_db(token, "idempotency token").port(SQ)?,
-            lease_expires_at,
+            terms.lease_expires_at,
         )))
     }
 
@@ -210,7 +153,8 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         claim: &Claim,
         outcome: StoredOutcome,
     ) -> Result<(), IdempotencyError> {
-        let now_ns = self.now()?;
+        let now = self.clock.now();
+        let now_ns = stored_instant(now)?;
         let sql = format!(
             "UPDATE idempotency_keys SET outcome_status = ?, outcome_body = ?, retain_until_ns = ?
              WHERE {OWNED}"
@@ -218,7 +162,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(i64::from(outcome.status))
             .bind(outcome.body)
-            .bind(nanos_after(now_ns, self.retention));
+            .bind(stored_retention(retained_until(now, self.retention)));
         self.on_owned(claim, query, now_ns).await
     }
 

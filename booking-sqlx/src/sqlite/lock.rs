@@ -18,14 +18,15 @@ use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::policy::Sleeper;
 use booking_core::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions, LockWait,
-    normalize_keys,
+    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
+    acquire_polling, normalize_keys,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{SQ, begin_write};
-use crate::codec::{from_db, nanos, span_nanos};
+use crate::codec::from_db;
 use crate::error::PortDb;
+use crate::lock_leases::{stored_instant, stored_lease_end, token_column};
 
 /// What the manager and its guards share.
 struct Leases {
@@ -40,26 +41,6 @@ impl fmt::Debug for Leases {
     }
 }
 
-/// `at` as a stored instant, or `Invalid` outside the years the store keeps.
-fn stored(at: Timestamp) -> Result<i64, LockError> {
-    nanos(at).map_err(|_| LockError::Invalid {
-        reason: "the lease ends outside what the store keeps (years 1678 to 2262)",
-    })
-}
-
-/// `ttl` from `now`, as an instant and a stored one.
-fn lease_end(now: Timestamp, ttl: Duration) -> Result<(Timestamp, i64), LockError> {
-    let end = now.checked_add(ttl).map_err(|_| LockError::Invalid {
-        reason: "the lease TTL reaches past the largest timestamp",
-    })?;
-    Ok((end, stored(end)?))
-}
-
-/// A fencing token as stored.
-fn token_column(token: FencingToken) -> i64 {
-    i64::try_from(token.get()).unwrap_or(i64::MAX)
-}
-
 /// The first key of `lease` no longer held by it at `now_ns` (expired, or taken over).
 async fn first_lost(
     conn: &mut SqliteConnection,
@@ -71,7 +52,7 @@ async fn first_lost(
             "SELECT 1 FROM lock_leases WHERE key = ? AND token = ? AND expires_ns > ?",
         )
         .bind(key)
-        .bind(token_column(*token))
+        .bind(token_column(*token)?)
         .bind(now_ns)
         .fetch_optional(&mut *conn)
         .await
@@ -91,8 +72,8 @@ impl Leases {
         ttl: Duration,
     ) -> Result<(Lease, Timestamp), LockError> {
         let now = self.clock.now();
-        let now_ns = stored(now)?;
-        let (end, end_ns) = lease_end(now, ttl)?;
+        let now_ns = stored_instant(now)?;
+        let (end, end_ns) = stored_lease_end(now, ttl)?;
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         for key in keys {
             let held: Option<(i64,)> =
@@ -136,8 +117,8 @@ impl Leases {
 impl LeaseHandle for Leases {
     async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<Timestamp, LockError> {
         let now = self.clock.now();
-        let now_ns = stored(now)?;
-        let (end, end_ns) = lease_end(now, ttl)?;
+        let now_ns = stored_instant(now)?;
+        let (end, end_ns) = stored_lease_end(now, ttl)?;
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         if let Some(key) = first_lost(&mut tx, lease, now_ns).await? {
             return Err(LockError::Lost { key });
@@ -146,7 +127,7 @@ impl LeaseHandle for Leases {
             sqlx::query("UPDATE lock_leases SET expires_ns = ? WHERE key = ? AND token = ?")
                 .bind(end_ns)
                 .bind(key)
-                .bind(token_column(*token))
+                .bind(token_column(*token)?)
                 .execute(&mut *tx)
                 .await
                 .port(SQ)?;
@@ -156,14 +137,14 @@ impl LeaseHandle for Leases {
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), LockError> {
-        let now_ns = stored(self.clock.now())?;
+        let now_ns = stored_instant(self.clock.now())?;
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         let lost = first_lost(&mut tx, lease, now_ns).await?;
         for (key, token) in lease.grants() {
             // Only this grant's rows: a key taken over since stays its new holder's.
             sqlx::query("DELETE FROM lock_leases WHERE key = ? AND token = ?")
                 .bind(key)
-                .bind(token_column(*token))
+                .bind(token_column(*token)?)
                 .execute(&mut *tx)
                 .await
                 .port(SQ)?;
@@ -218,38 +199,10 @@ impl LockManager for SqliteLockManager {
     async fn acquire(&self, keys: &[&str], options: &LockOptions) -> Result<LockGuard, LockError> {
         let keys = normalize_keys(keys, options)?;
         let leases = &self.leases;
-        let started = stored(leases.clock.now())?;
-        let mut backoff = match options.wait {
-            LockWait::NoWait => Duration::ZERO,
-            LockWait::Bounded {
-                initial_backoff, ..
-            } => initial_backoff,
-        };
-        loop {
-            let busy = match leases.try_acquire(&keys, options.ttl).await {
-                Ok((lease, expires_at)) => {
-                    let handle: Arc<dyn LeaseHandle> = Arc::<Leases>::clone(leases);
-                    return LockGuard::new(lease, expires_at, handle).arm(options).await;
-                }
-                Err(LockError::Busy { key }) => key,
-                Err(other) => return Err(other),
-            };
-            let LockWait::Bounded {
-                max_wait,
-                max_backoff,
-                ..
-            } = options.wait
-            else {
-                return Err(LockError::Busy { key: busy });
-            };
-            let waited = span_nanos(started, stored(leases.clock.now())?);
-            let Some(left) = max_wait.checked_sub(waited).filter(|d| !d.is_zero()) else {
-                return Err(LockError::Busy { key: busy });
-            };
-            // A floor keeps a zero backoff from spinning on a clock that does not move.
-            let pause = backoff.min(left).max(Duration::from_micros(1));
-            leases.sleeper.sleep(pause).await;
-            backoff = backoff.saturating_mul(2).min(max_backoff);
-        }
+        let handle: Arc<dyn LeaseHandle> = Arc::<Leases>::clone(leases);
+        acquire_polling(options, &*leases.clock, &*leases.sleeper, handle, |_| {
+            leases.try_acquire(&keys, options.ttl)
+        })
+        .await
     }
 }

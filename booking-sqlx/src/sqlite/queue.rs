@@ -12,13 +12,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, EventId, UserId};
-use booking_core::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
+use booking_core::ports::queue::{
+    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
+};
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::{SQ, begin_write};
-use crate::codec::{from_db, instant, nanos};
+use crate::codec::from_db;
 use crate::error::{DbError, PortDb};
+use crate::queue_rows::{admissions_in_order, admitted_status, stored_instant};
 
 /// Waiting rooms in the SQLite database of `pool` (see the module docs).
 #[derive(Debug, Clone)]
@@ -43,11 +46,6 @@ impl SqliteAdmissionQueue {
     }
 }
 
-/// `at` as a stored instant, or `InvalidArgument` outside the years the store keeps.
-fn stored(at: Timestamp) -> Result<i64, QueueError> {
-    nanos(at).map_err(|_| QueueError::InvalidArgument("instant outside the stored range"))
-}
-
 /// One token as [`token_row`] reads it: its user, sequence, admission and position.
 #[derive(Debug)]
 struct TokenRow {
@@ -58,19 +56,14 @@ struct TokenRow {
 }
 
 impl TokenRow {
-    /// Where the token stands at `now_ns`.
-    fn status(&self, now_ns: i64) -> Result<QueueStatus, DbError> {
-        Ok(match self.admitted_until {
-            None => QueueStatus::Waiting {
+    /// Where the token stands at `now`.
+    fn status(&self, now: Timestamp) -> Result<QueueStatus, DbError> {
+        match self.admitted_until {
+            None => Ok(QueueStatus::Waiting {
                 position: self.position,
-            },
-            Some(until) if now_ns < until => QueueStatus::Admitted {
-                expires_at: instant(until)?,
-            },
-            Some(until) => QueueStatus::Expired {
-                expired_at: instant(until)?,
-            },
-        })
+            }),
+            Some(until) => admitted_status(until, now),
+        }
     }
 }
 
@@ -105,7 +98,6 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         user: UserId,
         now: Timestamp,
     ) -> Result<QueueEntry, QueueError> {
-        let now_ns = stored(now)?;
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         let live: Option<(Uuid,)> =
             sqlx::query_as("SELECT token FROM queue_tokens WHERE event_id = ? AND user_id = ?")
@@ -116,7 +108,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
                 .port(SQ)?;
         if let Some((token,)) = live {
             if let Some(row) = token_row(&mut tx, token).await.port(SQ)? {
-                let status = row.status(now_ns).port(SQ)?;
+                let status = row.status(now).port(SQ)?;
                 if !matches!(status, QueueStatus::Expired { .. }) {
                     return Ok(QueueEntry {
                         token: AdmissionToken::from_uuid(token),
@@ -172,8 +164,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         token: AdmissionToken,
         now: Timestamp,
     ) -> Result<QueueStatus, QueueError> {
-        let now_ns = stored(now)?;
-        self.known(token).await?.status(now_ns).port(SQ)
+        self.known(token).await?.status(now).port(SQ)
     }
 
     async fn admit_next(
@@ -183,15 +174,8 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         ttl: Duration,
         now: Timestamp,
     ) -> Result<Vec<Admission>, QueueError> {
-        if ttl.is_zero() {
-            return Err(QueueError::InvalidArgument(
-                "admission ttl must be positive",
-            ));
-        }
-        let expires_at = now
-            .checked_add(ttl)
-            .map_err(|_| QueueError::InvalidArgument("admission ttl overflows the clock"))?;
-        let (now_ns, until_ns) = (stored(now)?, stored(expires_at)?);
+        let expires_at = admission_expiry(now, ttl)?;
+        let (now_ns, until_ns) = (stored_instant(now)?, stored_instant(expires_at)?);
         let mut tx = begin_write(&self.pool).await.port(SQ)?;
         sqlx::query(
             "DELETE FROM queue_tokens
@@ -202,7 +186,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         .execute(&mut *tx)
         .await
         .port(SQ)?;
-        let mut admitted: Vec<(i64, Uuid, Uuid)> = sqlx::query_as(
+        let admitted: Vec<(i64, Uuid, Uuid)> = sqlx::query_as(
             "UPDATE queue_tokens SET admitted_until_ns = ?
              WHERE token IN (SELECT token FROM queue_tokens
                              WHERE event_id = ? AND admitted_until_ns IS NULL
@@ -216,15 +200,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         .await
         .port(SQ)?;
         tx.commit().await.port(SQ)?;
-        admitted.sort_unstable_by_key(|(sequence, ..)| *sequence);
-        Ok(admitted
-            .into_iter()
-            .map(|(_, token, user)| Admission {
-                token: AdmissionToken::from_uuid(token),
-                user: UserId::from_uuid(user),
-                expires_at,
-            })
-            .collect())
+        Ok(admissions_in_order(admitted, expires_at))
     }
 
     async fn check_admitted(
@@ -233,16 +209,11 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         user: UserId,
         now: Timestamp,
     ) -> Result<Timestamp, QueueError> {
-        let now_ns = stored(now)?;
         let row = self.known(token).await?;
         if row.user != user {
             return Err(QueueError::WrongUser);
         }
-        match row.status(now_ns).port(SQ)? {
-            QueueStatus::Admitted { expires_at } => Ok(expires_at),
-            QueueStatus::Waiting { position } => Err(QueueError::NotAdmitted { position }),
-            QueueStatus::Expired { expired_at } => Err(QueueError::AdmissionExpired { expired_at }),
-        }
+        row.status(now).port::<QueueError>(SQ)?.admitted()
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

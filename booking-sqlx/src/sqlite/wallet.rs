@@ -10,13 +10,15 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
+use booking_core::ports::wallet::{
+    LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError, WalletStore,
+};
 use sqlx::{SqliteConnection, SqlitePool};
-use uuid::Uuid;
 
 use super::{SQ, begin_write};
-use crate::codec::{instant, nanos};
-use crate::error::{DbError, PortDb};
+use crate::codec::nanos;
+use crate::error::PortDb;
+use crate::wallet_ledger::{LEDGER_COLUMNS, LedgerRow};
 
 /// Wallets in the SQLite database of `pool` (see the module docs).
 #[derive(Debug, Clone)]
@@ -31,63 +33,18 @@ impl SqliteWalletStore {
     }
 }
 
-/// The columns [`EntryRow`] reads.
-const ENTRY_COLUMNS: &str = "user_id, currency, movement, amount, balance_after, reference, at_ns";
-
-/// A `wallet_ledger` row:
-/// `(user_id, currency, movement, amount, balance_after, reference, at_ns)`.
-type EntryRow = (Uuid, String, String, i64, i64, String, i64);
-
-/// A movement's stored name.
-fn movement_name(movement: Movement) -> &'static str {
-    match movement {
-        Movement::Credit => "credit",
-        Movement::Debit => "debit",
-    }
-}
-
-/// The entry a row stores.
-fn entry_of(
-    (user, currency, movement, amount, balance, reference, at): EntryRow,
-) -> Result<LedgerEntry, DbError> {
-    let currency: Currency = currency
-        .parse()
-        .map_err(|_| DbError::corrupt("ledger entry", format!("currency {currency:?}")))?;
-    let money =
-        |minor| Money::new(minor, currency).map_err(|e| DbError::corrupt("ledger entry", e));
-    let movement = match movement.as_str() {
-        "credit" => Movement::Credit,
-        "debit" => Movement::Debit,
-        other => {
-            return Err(DbError::corrupt(
-                "ledger entry",
-                format!("movement {other:?}"),
-            ));
-        }
-    };
-    Ok(LedgerEntry {
-        user: UserId::from_uuid(user),
-        movement,
-        amount: money(amount)?,
-        balance_after: money(balance)?,
-        reference: LedgerRef::new(reference).map_err(|e| DbError::corrupt("ledger entry", e))?,
-        at: instant(at)?,
-    })
-}
-
 /// The entry written under `reference`, if any.
 async fn by_reference(
     conn: &mut SqliteConnection,
     reference: &LedgerRef,
 ) -> Result<Option<LedgerEntry>, WalletError> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM wallet_ledger WHERE reference = ?");
-    let row: Option<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE reference = ?");
+    let row: Option<LedgerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(reference.as_str())
         .fetch_optional(conn)
         .await
         .port::<WalletError>(SQ)?;
-    row.map(|row| entry_of(row).port::<WalletError>(SQ))
-        .transpose()
+    row.map(LedgerRow::entry).transpose().port(SQ)
 }
 
 /// The balance of `user`'s wallet in `currency`: its latest entry's, or zero.
@@ -121,37 +78,17 @@ impl SqliteWalletStore {
         reference: &LedgerRef,
         now: Timestamp,
     ) -> Result<LedgerEntry, WalletError> {
-        if amount.is_zero() {
-            return Err(WalletError::ZeroAmount);
-        }
+        let request = MovementRequest::new(user, movement, amount, reference)?;
         let at = nanos(now).map_err(|e| WalletError::Backend {
             backend: SQ.name(),
             source: Box::new(e),
         })?;
         let mut tx = begin_write(&self.pool).await.port::<WalletError>(SQ)?;
         if let Some(earlier) = by_reference(&mut tx, reference).await? {
-            let same =
-                earlier.user == user && earlier.movement == movement && earlier.amount == amount;
-            return if same {
-                Ok(earlier)
-            } else {
-                Err(WalletError::ReferenceConflict {
-                    reference: reference.clone(),
-                })
-            };
+            return request.repeat(earlier);
         }
         let balance = balance_of(&mut tx, user, amount.currency()).await?;
-        let balance_after = match movement {
-            Movement::Credit => balance.checked_add(amount)?,
-            Movement::Debit => {
-                balance
-                    .checked_sub(amount)
-                    .map_err(|_| WalletError::InsufficientFunds {
-                        balance,
-                        requested: amount,
-                    })?
-            }
-        };
+        let balance_after = request.balance_after(balance)?;
         sqlx::query(
             "INSERT INTO wallet_ledger
                  (user_id, currency, movement, amount, balance_after, reference, at_ns)
@@ -159,7 +96,7 @@ impl SqliteWalletStore {
         )
         .bind(user.as_uuid())
         .bind(amount.currency().code())
-        .bind(movement_name(movement))
+        .bind(movement.name())
         .bind(amount.minor())
         .bind(balance_after.minor())
         .bind(reference.as_str())
@@ -168,14 +105,7 @@ impl SqliteWalletStore {
         .await
         .port::<WalletError>(SQ)?;
         tx.commit().await.port::<WalletError>(SQ)?;
-        Ok(LedgerEntry {
-            user,
-            movement,
-            amount,
-            balance_after,
-            reference: reference.clone(),
-            at: now,
-        })
+        Ok(request.entry(balance_after, now))
     }
 }
 
@@ -214,18 +144,16 @@ impl WalletStore for SqliteWalletStore {
         currency: Currency,
     ) -> Result<Vec<LedgerEntry>, WalletError> {
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM wallet_ledger WHERE user_id = ? AND currency = ?
+            "SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE user_id = ? AND currency = ?
              ORDER BY seq"
         );
-        let rows: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<LedgerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(user.as_uuid())
             .bind(currency.code())
             .fetch_all(&self.pool)
             .await
             .port::<WalletError>(SQ)?;
-        rows.into_iter()
-            .map(|row| entry_of(row).port::<WalletError>(SQ))
-            .collect()
+        LedgerRow::entries(rows).port(SQ)
     }
 
     async fn find(&self, reference: &LedgerRef) -> Result<Option<LedgerEntry>, WalletError> {
