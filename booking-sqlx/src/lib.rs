@@ -6,6 +6,10 @@
 mod codec;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod expiry_sweep;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod store_writes;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
