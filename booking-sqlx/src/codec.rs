@@ -302,16 +302,6 @@ pub(crate) fn placed_events(
     }
 }
 
-/// `ItemsLost` naming the lost items, if any: the paid step's and the extension's refusal.
-#[allow(dead_code)] // used by the backends as they adopt it
-pub(crate) fn all_there(tickets: Vec<TicketId>, stock: Vec<StockId>) -> Result<(), StoreError> {
-    if tickets.is_empty() && stock.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::ItemsLost { tickets, stock })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use booking_core::machine::{PaymentState, TicketStateKind};
@@ -425,16 +415,6 @@ mod tests {
             Some(TicketCommand::Release { hold })
         );
         assert_eq!(giving_back(&lapsed, hold, true, now), None);
-    }
-
-    #[test]
-    fn nothing_lost_is_all_there_and_a_lost_item_is_named() {
-        assert!(all_there(Vec::new(), Vec::new()).is_ok());
-        let stock = StockId::new();
-        assert!(matches!(
-            all_there(Vec::new(), vec![stock]),
-            Err(StoreError::ItemsLost { stock: s, .. }) if s == vec![stock]
-        ));
     }
 
     #[test]

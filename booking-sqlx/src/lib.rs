@@ -9,6 +9,8 @@ mod error;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod expiry_sweep;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod store_steps;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod store_writes;
 
 #[cfg(feature = "postgres")]

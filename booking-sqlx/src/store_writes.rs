@@ -221,7 +221,11 @@ async fn lock_both<C: StoreRows>(
     let record = conn.lock_order(order).await?;
     let id = payment.next.payment.id();
     if conn.lock_payment(id).await?.version() != payment.expected {
-        return Err(version_conflict("payment", id, payment.expected));
+        return Err(StoreError::version_conflict(
+            "payment",
+            id,
+            payment.expected,
+        ));
     }
     Ok(record)
 }
@@ -239,19 +243,6 @@ async fn finish<C: StoreRows>(
     conn.append_outbox(events, now).await
 }
 
-/// A [`StoreError::VersionConflict`] for record `id` read at another version than `expected`.
-pub(crate) fn version_conflict(
-    what: &'static str,
-    id: impl std::fmt::Display,
-    expected: u64,
-) -> StoreError {
-    StoreError::VersionConflict {
-        what,
-        id: id.to_string(),
-        expected,
-    }
-}
-
 /// Why a compare-and-set of record `id` changed no row: `NotFound` if the record is not
 /// stored (`exists` is `false`), otherwise `VersionConflict` (it has moved on).
 pub(crate) fn cas_missed(
@@ -261,7 +252,7 @@ pub(crate) fn cas_missed(
     exists: bool,
 ) -> StoreError {
     if exists {
-        version_conflict(what, id, expected)
+        StoreError::version_conflict(what, id, expected)
     } else {
         StoreError::not_found(what, id)
     }

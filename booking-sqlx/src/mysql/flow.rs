@@ -19,7 +19,7 @@ use super::stocks::{
     settle_hold_record,
 };
 use super::tickets::{lock_tickets, locked, step, ticket_ids, write_tickets};
-use crate::codec::{all_there, giving_back, sell_or_retake};
+use crate::codec::{giving_back, sell_or_retake};
 
 /// Everything a step locked beside the order: its tickets and stocks.
 struct Items {
@@ -146,7 +146,7 @@ pub(super) async fn extend_items(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
+    StoreError::none_lost(lost_tickets, lost_stock)?;
     items.save(conn).await
 }
 
@@ -198,7 +198,7 @@ pub(super) async fn sell_items(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
+    StoreError::none_lost(lost_tickets, lost_stock)?;
     items.save(conn).await
 }
 

@@ -15,7 +15,7 @@ use super::MY;
 use super::rows::{json_text, record};
 use crate::codec::{nanos, to_db};
 use crate::error::{Db, DbError, Failure};
-use crate::store_writes::{cas_missed, version_conflict};
+use crate::store_writes::cas_missed;
 
 /// Inserts a new order; `AlreadyExists` if its id is taken. A concurrent insert of the same
 /// id waits for this transaction and then fails.
@@ -75,7 +75,7 @@ pub(crate) async fn lock_order(
         .db(MY)?
         .ok_or_else(|| StoreError::not_found("order", id))?;
     if row.try_get::<i64, _>("version").db(MY)? != to_db(change.expected)? {
-        return Err(version_conflict("order", id, change.expected));
+        return Err(StoreError::version_conflict("order", id, change.expected));
     }
     record(&row.try_get::<String, _>("record").db(MY)?, "order")
 }

@@ -1,121 +1,31 @@
-//! Where each row-level step of the store's writes is done on MySQL: the
-//! [`StoreDatabase`] and [`StoreRows`] that `crate::store_writes` and `crate::expiry_sweep`
-//! run on.
+//! Which function does each row-level step of the store's writes on MySQL
+//! (`crate::store_writes`, `crate::expiry_sweep`).
+//!
+//! A write transaction runs at `READ COMMITTED` (see the module docs of `mysql`): the
+//! statements' own conditions and row locks (`FOR UPDATE`, `SKIP LOCKED` in the sweep) make
+//! each write correct.
 
-use async_trait::async_trait;
-use booking_core::clock::Timestamp;
-use booking_core::ids::{OrderId, PaymentId};
-use booking_core::machine::DomainEvent;
-use booking_core::ports::store::{Cas, ItemRef, OrderRecord, PaymentRecord, StoreError};
-use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction};
-use uuid::Uuid;
+use sqlx::{MySql, MySqlConnection};
 
-use super::rows::append_outbox;
-use super::{MY, begin, flow, place, records, sweep};
-use crate::error::Backend;
-use crate::store_writes::{StoreDatabase, StoreRows};
+use super::{MY, begin, flow, place, records, rows, sweep};
+use crate::store_steps::store_steps;
 
-#[async_trait]
-impl StoreDatabase for MySql {
-    const BACKEND: Backend = MY;
-
-    /// A transaction at `READ COMMITTED` (see the module docs of `mysql`).
-    async fn begin_write(pool: &MySqlPool) -> Result<Transaction<'static, MySql>, sqlx::Error> {
-        begin(pool).await
-    }
-
-    async fn due_page(
-        pool: &MySqlPool,
-        now_ns: i64,
-        after: (i64, Uuid),
-        limit: i64,
-    ) -> Result<Vec<(Uuid, i64)>, StoreError> {
-        sweep::due_page(pool, now_ns, after, limit).await
-    }
-}
-
-#[async_trait]
-impl StoreRows for MySqlConnection {
-    async fn place_order(
-        &mut self,
-        record: &OrderRecord,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        place::place_order(self, record, now).await
-    }
-
-    async fn lock_order(&mut self, change: &Cas<OrderRecord>) -> Result<OrderRecord, StoreError> {
-        records::lock_order(self, change).await
-    }
-
-    async fn claim_due(
-        &mut self,
-        id: OrderId,
-        now: Timestamp,
-    ) -> Result<Option<OrderRecord>, StoreError> {
-        sweep::claim_due(self, id, now).await
-    }
-
-    async fn lock_payment(&mut self, id: PaymentId) -> Result<PaymentRecord, StoreError> {
-        records::lock_payment(self, id).await
-    }
-
-    async fn cas_order(&mut self, change: &Cas<OrderRecord>) -> Result<(), StoreError> {
-        records::cas_order(self, change).await
-    }
-
-    async fn cas_payment(&mut self, change: &Cas<PaymentRecord>) -> Result<(), StoreError> {
-        records::cas_payment(self, change).await
-    }
-
-    async fn insert_payment(&mut self, record: &PaymentRecord) -> Result<(), StoreError> {
-        records::insert_payment(self, record).await
-    }
-
-    async fn append_outbox(
-        &mut self,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        append_outbox(self, events, now).await
-    }
-
-    async fn extend_items(
-        &mut self,
-        record: &OrderRecord,
-        expires_at: Timestamp,
-        now: Timestamp,
-        events: &mut Vec<DomainEvent>,
-    ) -> Result<(), StoreError> {
-        flow::extend_items(self, record, expires_at, now, events).await
-    }
-
-    async fn sell_items(
-        &mut self,
-        record: &OrderRecord,
-        now: Timestamp,
-        events: &mut Vec<DomainEvent>,
-    ) -> Result<(), StoreError> {
-        flow::sell_items(self, record, now, events).await
-    }
-
-    async fn restock_items(
-        &mut self,
-        order: OrderId,
-        restock: &[ItemRef],
-        now: Timestamp,
-        events: &mut Vec<DomainEvent>,
-    ) -> Result<(), StoreError> {
-        flow::restock_items(self, order, restock, now, events).await
-    }
-
-    async fn free_items(
-        &mut self,
-        record: &OrderRecord,
-        expire: bool,
-        now: Timestamp,
-        events: &mut Vec<DomainEvent>,
-    ) -> Result<(u32, u32), StoreError> {
-        flow::free_items(self, record, expire, now, events).await
-    }
+store_steps! {
+    database: MySql,
+    connection: MySqlConnection,
+    backend: MY,
+    begin_write: begin,
+    due_page: sweep::due_page,
+    place_order: place::place_order,
+    lock_order: records::lock_order,
+    claim_due: sweep::claim_due,
+    lock_payment: records::lock_payment,
+    cas_order: records::cas_order,
+    cas_payment: records::cas_payment,
+    insert_payment: records::insert_payment,
+    append_outbox: rows::append_outbox,
+    extend_items: flow::extend_items,
+    sell_items: flow::sell_items,
+    restock_items: flow::restock_items,
+    free_items: flow::free_items,
 }

@@ -17,7 +17,7 @@ use super::holds::{extend_stock_hold, record_retaken_sale, settle_stock_hold};
 use super::inventory::{
     apply_stock, held_by, lock_tickets, reclaim_lapsed, ticket_step, write_tickets,
 };
-use crate::codec::{all_there, sell_or_retake};
+use crate::codec::sell_or_retake;
 
 /// The tickets among `items`.
 fn tickets_of<'a>(items: impl IntoIterator<Item = &'a ItemRef>) -> Vec<Uuid> {
@@ -123,7 +123,7 @@ pub(super) async fn extend_items(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
+    StoreError::none_lost(lost_tickets, lost_stock)?;
     write_tickets(conn, &changes).await
 }
 
@@ -176,7 +176,7 @@ pub(super) async fn sell_items(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
+    StoreError::none_lost(lost_tickets, lost_stock)?;
     write_tickets(conn, &changes).await
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::PG;
 use super::codec::{nanos, to_db};
 use crate::error::Db;
-use crate::store_writes::{cas_missed, version_conflict};
+use crate::store_writes::cas_missed;
 
 /// Inserts a new order; whether it did (`false`: the id is taken).
 pub(crate) async fn insert_order(
@@ -56,7 +56,7 @@ pub(crate) async fn lock_order(
         .ok_or_else(|| StoreError::not_found("order", id))?;
     let version: i64 = row.try_get("version").db(PG)?;
     if version != to_db(change.expected)? {
-        return Err(version_conflict("order", id, change.expected));
+        return Err(StoreError::version_conflict("order", id, change.expected));
     }
     let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
     Ok(record)

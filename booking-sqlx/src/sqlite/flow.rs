@@ -14,7 +14,7 @@ use super::inventory::{
     HoldRecord, apply_stock, put_stock_hold, reclaim_lapsed, save_ticket, status, stock_hold,
     ticket,
 };
-use crate::codec::{all_there, giving_back, nanos, sell_or_retake};
+use crate::codec::{giving_back, nanos, sell_or_retake};
 
 /// Releases (or, with `expire`, expires) every item `record`'s hold still holds, pushing the
 /// events; returns the tickets and stock units put back on sale. Items another order took
@@ -109,7 +109,7 @@ pub(super) async fn extend_items(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)
+    StoreError::none_lost(lost_tickets, lost_stock)
 }
 
 /// Sells every item of `record` to its order; `ItemsLost` naming every item lost.
@@ -166,7 +166,7 @@ pub(super) async fn sell_items(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)
+    StoreError::none_lost(lost_tickets, lost_stock)
 }
 
 /// Refunds `restock`, sold to `order`, and puts it back on sale.

@@ -14,7 +14,6 @@ use super::SQ;
 use super::rows::{inserted, one_row};
 use crate::codec::{nanos, to_db};
 use crate::error::Db;
-use crate::store_writes::version_conflict;
 
 /// Inserts a new order; `AlreadyExists` if its id is taken.
 pub(super) async fn insert_order(
@@ -67,7 +66,7 @@ pub(super) async fn order_at(
         .await?
         .ok_or_else(|| StoreError::not_found("order", id))?;
     if record.version() != change.expected {
-        return Err(version_conflict("order", id, change.expected));
+        return Err(StoreError::version_conflict("order", id, change.expected));
     }
     Ok(record)
 }
@@ -144,7 +143,7 @@ pub(super) async fn payment_at(
 ) -> Result<(), StoreError> {
     let id = change.next.payment.id();
     if payment_by_id(conn, id).await?.version() != change.expected {
-        return Err(version_conflict("payment", id, change.expected));
+        return Err(StoreError::version_conflict("payment", id, change.expected));
     }
     Ok(())
 }
