@@ -222,7 +222,6 @@ pub(crate) fn listed_event(
 /// (even past its deadline) it is sold; free again (released, or held by a lapsed hold) it
 /// is taken back and sold; anything else is lost (`None`). Returns the sold ticket and the
 /// events, in order.
-#[allow(dead_code)] // used by the backends as they adopt it
 pub(crate) fn sell_or_retake(
     ticket: &Ticket,
     order: OrderId,
@@ -246,7 +245,7 @@ pub(crate) fn sell_or_retake(
 /// The command that gives a ticket held by `hold` back when its order is cancelled
 /// (`expire == false`) or swept (`expire == true`): `None` if `hold` no longer holds it (another
 /// order took it after the hold lapsed).
-#[allow(dead_code)] // used by the backends as they adopt it
+#[allow(dead_code)] // not used when PostgreSQL (whose flow reads holds itself) is the only backend
 pub(crate) fn giving_back(
     ticket: &Ticket,
     hold: HoldId,
