@@ -222,7 +222,6 @@ pub(crate) fn listed_event(
 /// (even past its deadline) it is sold; free again (released, or held by a lapsed hold) it
 /// is taken back and sold; anything else is lost (`None`). Returns the sold ticket and the
 /// events, in order.
-#[allow(dead_code)] // used by the backends as they adopt it
 pub(crate) fn sell_or_retake(
     ticket: &Ticket,
     order: OrderId,
@@ -246,7 +245,7 @@ pub(crate) fn sell_or_retake(
 /// The command that gives a ticket held by `hold` back when its order is cancelled
 /// (`expire == false`) or swept (`expire == true`): `None` if `hold` no longer holds it (another
 /// order took it after the hold lapsed).
-#[allow(dead_code)] // used by the backends as they adopt it
+#[allow(dead_code)] // not used when PostgreSQL (whose flow reads holds itself) is the only backend
 pub(crate) fn giving_back(
     ticket: &Ticket,
     hold: HoldId,
@@ -299,16 +298,6 @@ pub(crate) fn placed_events(
         Err(StoreError::Unavailable {
             tickets: unavailable,
         })
-    }
-}
-
-/// `ItemsLost` naming the lost items, if any: the paid step's and the extension's refusal.
-#[allow(dead_code)] // used by the backends as they adopt it
-pub(crate) fn all_there(tickets: Vec<TicketId>, stock: Vec<StockId>) -> Result<(), StoreError> {
-    if tickets.is_empty() && stock.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::ItemsLost { tickets, stock })
     }
 }
 
@@ -425,16 +414,6 @@ mod tests {
             Some(TicketCommand::Release { hold })
         );
         assert_eq!(giving_back(&lapsed, hold, true, now), None);
-    }
-
-    #[test]
-    fn nothing_lost_is_all_there_and_a_lost_item_is_named() {
-        assert!(all_there(Vec::new(), Vec::new()).is_ok());
-        let stock = StockId::new();
-        assert!(matches!(
-            all_there(Vec::new(), vec![stock]),
-            Err(StoreError::ItemsLost { stock: s, .. }) if s == vec![stock]
-        ));
     }
 
     #[test]

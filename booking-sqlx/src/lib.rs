@@ -9,11 +9,17 @@ mod coupon_rows;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod error;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod expiry_sweep;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod idempotency_rows;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod lock_leases;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod queue_rows;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod store_steps;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod store_writes;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod wallet_ledger;
 

@@ -133,11 +133,7 @@ impl State {
             .get(&id)
             .ok_or_else(|| StoreError::not_found("order", id))?;
         if current.version() != change.expected {
-            return Err(StoreError::VersionConflict {
-                what: "order",
-                id: id.to_string(),
-                expected: change.expected,
-            });
+            return Err(StoreError::version_conflict("order", id, change.expected));
         }
         Ok(current)
     }
@@ -149,11 +145,7 @@ impl State {
             .get(&id)
             .ok_or_else(|| StoreError::not_found("payment", id))?;
         if current.version() != change.expected {
-            return Err(StoreError::VersionConflict {
-                what: "payment",
-                id: id.to_string(),
-                expected: change.expected,
-            });
+            return Err(StoreError::version_conflict("payment", id, change.expected));
         }
         Ok(current)
     }
@@ -574,12 +566,7 @@ impl BookingStore for MemoryBookingStore {
                 },
             }
         }
-        if !lost_tickets.is_empty() || !lost_stock.is_empty() {
-            return Err(StoreError::ItemsLost {
-                tickets: lost_tickets,
-                stock: lost_stock,
-            });
-        }
+        StoreError::none_lost(lost_tickets, lost_stock)?;
         staged.orders.push(change.next.clone());
         state.commit(staged, now);
         Ok(())
@@ -738,12 +725,7 @@ impl BookingStore for MemoryBookingStore {
                 }
             }
         }
-        if !lost_tickets.is_empty() || !lost_stock.is_empty() {
-            return Err(StoreError::ItemsLost {
-                tickets: lost_tickets,
-                stock: lost_stock,
-            });
-        }
+        StoreError::none_lost(lost_tickets, lost_stock)?;
         staged.orders.push(paid.order.next.clone());
         staged.payments.push(paid.payment.next.clone());
         state.commit(staged, now);

@@ -466,6 +466,26 @@ impl StoreError {
         }
     }
 
+    /// A [`StoreError::VersionConflict`]: `what` `id` is stored at another version than the
+    /// `expected` one a compare-and-set was based on.
+    pub fn version_conflict(what: &'static str, id: impl fmt::Display, expected: u64) -> Self {
+        StoreError::VersionConflict {
+            what,
+            id: id.to_string(),
+            expected,
+        }
+    }
+
+    /// `Ok` if no item was lost, else [`StoreError::ItemsLost`] naming every lost one: how
+    /// `extend_hold` and `mark_paid` refuse, after trying every item of the order.
+    pub fn none_lost(tickets: Vec<TicketId>, stock: Vec<StockId>) -> Result<(), Self> {
+        if tickets.is_empty() && stock.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::ItemsLost { tickets, stock })
+        }
+    }
+
     /// A stock machine's refusal as every store reports it: a shortage is
     /// [`StoreError::InsufficientStock`], anything else [`StoreError::Refused`].
     pub fn stock_refused(stock: StockId, err: StockError) -> Self {
@@ -623,4 +643,28 @@ pub trait BookingStore: Send + Sync + fmt::Debug + 'static {
     /// Acknowledges every entry with `seq <= upto`: a publisher has delivered them and the
     /// store may delete them. Returns how many were removed.
     async fn acknowledge_outbox(&self, upto: u64) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_lost_is_ok_and_every_lost_item_is_named() {
+        assert!(StoreError::none_lost(Vec::new(), Vec::new()).is_ok());
+        let (ticket, stock) = (TicketId::new(), StockId::new());
+        assert!(matches!(
+            StoreError::none_lost(vec![ticket], vec![stock]),
+            Err(StoreError::ItemsLost { tickets, stock: s }) if tickets == vec![ticket] && s == vec![stock]
+        ));
+    }
+
+    #[test]
+    fn a_version_conflict_names_the_record_and_the_expected_version() {
+        let id = OrderId::new();
+        assert!(matches!(
+            StoreError::version_conflict("order", id, 4),
+            StoreError::VersionConflict { what: "order", id: i, expected: 4 } if i == id.to_string()
+        ));
+    }
 }

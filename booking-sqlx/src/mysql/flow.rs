@@ -1,27 +1,25 @@
-//! The steps after the hold — extend, paid, refund, cancel — one transaction each.
+//! The item steps after the hold — extend, sell, restock, free — on MySQL.
 //!
-//! Each step locks its order row (checking the caller's version), then the payment, then the
-//! order's tickets in id order, then its stocks in id order: the order every step and the
-//! sweep use, so concurrent steps wait for each other instead of deadlocking. The machines
-//! then run on the locked rows, and everything is written back before the order and
-//! payment compare-and-set and the outbox.
+//! `crate::store_writes` locks the order row (checking the caller's version) and the payment
+//! first; each step here then locks the order's tickets in id order, then its stocks in id
+//! order: the order every step and the sweep use, so concurrent steps wait for each other
+//! instead of deadlocking. The machines then run on the locked rows, and everything is
+//! written back before the order and payment compare-and-set and the outbox.
 
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{StockId, TicketId};
+use booking_core::ids::{OrderId, StockId, TicketId};
 use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand};
-use booking_core::ports::store::{Cas, ItemRef, MarkPaid, OrderRecord, SettleRefund, StoreError};
+use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::MySqlConnection;
 
-use super::records::{cas_order, cas_payment, lock_order, lock_payment_at};
-use super::rows::append_outbox;
 use super::stocks::{
     LockedStock, extend_hold_record, lock_stocks, locked_stock, put_hold_record, save_stocks,
     settle_hold_record,
 };
 use super::tickets::{lock_tickets, locked, step, ticket_ids, write_tickets};
-use crate::codec::{all_there, giving_back, sell_or_retake};
+use crate::codec::{giving_back, sell_or_retake};
 
 /// Everything a step locked beside the order: its tickets and stocks.
 struct Items {
@@ -76,7 +74,7 @@ impl Items {
 /// Releases (or, with `expire`, expires) every item `record`'s hold still holds, pushing the
 /// events; returns the tickets and stock units put back on sale. Items another order took
 /// after the hold lapsed are left alone.
-pub(crate) async fn free_items(
+pub(super) async fn free_items(
     conn: &mut MySqlConnection,
     record: &OrderRecord,
     expire: bool,
@@ -117,17 +115,16 @@ pub(crate) async fn free_items(
     Ok((tickets, units))
 }
 
-/// `extend_hold` inside the caller's transaction.
-pub(crate) async fn extend_hold(
+/// Moves every item of `record`'s hold to `expires_at`; `ItemsLost` naming every lapsed item.
+pub(super) async fn extend_items(
     conn: &mut MySqlConnection,
-    change: &Cas<OrderRecord>,
-    events: &[DomainEvent],
+    record: &OrderRecord,
+    expires_at: Timestamp,
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = lock_order(conn, change).await?;
     let mut items = Items::lock(conn, record.lines.iter().map(|l| &l.item)).await?;
-    let (hold, expires_at) = (record.hold, change.next.order.expires_at());
-    let mut events = events.to_vec();
+    let hold = record.hold;
     // Every lapsed item is collected, so the error names them all whatever the line order.
     let (mut lost_tickets, mut lost_stock) = (Vec::new(), Vec::new());
     for line in &record.lines {
@@ -149,23 +146,19 @@ pub(crate) async fn extend_hold(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
-    items.save(conn).await?;
-    cas_order(conn, change).await?;
-    append_outbox(conn, &events, now).await
+    StoreError::none_lost(lost_tickets, lost_stock)?;
+    items.save(conn).await
 }
 
-/// `mark_paid` inside the caller's transaction.
-pub(crate) async fn mark_paid(
+/// Sells every item of `record` to its order; `ItemsLost` naming every item lost.
+pub(super) async fn sell_items(
     conn: &mut MySqlConnection,
-    paid: &MarkPaid,
+    record: &OrderRecord,
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = lock_order(conn, &paid.order).await?;
-    lock_payment_at(conn, &paid.payment).await?;
     let mut items = Items::lock(conn, record.lines.iter().map(|l| &l.item)).await?;
     let (order, hold) = (record.order.id(), record.hold);
-    let mut events = paid.events.clone();
     let (mut lost_tickets, mut lost_stock) = (Vec::new(), Vec::new());
     for line in &record.lines {
         match line.item {
@@ -205,25 +198,20 @@ pub(crate) async fn mark_paid(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
-    items.save(conn).await?;
-    cas_order(conn, &paid.order).await?;
-    cas_payment(conn, &paid.payment).await?;
-    append_outbox(conn, &events, now).await
+    StoreError::none_lost(lost_tickets, lost_stock)?;
+    items.save(conn).await
 }
 
-/// `settle_refund` inside the caller's transaction.
-pub(crate) async fn settle_refund(
+/// Refunds `restock`, sold to `order`, and puts it back on sale.
+pub(super) async fn restock_items(
     conn: &mut MySqlConnection,
-    refund: &SettleRefund,
+    order: OrderId,
+    restock: &[ItemRef],
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = lock_order(conn, &refund.order).await?;
-    lock_payment_at(conn, &refund.payment).await?;
-    let mut items = Items::lock(conn, refund.restock.iter()).await?;
-    let order = record.order.id();
-    let mut events = refund.events.clone();
-    for item in &refund.restock {
+    let mut items = Items::lock(conn, restock.iter()).await?;
+    for item in restock {
         match *item {
             ItemRef::Ticket { ticket } => {
                 let refunded = step(
@@ -241,22 +229,5 @@ pub(crate) async fn settle_refund(
             }
         }
     }
-    items.save(conn).await?;
-    cas_order(conn, &refund.order).await?;
-    cas_payment(conn, &refund.payment).await?;
-    append_outbox(conn, &events, now).await
-}
-
-/// `cancel_unpaid` inside the caller's transaction.
-pub(crate) async fn cancel_unpaid(
-    conn: &mut MySqlConnection,
-    change: &Cas<OrderRecord>,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let record = lock_order(conn, change).await?;
-    let mut events = events.to_vec();
-    free_items(conn, &record, false, now, &mut events).await?;
-    cas_order(conn, change).await?;
-    append_outbox(conn, &events, now).await
+    items.save(conn).await
 }

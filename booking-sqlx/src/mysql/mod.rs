@@ -56,6 +56,7 @@ mod place;
 mod queue;
 mod records;
 mod rows;
+mod steps;
 mod stocks;
 mod store;
 mod sweep;

@@ -15,6 +15,7 @@ use super::MY;
 use super::rows::{json_text, record};
 use crate::codec::{nanos, to_db};
 use crate::error::{Db, DbError, Failure};
+use crate::store_writes::cas_missed;
 
 /// Inserts a new order; `AlreadyExists` if its id is taken. A concurrent insert of the same
 /// id waits for this transaction and then fails.
@@ -74,7 +75,7 @@ pub(crate) async fn lock_order(
         .db(MY)?
         .ok_or_else(|| StoreError::not_found("order", id))?;
     if row.try_get::<i64, _>("version").db(MY)? != to_db(change.expected)? {
-        return Err(conflict("order", id, change.expected));
+        return Err(StoreError::version_conflict("order", id, change.expected));
     }
     record(&row.try_get::<String, _>("record").db(MY)?, "order")
 }
@@ -118,15 +119,8 @@ pub(crate) async fn cas_order(
     if matched == 1 {
         return Ok(());
     }
-    let exists = "SELECT COUNT(*) FROM orders WHERE id = ?";
-    Err(why_not_written(
-        conn,
-        exists,
-        "order",
-        *order.id().as_uuid(),
-        change.expected,
-    )
-    .await)
+    let exists = stored(conn, "SELECT COUNT(*) FROM orders WHERE id = ?", order.id()).await?;
+    Err(cas_missed("order", order.id(), change.expected, exists))
 }
 
 /// Inserts a new payment; `AlreadyExists` if its id or gateway order id is taken.
@@ -164,19 +158,6 @@ pub(crate) async fn lock_payment(
     record(&text, "payment")
 }
 
-/// The stored payment `change` is based on, locked; `VersionConflict` if it moved on.
-pub(crate) async fn lock_payment_at(
-    conn: &mut MySqlConnection,
-    change: &Cas<PaymentRecord>,
-) -> Result<PaymentRecord, StoreError> {
-    let id = change.next.payment.id();
-    let stored = lock_payment(conn, id).await?;
-    if stored.version() != change.expected {
-        return Err(conflict("payment", id, change.expected));
-    }
-    Ok(stored)
-}
-
 /// Stores `change.next` if the payment is still at `change.expected`.
 pub(crate) async fn cas_payment(
     conn: &mut MySqlConnection,
@@ -201,43 +182,25 @@ pub(crate) async fn cas_payment(
     if matched == 1 {
         return Ok(());
     }
-    let exists = "SELECT COUNT(*) FROM payments WHERE id = ?";
-    Err(why_not_written(
+    let exists = stored(
         conn,
-        exists,
-        "payment",
-        *payment.id().as_uuid(),
-        change.expected,
+        "SELECT COUNT(*) FROM payments WHERE id = ?",
+        payment.id(),
     )
-    .await)
+    .await?;
+    Err(cas_missed("payment", payment.id(), change.expected, exists))
 }
 
-/// Why a compare-and-set of record `id` matched no row: `NotFound` if `exists` (a count of
-/// the id) finds nothing, otherwise `VersionConflict`.
-async fn why_not_written(
+/// Whether `exists` (a count of one id) finds record `id`.
+async fn stored(
     conn: &mut MySqlConnection,
     exists: &'static str,
-    what: &'static str,
-    id: Uuid,
-    expected: u64,
-) -> StoreError {
-    match sqlx::query_scalar::<_, i64>(exists)
-        .bind(id)
+    id: impl Into<Uuid>,
+) -> Result<bool, StoreError> {
+    let count = sqlx::query_scalar::<_, i64>(exists)
+        .bind(id.into())
         .fetch_one(conn)
         .await
-        .db(MY)
-    {
-        Ok(0) => StoreError::not_found(what, id),
-        Ok(_) => conflict(what, id, expected),
-        Err(e) => e,
-    }
-}
-
-/// A [`StoreError::VersionConflict`].
-fn conflict(what: &'static str, id: impl std::fmt::Display, expected: u64) -> StoreError {
-    StoreError::VersionConflict {
-        what,
-        id: id.to_string(),
-        expected,
-    }
+        .db(MY)?;
+    Ok(count > 0)
 }

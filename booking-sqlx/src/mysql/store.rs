@@ -11,21 +11,13 @@ use booking_core::ports::store::{
 };
 use uuid::Uuid;
 
-use super::records::{cas_order, cas_payment, insert_payment, read_order};
-use super::rows::{OutboxRow, StockListingRow, TicketListingRow, append_outbox, marks, record};
-use super::{MY, MySqlStore, begin, flow, place, sweep};
+use super::records::read_order;
+use super::rows::{OutboxRow, StockListingRow, TicketListingRow, marks, record};
+use super::{MY, MySqlStore};
 use crate::codec::{Listing, TicketColumns, from_db, nanos, to_db};
 use crate::error::{Db, DbError, Failure};
-
-/// Runs `$body` (which uses the transaction `$tx`) in a new transaction of `$pool`, committing
-/// if it succeeds; on an error the dropped transaction rolls back.
-macro_rules! in_transaction {
-    ($pool:expr, $tx:ident => $body:expr) => {{
-        let mut $tx = begin(&$pool).await.db(MY)?;
-        $body.await?;
-        $tx.commit().await.db(MY)
-    }};
-}
+use crate::expiry_sweep;
+use crate::store_writes::{Write, write};
 
 /// A limit or position as a bigint bind, saturating.
 fn clamp(n: u64) -> i64 {
@@ -173,7 +165,7 @@ impl BookingStore for MySqlStore {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => place::place_order(&mut tx, record, now))
+        write(&self.pool, Write::PlaceOrder(record), now).await
     }
 
     async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError> {
@@ -187,10 +179,7 @@ impl BookingStore for MySqlStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => async {
-            cas_order(&mut tx, change).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::UpdateOrder(change, events), now).await
     }
 
     async fn extend_hold(
@@ -199,7 +188,7 @@ impl BookingStore for MySqlStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::extend_hold(&mut tx, change, events, now))
+        write(&self.pool, Write::ExtendHold(change, events), now).await
     }
 
     async fn start_payment(
@@ -209,11 +198,7 @@ impl BookingStore for MySqlStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => async {
-            cas_order(&mut tx, order).await?;
-            insert_payment(&mut tx, payment).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::StartPayment(order, payment, events), now).await
     }
 
     async fn payment(&self, id: PaymentId) -> Result<PaymentRecord, StoreError> {
@@ -243,10 +228,7 @@ impl BookingStore for MySqlStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => async {
-            cas_payment(&mut tx, change).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::UpdatePayment(change, events), now).await
     }
 
     async fn payments_in(
@@ -275,11 +257,11 @@ impl BookingStore for MySqlStore {
     }
 
     async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::mark_paid(&mut tx, paid, now))
+        write(&self.pool, Write::MarkPaid(paid), now).await
     }
 
     async fn settle_refund(&self, refund: &SettleRefund, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::settle_refund(&mut tx, refund, now))
+        write(&self.pool, Write::SettleRefund(refund), now).await
     }
 
     async fn cancel_unpaid(
@@ -288,11 +270,11 @@ impl BookingStore for MySqlStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::cancel_unpaid(&mut tx, change, events, now))
+        write(&self.pool, Write::CancelUnpaid(change, events), now).await
     }
 
     async fn expire_due(&self, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError> {
-        sweep::expire_due(&self.pool, now, batch).await
+        expiry_sweep::expire_due(&self.pool, now, batch).await
     }
 
     async fn outbox(&self, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -1,26 +1,23 @@
-//! The steps after the hold — extend, paid, refund, cancel — one transaction each.
+//! The item steps after the hold — extend, sell, restock, free — on PostgreSQL.
 //!
-//! Each step locks its order (and payment) row first, checking the caller's version, then
+//! `crate::store_writes` locks the order (and payment) row first; each step here then locks
 //! the order's tickets in id order, then its stock holds and counts: the same order every
 //! writer uses, so concurrent steps wait for each other instead of deadlocking.
 
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{StockId, TicketId};
+use booking_core::ids::{OrderId, TicketId};
 use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand};
-use booking_core::ports::store::{
-    Cas, ItemRef, MarkPaid, OrderRecord, PaymentRecord, SettleRefund, StoreError,
-};
+use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::codec::append_outbox;
 use super::holds::{extend_stock_hold, record_retaken_sale, settle_stock_hold};
 use super::inventory::{
     apply_stock, held_by, lock_tickets, reclaim_lapsed, ticket_step, write_tickets,
 };
-use super::records::{cas_order, cas_payment, lock_order, lock_payment};
+use crate::codec::sell_or_retake;
 
 /// The tickets among `items`.
 fn tickets_of<'a>(items: impl IntoIterator<Item = &'a ItemRef>) -> Vec<Uuid> {
@@ -41,34 +38,10 @@ fn locked(tickets: &HashMap<TicketId, Ticket>, id: TicketId) -> Result<Ticket, S
         .ok_or_else(|| StoreError::not_found("ticket", id))
 }
 
-/// `ItemsLost` naming the lost items, if any.
-fn all_there(tickets: Vec<TicketId>, stock: Vec<StockId>) -> Result<(), StoreError> {
-    if tickets.is_empty() && stock.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::ItemsLost { tickets, stock })
-    }
-}
-
-/// Writes the end of a payment step: the tickets, the order and payment (CAS), the events.
-async fn finish(
-    conn: &mut PgConnection,
-    tickets: &[(u64, Ticket)],
-    order: &Cas<OrderRecord>,
-    payment: &Cas<PaymentRecord>,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    write_tickets(conn, tickets).await?;
-    cas_order(conn, order).await?;
-    cas_payment(conn, payment).await?;
-    append_outbox(conn, events, now).await
-}
-
 /// Releases (or, with `expire`, expires) every item `record`'s hold still holds, pushing the
 /// events; returns the tickets and stock units put back on sale. Items another order took
 /// after the hold lapsed are left alone.
-pub(crate) async fn free_items(
+pub(super) async fn free_items(
     conn: &mut PgConnection,
     record: &OrderRecord,
     expire: bool,
@@ -116,16 +89,14 @@ pub(crate) async fn free_items(
     Ok((released, units))
 }
 
-/// `extend_hold` inside the caller's transaction.
-pub(crate) async fn extend_hold(
+/// Moves every item of `record`'s hold to `expires_at`; `ItemsLost` naming every lapsed item.
+pub(super) async fn extend_items(
     conn: &mut PgConnection,
-    change: &Cas<OrderRecord>,
-    events: &[DomainEvent],
+    record: &OrderRecord,
+    expires_at: Timestamp,
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = lock_order(conn, change).await?;
-    let expires_at = change.next.order.expires_at();
-    let mut events = events.to_vec();
     let tickets = lock_tickets(conn, &tickets_of(record.lines.iter().map(|l| &l.item))).await?;
     // Every lapsed item is collected, so the error names them all whatever the line order.
     let (mut lost_tickets, mut lost_stock, mut changes) = (Vec::new(), Vec::new(), Vec::new());
@@ -152,53 +123,35 @@ pub(crate) async fn extend_hold(
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
-    write_tickets(conn, &changes).await?;
-    cas_order(conn, change).await?;
-    append_outbox(conn, &events, now).await
+    StoreError::none_lost(lost_tickets, lost_stock)?;
+    write_tickets(conn, &changes).await
 }
 
-/// `mark_paid` inside the caller's transaction.
-pub(crate) async fn mark_paid(
+/// Sells every item of `record` to its order; `ItemsLost` naming every item lost.
+pub(super) async fn sell_items(
     conn: &mut PgConnection,
-    paid: &MarkPaid,
+    record: &OrderRecord,
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = lock_order(conn, &paid.order).await?;
-    lock_payment(conn, &paid.payment).await?;
-    let order = record.order.id();
-    let mut events = paid.events.clone();
+    let (order, hold) = (record.order.id(), record.hold);
     let tickets = lock_tickets(conn, &tickets_of(record.lines.iter().map(|l| &l.item))).await?;
     let (mut lost_tickets, mut lost_stock, mut changes) = (Vec::new(), Vec::new(), Vec::new());
     for line in &record.lines {
         match line.item {
             ItemRef::Ticket { ticket } => {
                 let current = locked(&tickets, ticket)?;
-                // Held by this order (even past its deadline) sells; free again (released, or
-                // held by a lapsed hold) is taken back first; anything else is lost.
-                let sold = current
-                    .apply(TicketCommand::Sell { order }, now)
-                    .or_else(|_| {
-                        let hold = TicketCommand::Hold {
-                            order,
-                            hold: record.hold,
-                            expires_at: now,
-                        };
-                        let held = current.apply(hold, now)?;
-                        events.push(held.event);
-                        held.next.apply(TicketCommand::Sell { order }, now)
-                    });
-                match sold {
-                    Ok(t) => {
-                        events.push(t.event);
-                        changes.push((current.version(), t.next));
+                match sell_or_retake(&current, order, hold, now) {
+                    Some((sold, sale)) => {
+                        events.extend(sale);
+                        changes.push((current.version(), sold));
                     }
-                    Err(_) => lost_tickets.push(ticket),
+                    None => lost_tickets.push(ticket),
                 }
             }
             ItemRef::Stock { stock, quantity } => {
                 let sell = StockCommand::Sell { order, quantity };
-                if settle_stock_hold(conn, record.hold, stock, "sold")
+                if settle_stock_hold(conn, hold, stock, "sold")
                     .await?
                     .is_none()
                 {
@@ -206,7 +159,7 @@ pub(crate) async fn mark_paid(
                     events.extend(reclaim_lapsed(conn, stock, now).await?);
                     let retake = StockCommand::Hold {
                         order,
-                        hold: record.hold,
+                        hold,
                         quantity,
                     };
                     match apply_stock(conn, stock, retake, now).await {
@@ -217,29 +170,27 @@ pub(crate) async fn mark_paid(
                         }
                         Err(e) => return Err(e),
                     }
-                    record_retaken_sale(conn, record.hold, stock, quantity, now).await?;
+                    record_retaken_sale(conn, hold, stock, quantity, now).await?;
                 }
                 events.push(apply_stock(conn, stock, sell, now).await?);
             }
         }
     }
-    all_there(lost_tickets, lost_stock)?;
-    finish(conn, &changes, &paid.order, &paid.payment, &events, now).await
+    StoreError::none_lost(lost_tickets, lost_stock)?;
+    write_tickets(conn, &changes).await
 }
 
-/// `settle_refund` inside the caller's transaction.
-pub(crate) async fn settle_refund(
+/// Refunds `restock`, sold to `order`, and puts it back on sale.
+pub(super) async fn restock_items(
     conn: &mut PgConnection,
-    refund: &SettleRefund,
+    order: OrderId,
+    restock: &[ItemRef],
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = lock_order(conn, &refund.order).await?;
-    lock_payment(conn, &refund.payment).await?;
-    let order = record.order.id();
-    let mut events = refund.events.clone();
-    let mut tickets = lock_tickets(conn, &tickets_of(&refund.restock)).await?;
+    let mut tickets = lock_tickets(conn, &tickets_of(restock)).await?;
     let mut versions: HashMap<TicketId, u64> = HashMap::new();
-    for item in &refund.restock {
+    for item in restock {
         match *item {
             ItemRef::Ticket { ticket } => {
                 let current = locked(&tickets, ticket)?;
@@ -260,19 +211,5 @@ pub(crate) async fn settle_refund(
         .into_iter()
         .filter_map(|(id, was)| tickets.get(&id).map(|t| (was, *t)))
         .collect();
-    finish(conn, &changes, &refund.order, &refund.payment, &events, now).await
-}
-
-/// `cancel_unpaid` inside the caller's transaction.
-pub(crate) async fn cancel_unpaid(
-    conn: &mut PgConnection,
-    change: &Cas<OrderRecord>,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let record = lock_order(conn, change).await?;
-    let mut events = events.to_vec();
-    free_items(conn, &record, false, now, &mut events).await?;
-    cas_order(conn, change).await?;
-    append_outbox(conn, &events, now).await
+    write_tickets(conn, &changes).await
 }

@@ -27,6 +27,7 @@ mod lock;
 mod place;
 mod queue;
 mod records;
+mod steps;
 mod store;
 mod sweep;
 mod wallet;

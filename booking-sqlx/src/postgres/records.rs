@@ -8,11 +8,13 @@ use booking_core::machine::Kind;
 use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
+use uuid::Uuid;
 
 use super::PG;
 use super::codec::{nanos, to_db};
 use super::inventory::all_written;
 use crate::error::Db;
+use crate::store_writes::cas_missed;
 
 /// A query over PostgreSQL with its binds.
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -69,7 +71,7 @@ pub(crate) async fn lock_order(
         .ok_or_else(|| StoreError::not_found("order", id))?;
     let version: i64 = row.try_get("version").db(PG)?;
     if version != to_db(change.expected)? {
-        return Err(conflict("order", id, change.expected));
+        return Err(StoreError::version_conflict("order", id, change.expected));
     }
     let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
     Ok(record)
@@ -100,15 +102,8 @@ pub(crate) async fn cas_order(
     if updated == 1 {
         return Ok(());
     }
-    let exists = "SELECT 1 FROM orders WHERE id = $1";
-    Err(why_not_written(
-        conn,
-        exists,
-        "order",
-        *order.id().as_uuid(),
-        change.expected,
-    )
-    .await)
+    let exists = stored(conn, "SELECT 1 FROM orders WHERE id = $1", order.id()).await?;
+    Err(cas_missed("order", order.id(), change.expected, exists))
 }
 
 /// Stores every `changes[i].next` whose order is still at `changes[i].expected`, in one
@@ -198,19 +193,6 @@ pub(crate) async fn insert_payment(
     }
 }
 
-/// The stored payment `change` is based on, locked until the transaction ends.
-pub(crate) async fn lock_payment(
-    conn: &mut PgConnection,
-    change: &Cas<PaymentRecord>,
-) -> Result<PaymentRecord, StoreError> {
-    let id = change.next.payment.id();
-    let record = lock_payment_by_id(conn, id).await?;
-    if record.version() != change.expected {
-        return Err(conflict("payment", id, change.expected));
-    }
-    Ok(record)
-}
-
 /// The stored payment `id`, locked until the transaction ends.
 pub(crate) async fn lock_payment_by_id(
     conn: &mut PgConnection,
@@ -250,43 +232,20 @@ pub(crate) async fn cas_payment(
     if updated == 1 {
         return Ok(());
     }
-    let exists = "SELECT 1 FROM payments WHERE id = $1";
-    Err(why_not_written(
-        conn,
-        exists,
-        "payment",
-        *payment.id().as_uuid(),
-        change.expected,
-    )
-    .await)
+    let exists = stored(conn, "SELECT 1 FROM payments WHERE id = $1", payment.id()).await?;
+    Err(cas_missed("payment", payment.id(), change.expected, exists))
 }
 
-/// Why a compare-and-set of record `id` changed no row: `NotFound` if `exists` (a query for
-/// the id) finds nothing, otherwise `VersionConflict`.
-async fn why_not_written(
+/// Whether `exists` (a query for one id) finds record `id`.
+async fn stored(
     conn: &mut PgConnection,
     exists: &'static str,
-    what: &'static str,
-    id: uuid::Uuid,
-    expected: u64,
-) -> StoreError {
-    match sqlx::query(exists)
-        .bind(id)
+    id: impl Into<Uuid>,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(exists)
+        .bind(id.into())
         .fetch_optional(conn)
         .await
-        .db(PG)
-    {
-        Ok(Some(_)) => conflict(what, id, expected),
-        Ok(None) => StoreError::not_found(what, id),
-        Err(e) => e,
-    }
-}
-
-/// A [`StoreError::VersionConflict`].
-fn conflict(what: &'static str, id: impl std::fmt::Display, expected: u64) -> StoreError {
-    StoreError::VersionConflict {
-        what,
-        id: id.to_string(),
-        expected,
-    }
+        .db(PG)?;
+    Ok(row.is_some())
 }

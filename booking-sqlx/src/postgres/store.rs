@@ -18,22 +18,11 @@ use uuid::Uuid;
 use super::PG;
 use super::PostgresStore;
 use super::codec::{
-    Listing, TicketColumns, append_outbox, from_db, nanos, outbox_entry, stock_listing,
-    ticket_listing, to_db,
+    Listing, TicketColumns, from_db, nanos, outbox_entry, stock_listing, ticket_listing, to_db,
 };
-use super::records::{cas_order, cas_payment, insert_payment};
-use super::{flow, place, sweep};
+use super::sweep;
 use crate::error::Db;
-
-/// Runs `$body` (which uses the transaction `$tx`) in a new transaction of `$pool`, committing
-/// if it succeeds; on an error the dropped transaction rolls back.
-macro_rules! in_transaction {
-    ($pool:expr, $tx:ident => $body:expr) => {{
-        let mut $tx = $pool.begin().await.db(PG)?;
-        $body.await?;
-        $tx.commit().await.db(PG)
-    }};
-}
+use crate::store_writes::{Write, write};
 
 /// A limit or position as a bigint bind, saturating.
 fn clamp(n: u64) -> i64 {
@@ -224,7 +213,7 @@ impl BookingStore for PostgresStore {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => place::place_order(&mut tx, record, now))
+        write(&self.pool, Write::PlaceOrder(record), now).await
     }
 
     async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError> {
@@ -244,10 +233,7 @@ impl BookingStore for PostgresStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => async {
-            cas_order(&mut tx, change).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::UpdateOrder(change, events), now).await
     }
 
     async fn extend_hold(
@@ -256,7 +242,7 @@ impl BookingStore for PostgresStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::extend_hold(&mut tx, change, events, now))
+        write(&self.pool, Write::ExtendHold(change, events), now).await
     }
 
     async fn start_payment(
@@ -266,11 +252,7 @@ impl BookingStore for PostgresStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => async {
-            cas_order(&mut tx, order).await?;
-            insert_payment(&mut tx, payment).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::StartPayment(order, payment, events), now).await
     }
 
     async fn payment(&self, id: PaymentId) -> Result<PaymentRecord, StoreError> {
@@ -300,10 +282,7 @@ impl BookingStore for PostgresStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => async {
-            cas_payment(&mut tx, change).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::UpdatePayment(change, events), now).await
     }
 
     async fn payments_in(
@@ -329,11 +308,11 @@ impl BookingStore for PostgresStore {
     }
 
     async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::mark_paid(&mut tx, paid, now))
+        write(&self.pool, Write::MarkPaid(paid), now).await
     }
 
     async fn settle_refund(&self, refund: &SettleRefund, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::settle_refund(&mut tx, refund, now))
+        write(&self.pool, Write::SettleRefund(refund), now).await
     }
 
     async fn cancel_unpaid(
@@ -342,7 +321,7 @@ impl BookingStore for PostgresStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self.pool, tx => flow::cancel_unpaid(&mut tx, change, events, now))
+        write(&self.pool, Write::CancelUnpaid(change, events), now).await
     }
 
     async fn expire_due(&self, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError> {

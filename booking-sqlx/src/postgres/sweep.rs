@@ -14,64 +14,22 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{CouponId, OrderId, UserId};
+use booking_core::ids::OrderId;
 use booking_core::machine::OrderCommand;
-use booking_core::ports::store::{
-    Cas, ExpirySweep, ItemRef, OrderRecord, PaymentRecord, StoreError, SweepStep,
-};
+use booking_core::ports::store::{Cas, ExpirySweep, ItemRef, OrderRecord, StoreError};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::PG;
 use super::codec::{append_outbox, nanos};
-use super::flow::free_items;
 use super::inventory::{free_step, lock_tickets, write_tickets};
-use super::records::{cas_order, cas_orders, cas_payment, lock_payment_by_id};
+use super::records::cas_orders;
 use crate::error::Db;
+use crate::expiry_sweep::{Outcome, expire_one, merge};
 
 /// Most due orders claimed per transaction.
 const PAGE: u32 = 256;
-
-/// What the sweep did with one due order.
-enum Outcome {
-    /// Expired, with the tickets and stock units it put back and whether a payment expired.
-    Expired {
-        user: UserId,
-        coupons: Vec<CouponId>,
-        tickets: u32,
-        units: u32,
-        payment_expired: bool,
-    },
-    /// Left alone: its payment is confirming, unknown, done, or inside its window.
-    Skipped,
-    /// Claimed by another sweeper or changed since the page was read.
-    Gone,
-}
-
-/// Adds one order's outcome to `sweep`.
-fn tally(sweep: &mut ExpirySweep, id: OrderId, outcome: Outcome) {
-    match outcome {
-        Outcome::Expired {
-            user,
-            coupons,
-            tickets,
-            units,
-            payment_expired,
-        } => {
-            sweep.tickets_released = sweep.tickets_released.saturating_add(tickets);
-            sweep.stock_units_released = sweep.stock_units_released.saturating_add(units);
-            if payment_expired {
-                sweep.payments_expired = sweep.payments_expired.saturating_add(1);
-            }
-            sweep.expired.push((id, user, coupons));
-        }
-        Outcome::Skipped => {
-            sweep.skipped_in_payment = sweep.skipped_in_payment.saturating_add(1);
-        }
-        Outcome::Gone => {}
-    }
-}
 
 /// Whether the page transaction expires `record` itself: tickets only, no payment.
 fn batched(record: &OrderRecord) -> bool {
@@ -83,7 +41,7 @@ fn batched(record: &OrderRecord) -> bool {
 }
 
 /// Runs the sweep on `pool`: see the module docs.
-pub(crate) async fn expire_due(
+pub(super) async fn expire_due(
     pool: &PgPool,
     now: Timestamp,
     batch: u32,
@@ -125,19 +83,23 @@ pub(crate) async fn expire_due(
                 alone.push(record.order.id());
             }
         }
-        let mut outcomes = expire_together(&mut tx, &together, now).await?;
+        let mut parts = expire_together(&mut tx, &together, now).await?;
         tx.commit().await.db(PG)?;
         // The others were claimed with the page: once it commits they are claimed again, one
-        // transaction each, and are gone if another sweeper or a buyer got there first.
+        // transaction each (as on every backend), and are gone if another sweeper or a buyer
+        // got there first.
         for id in alone {
+            let mut part = ExpirySweep::default();
             let mut tx = pool.begin().await.db(PG)?;
-            let outcome = expire_one(&mut tx, id, now).await?;
-            if let Outcome::Expired { .. } = outcome {
-                tx.commit().await.db(PG)?;
-            } else {
-                tx.rollback().await.db(PG)?;
+            match expire_one(&mut *tx, id, now, &mut part).await? {
+                Outcome::Expired => tx.commit().await.db(PG)?,
+                Outcome::Skipped => {
+                    tx.rollback().await.db(PG)?;
+                    part.skipped_in_payment = 1;
+                }
+                Outcome::Gone => tx.rollback().await.db(PG)?,
             }
-            outcomes.push((id, outcome));
+            parts.push((id, part));
         }
         // Reported in deadline order, as the page was read.
         let position: HashMap<Uuid, usize> = page
@@ -146,9 +108,9 @@ pub(crate) async fn expire_due(
             .map(|(i, row)| row.try_get("id").map(|id| (id, i)))
             .collect::<Result<_, _>>()
             .db(PG)?;
-        outcomes.sort_by_key(|(id, _)| position.get(id.as_uuid()).copied());
-        for (id, outcome) in outcomes {
-            tally(&mut sweep, id, outcome);
+        parts.sort_by_key(|(id, _)| position.get(id.as_uuid()).copied());
+        for (_, part) in parts {
+            merge(&mut sweep, part);
         }
     }
     Ok(sweep)
@@ -159,7 +121,7 @@ async fn expire_together(
     conn: &mut PgConnection,
     records: &[OrderRecord],
     now: Timestamp,
-) -> Result<Vec<(OrderId, Outcome)>, StoreError> {
+) -> Result<Vec<(OrderId, ExpirySweep)>, StoreError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
@@ -203,16 +165,12 @@ async fn expire_together(
                 ..record.clone()
             },
         });
-        outcomes.push((
-            record.order.id(),
-            Outcome::Expired {
-                user: record.user,
-                coupons: record.coupons.clone(),
-                tickets: released,
-                units: 0,
-                payment_expired: false,
-            },
-        ));
+        let part = ExpirySweep {
+            expired: vec![(record.order.id(), record.user, record.coupons.clone())],
+            tickets_released: released,
+            ..ExpirySweep::default()
+        };
+        outcomes.push((record.order.id(), part));
     }
     write_tickets(conn, &changes).await?;
     cas_orders(conn, &orders).await?;
@@ -220,67 +178,46 @@ async fn expire_together(
     Ok(outcomes)
 }
 
-/// Claims and expires one due order inside `conn`'s transaction.
-async fn expire_one(
+/// `(id, deadline)` of at most `limit` unpaid orders due at `now_ns` after the cursor
+/// `after`, oldest deadline first: the page of the shared one-order-at-a-time sweep
+/// (`crate::expiry_sweep`), which [`expire_due`] above replaces on PostgreSQL with pages
+/// claimed in one transaction.
+pub(super) async fn due_page(
+    pool: &PgPool,
+    now_ns: i64,
+    after: (i64, Uuid),
+    limit: i64,
+) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    sqlx::query_as(
+        "SELECT id, expires_ns FROM orders
+         WHERE state IN ('Pending', 'AwaitingPayment') AND expires_ns <= $1
+           AND (expires_ns, id) > ($2, $3)
+         ORDER BY expires_ns, id LIMIT $4",
+    )
+    .bind(now_ns)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .db(PG)
+}
+
+/// Order `id`, locked, if it is still unpaid and due and no other transaction holds it.
+pub(super) async fn claim_due(
     conn: &mut PgConnection,
     id: OrderId,
     now: Timestamp,
-) -> Result<Outcome, StoreError> {
-    let claimed = sqlx::query(
+) -> Result<Option<OrderRecord>, StoreError> {
+    let claimed: Option<(Json<OrderRecord>,)> = sqlx::query_as(
         "SELECT record FROM orders
          WHERE id = $1 AND state IN ('Pending', 'AwaitingPayment') AND expires_ns <= $2
          FOR UPDATE SKIP LOCKED",
     )
     .bind(id.as_uuid())
     .bind(nanos(now)?)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await
     .db(PG)?;
-    let Some(row) = claimed else {
-        return Ok(Outcome::Gone);
-    };
-    let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
-    let mut events = Vec::new();
-    let mut payment_expired = false;
-    if let Some(payment_id) = record.payment {
-        let payment = lock_payment_by_id(conn, payment_id).await?;
-        match SweepStep::for_payment(&payment.payment, now) {
-            SweepStep::ExpirePayment(t) => {
-                events.push(t.event);
-                let change = Cas {
-                    expected: payment.version(),
-                    next: PaymentRecord {
-                        payment: t.next,
-                        ..payment
-                    },
-                };
-                cas_payment(conn, &change).await?;
-                payment_expired = true;
-            }
-            SweepStep::OrderOnly => {}
-            SweepStep::Skip => return Ok(Outcome::Skipped),
-        }
-    }
-    let expired = record
-        .order
-        .apply(OrderCommand::Expire, now)
-        .map_err(|e| StoreError::refused("Order", e))?;
-    events.push(expired.event);
-    let (tickets, units) = free_items(conn, &record, true, now, &mut events).await?;
-    let change = Cas {
-        expected: record.version(),
-        next: OrderRecord {
-            order: expired.next,
-            ..record
-        },
-    };
-    cas_order(conn, &change).await?;
-    append_outbox(conn, &events, now).await?;
-    Ok(Outcome::Expired {
-        user: change.next.user,
-        coupons: change.next.coupons,
-        tickets,
-        units,
-        payment_expired,
-    })
+    Ok(claimed.map(|(Json(record),)| record))
 }

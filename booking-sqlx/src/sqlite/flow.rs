@@ -1,102 +1,20 @@
-//! The steps after the hold — extend, paid, refund, cancel — one write transaction each.
+//! The item steps after the hold — extend, sell, restock, free — on SQLite.
 //!
-//! Each step checks its order (and payment) at the caller's version first, then reads each
-//! item, runs its machine and writes it back. The write lock keeps every row as read until
+//! `crate::store_writes` checks the order (and payment) at the caller's version first; each
+//! step here then reads each item, runs its machine and writes it back. The write lock keeps every row as read until
 //! the commit; an error drops the transaction, which undoes the rows already written.
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{HoldId, OrderId};
-use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand, TicketState};
-use booking_core::ports::store::{
-    Cas, ItemRef, MarkPaid, OrderRecord, PaymentRecord, SettleRefund, StoreError,
-};
+use booking_core::ids::OrderId;
+use booking_core::machine::{DomainEvent, StockCommand, TicketCommand};
+use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::SqliteConnection;
 
 use super::inventory::{
     HoldRecord, apply_stock, put_stock_hold, reclaim_lapsed, save_ticket, status, stock_hold,
     ticket,
 };
-use super::records::{cas_order, cas_payment, order_at, payment_at};
-use super::rows::append_outbox;
-use crate::codec::nanos;
-
-/// The deadline of `ticket`'s hold, if `hold` holds it.
-fn held_until(ticket: &Ticket, hold: HoldId) -> Option<Timestamp> {
-    match ticket.state() {
-        TicketState::Held {
-            hold: h,
-            expires_at,
-            ..
-        } if h == hold => Some(expires_at),
-        _ => None,
-    }
-}
-
-/// Sells `current` to `order`: held by it (even past the deadline) it sells at once; free
-/// again it is taken back under `hold` first (that event pushed to `events`). `None`: lost
-/// to another order.
-fn sell_ticket(
-    current: &Ticket,
-    order: OrderId,
-    hold: HoldId,
-    now: Timestamp,
-    events: &mut Vec<DomainEvent>,
-) -> Option<booking_core::machine::Transition<Ticket>> {
-    let sell = TicketCommand::Sell { order };
-    if let Ok(sold) = current.apply(sell, now) {
-        return Some(sold);
-    }
-    let retaken = current
-        .apply(
-            TicketCommand::Hold {
-                order,
-                hold,
-                expires_at: now,
-            },
-            now,
-        )
-        .ok()?;
-    let sold = retaken.next.apply(sell, now).ok()?;
-    events.push(retaken.event);
-    Some(sold)
-}
-
-/// The order `order` is based on, after checking it and `payment` at their expected
-/// versions: the start of a payment step.
-async fn order_and_payment_at(
-    conn: &mut SqliteConnection,
-    order: &Cas<OrderRecord>,
-    payment: &Cas<PaymentRecord>,
-) -> Result<OrderRecord, StoreError> {
-    let record = order_at(conn, order).await?;
-    payment_at(conn, payment).await?;
-    Ok(record)
-}
-
-/// Writes the end of a payment step: the order and payment (CAS) and the events.
-async fn finish_payment_step(
-    conn: &mut SqliteConnection,
-    order: &Cas<OrderRecord>,
-    payment: &Cas<PaymentRecord>,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    cas_order(conn, order).await?;
-    cas_payment(conn, payment).await?;
-    append_outbox(conn, events, now).await
-}
-
-/// `ItemsLost` naming the lost items, if any.
-fn nothing_lost(
-    tickets: Vec<booking_core::ids::TicketId>,
-    stock: Vec<booking_core::ids::StockId>,
-) -> Result<(), StoreError> {
-    if tickets.is_empty() && stock.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::ItemsLost { tickets, stock })
-    }
-}
+use crate::codec::{giving_back, nanos, sell_or_retake};
 
 /// Releases (or, with `expire`, expires) every item `record`'s hold still holds, pushing the
 /// events; returns the tickets and stock units put back on sale. Items another order took
@@ -114,13 +32,8 @@ pub(super) async fn free_items(
         match line.item {
             ItemRef::Ticket { ticket: id } => {
                 let current = ticket(conn, id).await?;
-                let Some(deadline) = held_until(&current, hold) else {
+                let Some(command) = giving_back(&current, hold, expire, now) else {
                     continue; // taken over by another order after the hold lapsed
-                };
-                let command = if expire && deadline <= now {
-                    TicketCommand::Expire
-                } else {
-                    TicketCommand::Release { hold }
                 };
                 let t = current
                     .apply(command, now)
@@ -155,18 +68,16 @@ pub(super) async fn free_items(
     Ok((tickets, units))
 }
 
-/// `extend_hold` inside the caller's write transaction.
-pub(super) async fn extend_hold(
+/// Moves every item of `record`'s hold to `expires_at`; `ItemsLost` naming every lapsed item.
+pub(super) async fn extend_items(
     conn: &mut SqliteConnection,
-    change: &Cas<OrderRecord>,
-    events: &[DomainEvent],
+    record: &OrderRecord,
+    expires_at: Timestamp,
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = order_at(conn, change).await?;
     let hold = record.hold;
-    let expires_at = change.next.order.expires_at();
     let now_ns = nanos(now)?;
-    let mut events = events.to_vec();
     // Every lapsed item is collected, so the error names them all whatever the line order.
     let (mut lost_tickets, mut lost_stock) = (Vec::new(), Vec::new());
     for line in &record.lines {
@@ -198,29 +109,26 @@ pub(super) async fn extend_hold(
             }
         }
     }
-    nothing_lost(lost_tickets, lost_stock)?;
-    cas_order(conn, change).await?;
-    append_outbox(conn, &events, now).await
+    StoreError::none_lost(lost_tickets, lost_stock)
 }
 
-/// `mark_paid` inside the caller's write transaction.
-pub(super) async fn mark_paid(
+/// Sells every item of `record` to its order; `ItemsLost` naming every item lost.
+pub(super) async fn sell_items(
     conn: &mut SqliteConnection,
-    paid: &MarkPaid,
+    record: &OrderRecord,
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = order_and_payment_at(conn, &paid.order, &paid.payment).await?;
     let (order, hold) = (record.order.id(), record.hold);
-    let mut events = paid.events.clone();
     let (mut lost_tickets, mut lost_stock) = (Vec::new(), Vec::new());
     for line in &record.lines {
         match line.item {
             ItemRef::Ticket { ticket: id } => {
                 let current = ticket(conn, id).await?;
-                match sell_ticket(&current, order, hold, now, &mut events) {
-                    Some(t) => {
-                        save_ticket(conn, current.version(), &t.next).await?;
-                        events.push(t.event);
+                match sell_or_retake(&current, order, hold, now) {
+                    Some((sold, sale)) => {
+                        save_ticket(conn, current.version(), &sold).await?;
+                        events.extend(sale);
                     }
                     None => lost_tickets.push(id),
                 }
@@ -258,20 +166,18 @@ pub(super) async fn mark_paid(
             }
         }
     }
-    nothing_lost(lost_tickets, lost_stock)?;
-    finish_payment_step(conn, &paid.order, &paid.payment, &events, now).await
+    StoreError::none_lost(lost_tickets, lost_stock)
 }
 
-/// `settle_refund` inside the caller's write transaction.
-pub(super) async fn settle_refund(
+/// Refunds `restock`, sold to `order`, and puts it back on sale.
+pub(super) async fn restock_items(
     conn: &mut SqliteConnection,
-    refund: &SettleRefund,
+    order: OrderId,
+    restock: &[ItemRef],
     now: Timestamp,
+    events: &mut Vec<DomainEvent>,
 ) -> Result<(), StoreError> {
-    let record = order_and_payment_at(conn, &refund.order, &refund.payment).await?;
-    let order = record.order.id();
-    let mut events = refund.events.clone();
-    for item in &refund.restock {
+    for item in restock {
         match *item {
             ItemRef::Ticket { ticket: id } => {
                 let current = ticket(conn, id).await?;
@@ -292,19 +198,5 @@ pub(super) async fn settle_refund(
             }
         }
     }
-    finish_payment_step(conn, &refund.order, &refund.payment, &events, now).await
-}
-
-/// `cancel_unpaid` inside the caller's write transaction.
-pub(super) async fn cancel_unpaid(
-    conn: &mut SqliteConnection,
-    change: &Cas<OrderRecord>,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let record = order_at(conn, change).await?;
-    let mut events = events.to_vec();
-    free_items(conn, &record, false, now, &mut events).await?;
-    cas_order(conn, change).await?;
-    append_outbox(conn, &events, now).await
+    Ok(())
 }

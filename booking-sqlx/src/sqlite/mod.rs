@@ -68,6 +68,7 @@ mod place;
 mod queue;
 mod records;
 mod rows;
+mod steps;
 mod store;
 mod sweep;
 mod wallet;

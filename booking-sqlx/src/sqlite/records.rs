@@ -15,15 +15,6 @@ use super::rows::{inserted, one_row};
 use crate::codec::{nanos, to_db};
 use crate::error::Db;
 
-/// A [`StoreError::VersionConflict`].
-fn conflict(what: &'static str, id: impl std::fmt::Display, expected: u64) -> StoreError {
-    StoreError::VersionConflict {
-        what,
-        id: id.to_string(),
-        expected,
-    }
-}
-
 /// Inserts a new order; `AlreadyExists` if its id is taken.
 pub(super) async fn insert_order(
     conn: &mut SqliteConnection,
@@ -75,7 +66,7 @@ pub(super) async fn order_at(
         .await?
         .ok_or_else(|| StoreError::not_found("order", id))?;
     if record.version() != change.expected {
-        return Err(conflict("order", id, change.expected));
+        return Err(StoreError::version_conflict("order", id, change.expected));
     }
     Ok(record)
 }
@@ -152,7 +143,7 @@ pub(super) async fn payment_at(
 ) -> Result<(), StoreError> {
     let id = change.next.payment.id();
     if payment_by_id(conn, id).await?.version() != change.expected {
-        return Err(conflict("payment", id, change.expected));
+        return Err(StoreError::version_conflict("payment", id, change.expected));
     }
     Ok(())
 }

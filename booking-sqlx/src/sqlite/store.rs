@@ -15,24 +15,16 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::inventory::insert_ticket;
-use super::records::{cas_order, cas_payment, find_order, insert_payment, payment_by_id};
+use super::records::{find_order, payment_by_id};
 use super::rows::{
-    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, append_outbox, inserted, outbox_entry,
-    stock_listing, ticket_listing,
+    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, inserted, outbox_entry, stock_listing,
+    ticket_listing,
 };
-use super::{SQ, begin_write, flow, place, sweep};
+use super::{SQ, begin_write};
 use crate::codec::{Listing, from_db, nanos, to_db};
 use crate::error::Db;
-
-/// Runs `$body` (which uses the connection `$tx`) in a new write transaction of `$pool`,
-/// committing if it succeeds; on an error the dropped transaction rolls back.
-macro_rules! write_tx {
-    ($pool:expr, $tx:ident => $body:expr) => {{
-        let mut $tx = begin_write(&$pool).await.db(SQ)?;
-        $body.await?;
-        $tx.commit().await.db(SQ)
-    }};
-}
+use crate::expiry_sweep;
+use crate::store_writes::{Write, write};
 
 /// A cursor or limit as an INTEGER bind, saturating.
 fn clamp(n: u64) -> i64 {
@@ -42,14 +34,15 @@ fn clamp(n: u64) -> i64 {
 #[async_trait]
 impl BookingStore for SqliteStore {
     async fn add_tickets(&self, listings: &[TicketListing]) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => async {
-            for l in listings {
-                let listing = Listing::of_ticket(l);
-                let rows = insert_ticket(&mut tx, &l.ticket, l.event, listing).await?;
-                inserted("ticket", l.ticket.id(), rows)?;
-            }
-            Ok(())
-        })
+        // One write transaction: a taken id fails all of it (the dropped transaction rolls
+        // back the rows already inserted).
+        let mut tx = begin_write(&self.pool).await.db(SQ)?;
+        for l in listings {
+            let listing = Listing::of_ticket(l);
+            let rows = insert_ticket(&mut tx, &l.ticket, l.event, listing).await?;
+            inserted("ticket", l.ticket.id(), rows)?;
+        }
+        tx.commit().await.db(SQ)
     }
 
     async fn add_stock(&self, listing: &StockListing) -> Result<(), StoreError> {
@@ -134,7 +127,7 @@ impl BookingStore for SqliteStore {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => place::place_order(&mut tx, record, now))
+        write(&self.pool, Write::PlaceOrder(record), now).await
     }
 
     async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError> {
@@ -150,10 +143,7 @@ impl BookingStore for SqliteStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => async {
-            cas_order(&mut tx, change).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::UpdateOrder(change, events), now).await
     }
 
     async fn extend_hold(
@@ -162,7 +152,7 @@ impl BookingStore for SqliteStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => flow::extend_hold(&mut tx, change, events, now))
+        write(&self.pool, Write::ExtendHold(change, events), now).await
     }
 
     async fn start_payment(
@@ -172,11 +162,7 @@ impl BookingStore for SqliteStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => async {
-            cas_order(&mut tx, order).await?;
-            insert_payment(&mut tx, payment).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::StartPayment(order, payment, events), now).await
     }
 
     async fn payment(&self, id: PaymentId) -> Result<PaymentRecord, StoreError> {
@@ -204,10 +190,7 @@ impl BookingStore for SqliteStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => async {
-            cas_payment(&mut tx, change).await?;
-            append_outbox(&mut tx, events, now).await
-        })
+        write(&self.pool, Write::UpdatePayment(change, events), now).await
     }
 
     async fn payments_in(
@@ -232,11 +215,11 @@ impl BookingStore for SqliteStore {
     }
 
     async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => flow::mark_paid(&mut tx, paid, now))
+        write(&self.pool, Write::MarkPaid(paid), now).await
     }
 
     async fn settle_refund(&self, refund: &SettleRefund, now: Timestamp) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => flow::settle_refund(&mut tx, refund, now))
+        write(&self.pool, Write::SettleRefund(refund), now).await
     }
 
     async fn cancel_unpaid(
@@ -245,11 +228,11 @@ impl BookingStore for SqliteStore {
         events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        write_tx!(self.pool, tx => flow::cancel_unpaid(&mut tx, change, events, now))
+        write(&self.pool, Write::CancelUnpaid(change, events), now).await
     }
 
     async fn expire_due(&self, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError> {
-        sweep::expire_due(&self.pool, now, batch).await
+        expiry_sweep::expire_due(&self.pool, now, batch).await
     }
 
     async fn outbox(&self, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
