@@ -5,7 +5,6 @@
 //! what a valid stored record is live here once.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, StockId, TicketId};
@@ -60,19 +59,6 @@ pub(crate) fn nanos(at: Timestamp) -> Result<i64, StoreError> {
 /// A stored instant.
 pub(crate) fn instant(ns: i64) -> Result<Timestamp, DbError> {
     Timestamp::from_nanosecond(i128::from(ns)).map_err(|e| DbError::corrupt("instant", e))
-}
-
-/// The stored instant `by` after `at_ns`, saturating at the largest one the store keeps (a
-/// retention of "forever" stays representable).
-#[allow(dead_code)] // used by the ports built on a clock
-pub(crate) fn nanos_after(at_ns: i64, by: Duration) -> i64 {
-    at_ns.saturating_add(i64::try_from(by.as_nanos()).unwrap_or(i64::MAX))
-}
-
-/// The time from stored instant `from_ns` to `to_ns`; zero if `to_ns` is not later.
-#[allow(dead_code)] // used by the ports built on a clock
-pub(crate) fn span_nanos(from_ns: i64, to_ns: i64) -> Duration {
-    Duration::from_nanos(u64::try_from(to_ns.saturating_sub(from_ns)).unwrap_or(0))
 }
 
 /// A version or count as the bigint column stores it.
@@ -200,7 +186,6 @@ pub(crate) fn events_json(events: &[DomainEvent]) -> Result<Vec<String>, StoreEr
 /// by id, or `NotFound` naming the item: what [`OrderRecord::check_lines`] asks of a store.
 ///
 /// [`OrderRecord::check_lines`]: booking_core::ports::store::OrderRecord::check_lines
-#[allow(dead_code)] // used by the backends as they adopt it
 pub(crate) fn listed_event(
     item: &ItemRef,
     tickets: &HashMap<Uuid, EventId>,
@@ -245,7 +230,6 @@ pub(crate) fn sell_or_retake(
 /// The command that gives a ticket held by `hold` back when its order is cancelled
 /// (`expire == false`) or swept (`expire == true`): `None` if `hold` no longer holds it (another
 /// order took it after the hold lapsed).
-#[allow(dead_code)] // not used when PostgreSQL (whose flow reads holds itself) is the only backend
 pub(crate) fn giving_back(
     ticket: &Ticket,
     hold: HoldId,
@@ -269,7 +253,6 @@ pub(crate) fn giving_back(
 /// What `place_order` reports once every item was tried, as every store reports it: the first
 /// refused stock line (short or closed) in line order, else every unavailable ticket (those
 /// without an event in `held`), else the events of the hold in line order.
-#[allow(dead_code)] // used by the backends as they adopt it
 pub(crate) fn placed_events(
     record: &OrderRecord,
     mut held: HashMap<TicketId, DomainEvent>,
@@ -317,20 +300,6 @@ mod tests {
     fn instants_beyond_bigint_nanoseconds_are_invalid() {
         assert!(matches!(nanos(Timestamp::MAX), Err(StoreError::Invalid(_))));
         assert!(matches!(to_db(u64::MAX), Err(StoreError::Invalid(_))));
-    }
-
-    #[test]
-    fn spans_and_sums_of_stored_instants_saturate() {
-        let second = Duration::from_secs(1);
-        assert_eq!(nanos_after(5, second), 1_000_000_005);
-        assert_eq!(nanos_after(i64::MAX - 1, second), i64::MAX);
-        assert_eq!(nanos_after(0, Duration::MAX), i64::MAX);
-        assert_eq!(span_nanos(5, 1_000_000_005), second);
-        assert_eq!(span_nanos(10, 5), Duration::ZERO);
-        assert_eq!(
-            span_nanos(i64::MIN, i64::MAX),
-            Duration::from_nanos(i64::MAX.unsigned_abs())
-        );
     }
 
     #[test]

@@ -6,7 +6,6 @@ use booking_core::ports::store::StoreError;
 /// Which database a backend runs on: names the backend in errors and knows which of the
 /// database's error codes mean "nothing was done, try again".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // each variant is used by its feature's backend
 pub(crate) enum Backend {
     /// PostgreSQL.
     Postgres,
@@ -193,7 +192,6 @@ impl<T> Db<T> for Result<T, DbError> {
 
 /// A port error with a `Backend { backend, source }` variant: what a driver failure becomes
 /// when the port has no closer variant for it.
-#[allow(dead_code)] // used by the SQL ports as they land
 pub(crate) trait BackendFailure: Sized {
     /// The port's `Backend` variant.
     fn backend(backend: &'static str, source: Box<dyn std::error::Error + Send + Sync>) -> Self;
@@ -223,7 +221,6 @@ backend_failure!(
 /// `.port(backend)?` on a driver result, for ports other than the booking store: every
 /// failure becomes the port's `Backend` variant (callers that can say more match
 /// [`DbError::classify`] first).
-#[allow(dead_code)] // used by the SQL ports as they land
 pub(crate) trait PortDb<T> {
     /// The value, or the failure as the port error `E` of `backend`.
     fn port<E: BackendFailure>(self, backend: Backend) -> Result<T, E>;

@@ -1,6 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The shared modules serve every backend; with only some backends' features on, the parts
+// only the others use are compiled but not called.
+#![cfg_attr(
+    not(all(feature = "postgres", feature = "sqlite", feature = "mysql")),
+    allow(dead_code)
+)]
 
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod codec;
