@@ -205,6 +205,14 @@ pub enum DomainEvent {
         /// The amount that was not returned.
         refund: Money,
     },
+    /// The refund in flight changed sender: a caller took over sending it to the gateway, or
+    /// gave it back after an answer that settled nothing. No money moved.
+    OrderRefundHandedOver {
+        /// The order.
+        order: OrderId,
+        /// The amount in flight.
+        refund: Money,
+    },
     /// An unpaid order passed its payment window.
     OrderExpired {
         /// The order.

@@ -16,7 +16,8 @@
 //! never exceed the total. A refund the gateway could not make yet leaves the order in
 //! `Cancelling`, to be retried with the same idempotency key. A refund the gateway refused for
 //! good is given up with `AbandonRefund`, which returns the order to the paid state it left
-//! (recorded in `Cancelling` as its `origin`) with nothing refunded.
+//! (recorded in `Cancelling` as its `origin`) with nothing refunded. `HandOverRefund` records
+//! that the refund in flight changes sender (a new version of the order, nothing else).
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,8 @@ define_kind!(
         SettleCancel,
         /// See [`OrderCommand::AbandonRefund`].
         AbandonRefund,
+        /// See [`OrderCommand::HandOverRefund`].
+        HandOverRefund,
         /// See [`OrderCommand::Expire`].
         Expire,
     }
@@ -199,6 +202,11 @@ pub enum OrderCommand {
     /// The gateway refused the refund in flight for good: nothing was returned, and the order
     /// goes back to the paid state the refund started from.
     AbandonRefund,
+    /// Who sends the refund in flight to the gateway changes: a caller takes the sending
+    /// over, or gives it back after an answer that settled nothing. No money moves and the
+    /// state stays `Cancelling`; the step exists so that the change is a new version of the
+    /// order, which is how two callers are kept from sending one refund at the same time.
+    HandOverRefund,
     /// The payment window passed (`expires_at <= now`) without a payment.
     Expire,
 }
@@ -215,6 +223,7 @@ impl OrderCommand {
             OrderCommand::Refund { .. } => OrderCommandKind::Refund,
             OrderCommand::SettleCancel => OrderCommandKind::SettleCancel,
             OrderCommand::AbandonRefund => OrderCommandKind::AbandonRefund,
+            OrderCommand::HandOverRefund => OrderCommandKind::HandOverRefund,
             OrderCommand::Expire => OrderCommandKind::Expire,
         }
     }
@@ -512,12 +521,20 @@ impl Order {
                 next.state = origin.state(payment);
                 DomainEvent::OrderRefundAbandoned { order, refund }
             }
-            // An abort of an unpaid order has no refund to give up: it settles.
+            (
+                S::Cancelling {
+                    refund,
+                    captured: true,
+                    ..
+                },
+                C::HandOverRefund,
+            ) => DomainEvent::OrderRefundHandedOver { order, refund },
+            // An abort of an unpaid order has no refund to give up or to send: it settles.
             (
                 S::Cancelling {
                     captured: false, ..
                 },
-                C::AbandonRefund,
+                C::AbandonRefund | C::HandOverRefund,
             ) => return reject(Rejection::NothingCaptured),
             (S::Pending | S::AwaitingPayment { .. }, C::Expire) => {
                 if self.expires_at > now {
@@ -540,7 +557,7 @@ impl Order {
                 | S::Cancelled
                 | S::Refunded { .. }
                 | S::Expired,
-                C::AbandonRefund,
+                C::AbandonRefund | C::HandOverRefund,
             )
             | (
                 S::Paid { .. },
@@ -607,6 +624,7 @@ impl_state_machine!(
         (Cancelling, AbandonRefund, Paid),
         (Cancelling, AbandonRefund, Confirmed),
         (Cancelling, AbandonRefund, PartiallyRefunded),
+        (Cancelling, HandOverRefund, Cancelling),
     ]
 );
 
@@ -704,6 +722,7 @@ mod tests {
             },
             OrderCommand::SettleCancel,
             OrderCommand::AbandonRefund,
+            OrderCommand::HandOverRefund,
             OrderCommand::Expire,
         ];
         assert_agrees_with_table(&samples, &commands, at(100));
@@ -904,6 +923,33 @@ mod tests {
         assert_eq!(err.reason, Rejection::NothingCaptured);
     }
 
+    #[test]
+    fn a_hand_over_is_a_new_version_of_the_same_refund() {
+        let started = with(OrderState::Confirmed { payment: p1() }, 0)
+            .apply(refund_of(5_000), at(0))
+            .unwrap()
+            .next;
+        let t = started.apply(OrderCommand::HandOverRefund, at(1)).unwrap();
+        assert_eq!(t.next.state(), started.state());
+        assert_eq!(t.next.refunded(), started.refunded());
+        assert_eq!(t.next.version(), started.version() + 1);
+        assert_eq!(
+            t.event,
+            DomainEvent::OrderRefundHandedOver {
+                order: order(1),
+                refund: krw(5_000)
+            }
+        );
+        // The refund settles as if nothing had happened.
+        let settled = t.next.apply(OrderCommand::SettleCancel, at(2)).unwrap();
+        assert_eq!(settled.next.refunded(), krw(5_000));
+        let aborting = with(cancelling(0, false, None), 0);
+        let err = aborting
+            .apply(OrderCommand::HandOverRefund, at(0))
+            .unwrap_err();
+        assert_eq!(err.reason, Rejection::NothingCaptured);
+    }
+
     fn refund_of(amount: i64) -> OrderCommand {
         OrderCommand::Refund {
             amount: krw(amount),
@@ -1000,6 +1046,7 @@ mod tests {
             (0..TOTAL + 5_000).prop_map(|a| OrderCommand::Refund { amount: krw(a) }),
             Just(OrderCommand::SettleCancel),
             Just(OrderCommand::AbandonRefund),
+            Just(OrderCommand::HandOverRefund),
             Just(OrderCommand::Expire),
             (0..300i64).prop_map(extend),
         ]
@@ -1034,6 +1081,10 @@ mod tests {
                         prop_assert_eq!(next.refunded(), before.refunded(), "nothing returned");
                         let paid = matches!(next.state(), OrderState::Paid { .. } | OrderState::Confirmed { .. } | OrderState::PartiallyRefunded { .. });
                         prop_assert!(paid, "an abandoned refund leaves the order paid");
+                    }
+                    if matches!(command, OrderCommand::HandOverRefund) {
+                        prop_assert_eq!(next.state(), before.state(), "a hand-over changes only the version");
+                        prop_assert_eq!(next.refunded(), before.refunded());
                     }
                     if next.state().kind() == OrderStateKind::Expired {
                         let unpaid = matches!(before.state(), OrderState::Pending | OrderState::AwaitingPayment { .. });

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::money::Money;
 use crate::policy::Sleeper;
 use crate::ports::gateway::{
@@ -26,12 +26,15 @@ pub enum GatewayOp {
     Lookup,
 }
 
-/// A failure the fake plays once, on the next call of its operation.
+/// A failure the fake plays once, on the next call of its operation (or of its operation for
+/// one payment: [`FakeGateway::fail_next_for`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Fails with [`GatewayError::Retryable`] and this code; nothing is processed.
     Transient(String),
-    /// Fails with [`GatewayError::Rejected`] and this code; nothing is processed.
+    /// Fails with [`GatewayError::Rejected`] and this code; nothing is processed. Whether a
+    /// repeat of the request under the same idempotency key is refused again or processed
+    /// afresh depends on [`FakeGateway::keep_refusals`].
     Reject(String),
     /// The request is lost on the way: [`GatewayError::Unknown`], nothing is processed.
     TimeoutBeforeProcessing,
@@ -63,8 +66,12 @@ pub struct FakeGatewayStats {
 ///   (whatever its body) and moves no more money;
 /// - a payment is charged at most once per order id (`ALREADY_PROCESSED_PAYMENT` otherwise);
 /// - partial cancels never exceed the balance;
-/// - faults are scripted per operation ([`fail_next`](Self::fail_next)) so tests can play
-///   transient errors, rejections and timeouts after charging, in order;
+/// - a refusal is forgotten by default, so a repeat under the same idempotency key is
+///   processed afresh; [`keep_refusals`](Self::keep_refusals) makes the fake keep refusals
+///   under their key and replay them, as some gateways do;
+/// - faults are scripted per operation ([`fail_next`](Self::fail_next)), or per operation on
+///   one payment ([`fail_next_for`](Self::fail_next_for)), so tests can play transient errors,
+///   rejections and timeouts after charging, in order, to the caller they mean;
 /// - every call can be made slow ([`with_latency`](Self::with_latency)).
 ///
 /// Clones share the same state.
@@ -81,8 +88,8 @@ type ReplyKey = (GatewayOp, Option<PaymentKey>, GatewayIdempotencyKey);
 
 /// How a mutating call begins.
 enum Start {
-    /// The same request succeeded before: answer as then.
-    Replay(GatewayPayment),
+    /// The same request was answered before: answer as then.
+    Replay(Result<GatewayPayment, GatewayError>),
     /// Go on, possibly with a fault to play after processing.
     Proceed(Option<Fault>),
 }
@@ -91,42 +98,160 @@ enum Start {
 struct FakeState {
     payments: HashMap<GatewayOrderId, GatewayPayment>,
     by_key: HashMap<PaymentKey, GatewayOrderId>,
-    /// Successful answers, replayed to repeats of the same request.
-    replies: HashMap<ReplyKey, GatewayPayment>,
+    /// Answers replayed to repeats of the same request: successes, and refusals when they
+    /// are kept.
+    replies: HashMap<ReplyKey, Result<GatewayPayment, GatewayError>>,
     script: HashMap<GatewayOp, VecDeque<Fault>>,
+    /// Faults aimed at one payment, played before the general script.
+    aimed: HashMap<(GatewayOp, GatewayOrderId), VecDeque<Fault>>,
+    keep_refusals: bool,
     stats: FakeGatewayStats,
     next_key: u64,
 }
 
 impl FakeState {
-    fn next_fault(&mut self, op: GatewayOp) -> Option<Fault> {
+    fn next_fault(&mut self, op: GatewayOp, order_ref: Option<&GatewayOrderId>) -> Option<Fault> {
+        if let Some(order_ref) = order_ref
+            && let Some(fault) = self
+                .aimed
+                .get_mut(&(op, order_ref.clone()))
+                .and_then(VecDeque::pop_front)
+        {
+            return Some(fault);
+        }
         self.script.get_mut(&op).and_then(VecDeque::pop_front)
     }
 
     /// Replays a stored answer, plays a fault scripted to stop the call, or lets it proceed.
-    fn start(&mut self, op: GatewayOp, key: &ReplyKey) -> Result<Start, GatewayError> {
+    fn start(
+        &mut self,
+        op: GatewayOp,
+        key: &ReplyKey,
+        order_ref: Option<&GatewayOrderId>,
+    ) -> Result<Start, GatewayError> {
         if let Some(reply) = self.replies.get(key) {
             return Ok(Start::Replay(reply.clone()));
         }
-        let fault = self.next_fault(op);
+        let fault = self.next_fault(op, order_ref);
         match fault.as_ref().and_then(fault_before) {
-            Some(err) => Err(err),
+            Some(err) => Err(self.refused(key, err)),
             None => Ok(Start::Proceed(fault)),
         }
+    }
+
+    /// Keeps a refusal under its key when refusals are kept; hands the error back.
+    fn refused(&mut self, key: &ReplyKey, err: GatewayError) -> GatewayError {
+        if self.keep_refusals && matches!(err, GatewayError::Rejected { .. }) {
+            self.replies.insert(key.clone(), Err(err.clone()));
+        }
+        err
     }
 
     /// Stores the answer for replays and hands it out, unless the fault loses it.
     fn finish(
         &mut self,
         key: ReplyKey,
-        reply: GatewayPayment,
+        reply: Result<GatewayPayment, GatewayError>,
         fault: Option<Fault>,
     ) -> Result<GatewayPayment, GatewayError> {
-        self.replies.insert(key, reply.clone());
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => return Err(self.refused(&key, err)),
+        };
+        self.replies.insert(key, Ok(reply.clone()));
         match fault {
             Some(Fault::TimeoutAfterProcessing) => Err(lost_answer()),
             _ => Ok(reply),
         }
+    }
+
+    /// Processes a confirm: approves the authenticated payment, or refuses.
+    fn approve(
+        &mut self,
+        request: &ConfirmRequest,
+        now: Timestamp,
+    ) -> Result<GatewayPayment, GatewayError> {
+        let not_found = || {
+            rejected(
+                "NOT_FOUND_PAYMENT_SESSION",
+                "no authenticated payment for this key",
+            )
+        };
+        let order_ref = self
+            .by_key
+            .get(&request.payment_key)
+            .cloned()
+            .ok_or_else(not_found)?;
+        let payment = self.payments.get_mut(&order_ref).ok_or_else(not_found)?;
+        if order_ref != request.order_ref || payment.total != request.amount {
+            return Err(rejected(
+                "INVALID_REQUEST",
+                "order id or amount differs from the authenticated payment",
+            ));
+        }
+        if payment.status != GatewayStatus::InProgress {
+            return Err(GatewayError::AlreadyProcessed {
+                code: "ALREADY_PROCESSED_PAYMENT".to_owned(),
+            });
+        }
+        payment.status = GatewayStatus::Done;
+        payment.approved_at = Some(now);
+        let reply = payment.clone();
+        self.stats.charges = self.stats.charges.saturating_add(1);
+        Ok(reply)
+    }
+
+    /// Processes a cancel: returns all or part of the balance, or refuses.
+    fn refund(
+        &mut self,
+        request: &CancelRequest,
+        now: Timestamp,
+    ) -> Result<GatewayPayment, GatewayError> {
+        let transaction_key = self.mint_key("fake_cancel");
+        let order_ref = self
+            .by_key
+            .get(&request.payment_key)
+            .cloned()
+            .ok_or(GatewayError::NotFound)?;
+        let payment = self
+            .payments
+            .get_mut(&order_ref)
+            .ok_or(GatewayError::NotFound)?;
+        if !matches!(
+            payment.status,
+            GatewayStatus::Done | GatewayStatus::PartialCanceled
+        ) {
+            return Err(rejected(
+                "NOT_CANCELABLE_PAYMENT",
+                "the payment is not in a cancellable state",
+            ));
+        }
+        let amount = request.amount.unwrap_or(payment.balance);
+        if amount.is_zero() {
+            return Err(rejected(
+                "INVALID_REQUEST",
+                "cancel amount must be positive",
+            ));
+        }
+        let balance = payment
+            .balance
+            .checked_sub(amount)
+            .map_err(|_| rejected("NOT_CANCELABLE_AMOUNT", "cancel amount exceeds the balance"))?;
+        payment.balance = balance;
+        payment.status = if balance.is_zero() {
+            GatewayStatus::Canceled
+        } else {
+            GatewayStatus::PartialCanceled
+        };
+        payment.cancels.push(GatewayCancel {
+            amount,
+            reason: request.reason.clone(),
+            transaction_key,
+            canceled_at: now,
+        });
+        let reply = payment.clone();
+        self.stats.refunds = self.stats.refunds.saturating_add(1);
+        Ok(reply)
     }
 
     fn mint_key(&mut self, prefix: &str) -> String {
@@ -227,6 +352,25 @@ impl FakeGateway {
         self.lock().script.entry(op).or_default().push_back(fault);
     }
 
+    /// Plays `fault` on the next call of `op` for the payment of `order_ref` (a cancel is
+    /// matched by its payment key), whoever makes it, before any fault of
+    /// [`fail_next`](Self::fail_next). Faults for one payment queue up in order.
+    pub fn fail_next_for(&self, op: GatewayOp, order_ref: &GatewayOrderId, fault: Fault) {
+        self.lock()
+            .aimed
+            .entry((op, order_ref.clone()))
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Whether a refusal ([`GatewayError::Rejected`], scripted or real) is kept under the
+    /// request's idempotency key and replayed to every repeat of that key, as some gateways
+    /// do, or forgotten so that a repeat is processed afresh, as others do (the default). The
+    /// service must be right under both.
+    pub fn keep_refusals(&self, keep: bool) {
+        self.lock().keep_refusals = keep;
+    }
+
     /// Counters of what the fake has done.
     pub fn stats(&self) -> FakeGatewayStats {
         self.lock().stats
@@ -250,37 +394,11 @@ impl PaymentGateway for FakeGateway {
         let mut state = self.lock();
         state.stats.confirm_calls = state.stats.confirm_calls.saturating_add(1);
         let reply_key = (GatewayOp::Confirm, None, request.idempotency_key.clone());
-        let fault = match state.start(GatewayOp::Confirm, &reply_key)? {
-            Start::Replay(reply) => return Ok(reply),
+        let fault = match state.start(GatewayOp::Confirm, &reply_key, Some(&request.order_ref))? {
+            Start::Replay(reply) => return reply,
             Start::Proceed(fault) => fault,
         };
-        let Some(order_ref) = state.by_key.get(&request.payment_key).cloned() else {
-            return Err(rejected(
-                "NOT_FOUND_PAYMENT_SESSION",
-                "no authenticated payment for this key",
-            ));
-        };
-        let Some(payment) = state.payments.get_mut(&order_ref) else {
-            return Err(rejected(
-                "NOT_FOUND_PAYMENT_SESSION",
-                "no authenticated payment for this key",
-            ));
-        };
-        if order_ref != request.order_ref || payment.total != request.amount {
-            return Err(rejected(
-                "INVALID_REQUEST",
-                "order id or amount differs from the authenticated payment",
-            ));
-        }
-        if payment.status != GatewayStatus::InProgress {
-            return Err(GatewayError::AlreadyProcessed {
-                code: "ALREADY_PROCESSED_PAYMENT".to_owned(),
-            });
-        }
-        payment.status = GatewayStatus::Done;
-        payment.approved_at = Some(now);
-        let reply = payment.clone();
-        state.stats.charges = state.stats.charges.saturating_add(1);
+        let reply = state.approve(request, now);
         state.finish(reply_key, reply, fault)
     }
 
@@ -295,54 +413,12 @@ impl PaymentGateway for FakeGateway {
             Some(request.payment_key.clone()),
             request.idempotency_key.clone(),
         );
-        let fault = match state.start(GatewayOp::Cancel, &reply_key)? {
-            Start::Replay(reply) => return Ok(reply),
+        let order_ref = state.by_key.get(&request.payment_key).cloned();
+        let fault = match state.start(GatewayOp::Cancel, &reply_key, order_ref.as_ref())? {
+            Start::Replay(reply) => return reply,
             Start::Proceed(fault) => fault,
         };
-        let transaction_key = state.mint_key("fake_cancel");
-        let order_ref = state
-            .by_key
-            .get(&request.payment_key)
-            .cloned()
-            .ok_or(GatewayError::NotFound)?;
-        let payment = state
-            .payments
-            .get_mut(&order_ref)
-            .ok_or(GatewayError::NotFound)?;
-        if !matches!(
-            payment.status,
-            GatewayStatus::Done | GatewayStatus::PartialCanceled
-        ) {
-            return Err(rejected(
-                "NOT_CANCELABLE_PAYMENT",
-                "the payment is not in a cancellable state",
-            ));
-        }
-        let amount = request.amount.unwrap_or(payment.balance);
-        if amount.is_zero() {
-            return Err(rejected(
-                "INVALID_REQUEST",
-                "cancel amount must be positive",
-            ));
-        }
-        let balance = payment
-            .balance
-            .checked_sub(amount)
-            .map_err(|_| rejected("NOT_CANCELABLE_AMOUNT", "cancel amount exceeds the balance"))?;
-        payment.balance = balance;
-        payment.status = if balance.is_zero() {
-            GatewayStatus::Canceled
-        } else {
-            GatewayStatus::PartialCanceled
-        };
-        payment.cancels.push(GatewayCancel {
-            amount,
-            reason: request.reason.clone(),
-            transaction_key,
-            canceled_at: now,
-        });
-        let reply = payment.clone();
-        state.stats.refunds = state.stats.refunds.saturating_add(1);
+        let reply = state.refund(request, now);
         state.finish(reply_key, reply, fault)
     }
 
@@ -351,7 +427,7 @@ impl PaymentGateway for FakeGateway {
         let mut state = self.lock();
         state.stats.lookups = state.stats.lookups.saturating_add(1);
         if let Some(err) = state
-            .next_fault(GatewayOp::Lookup)
+            .next_fault(GatewayOp::Lookup, Some(order_ref))
             .as_ref()
             .and_then(fault_before)
         {
@@ -525,6 +601,83 @@ mod tests {
             gw.cancel(&cancel(&req, Some(1), "refund:5")).await,
             Err(GatewayError::Rejected { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn refusals_are_forgotten_or_kept_under_their_key() {
+        for keep in [false, true] {
+            let (gw, req) = setup(10_000);
+            gw.keep_refusals(keep);
+            gw.confirm(&req).await.unwrap();
+            gw.fail_next(GatewayOp::Cancel, Fault::Reject("REFUND_REJECTED".into()));
+            let refund = cancel(&req, Some(4_000), "refund:1");
+            let refused = gw.cancel(&refund).await;
+            assert!(
+                matches!(&refused, Err(GatewayError::Rejected { code, .. }) if code == "REFUND_REJECTED")
+            );
+            let again = gw.cancel(&refund).await;
+            if keep {
+                assert_eq!(again, refused, "the kept refusal is replayed");
+                assert_eq!(gw.stats().refunds, 0);
+            } else {
+                assert_eq!(again.unwrap().balance, krw(6_000), "processed afresh");
+                assert_eq!(gw.stats().refunds, 1);
+            }
+            // A real refusal is kept too, and a new key is a new request.
+            let too_much = cancel(&req, Some(20_000), "refund:2");
+            assert!(gw.cancel(&too_much).await.is_err());
+            assert!(gw.cancel(&too_much).await.is_err());
+            assert!(
+                gw.cancel(&cancel(&req, Some(1_000), "refund:3"))
+                    .await
+                    .is_ok()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn aimed_faults_hit_their_payment_only_and_first() {
+        let (gw, mine) = setup(10_000);
+        let other_ref = GatewayOrderId::for_payment(PaymentId::new());
+        let other_key = gw.open_session(&other_ref, krw(5_000)).unwrap();
+        let other = ConfirmRequest {
+            payment_key: other_key,
+            order_ref: other_ref,
+            amount: krw(5_000),
+            customer: UserId::new(),
+            idempotency_key: GatewayIdempotencyKey::new("confirm:other").unwrap(),
+        };
+        gw.fail_next(GatewayOp::Confirm, Fault::Transient("GENERAL".into()));
+        gw.fail_next_for(
+            GatewayOp::Confirm,
+            &mine.order_ref,
+            Fault::Reject("AIMED".into()),
+        );
+        // The other payment meets only the general fault.
+        assert!(
+            matches!(gw.confirm(&other).await, Err(GatewayError::Retryable { code, .. }) if code == "GENERAL")
+        );
+        assert!(gw.confirm(&other).await.is_ok());
+        assert!(
+            matches!(gw.confirm(&mine).await, Err(GatewayError::Rejected { code, .. }) if code == "AIMED")
+        );
+        assert!(gw.confirm(&mine).await.is_ok());
+        // A cancel is matched to its payment by the payment key.
+        gw.fail_next_for(
+            GatewayOp::Cancel,
+            &mine.order_ref,
+            Fault::TimeoutAfterProcessing,
+        );
+        assert!(
+            gw.cancel(&cancel(&other, Some(1_000), "refund:o"))
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            gw.cancel(&cancel(&mine, Some(1_000), "refund:m")).await,
+            Err(GatewayError::Unknown { .. })
+        ));
+        assert_eq!(gw.payment(&mine.order_ref).unwrap().balance, krw(9_000));
     }
 
     #[tokio::test]

@@ -128,19 +128,18 @@ pub struct OrderRecord {
     /// How many refunds have been started; refund `n` (from 1) sends the gateway the
     /// idempotency key `refund:<order>:<n>`.
     pub refunds_started: u32,
-    /// The refund in flight, while the order is cancelling: retried as it is until it settles
-    /// (or, if the gateway refuses it for good, abandoned).
+    /// The refund in flight, while the order is cancelling: sent again under the same key
+    /// until it settles, or until the gateway's refusal is confirmed and it is abandoned.
     pub pending_refund: Option<PendingRefund>,
-    /// The latest settled refunds that carried a caller's request id (at most
-    /// [`SETTLED_REFUNDS_KEPT`], oldest dropped first), so a repeated request is answered with
-    /// its receipt.
+    /// The final answers of the latest refunds (at most [`REFUND_ANSWERS_KEPT`], oldest
+    /// dropped first), so that a repeated request is answered as the first time.
     #[serde(default)]
-    pub settled_refunds: Vec<SettledRefund>,
+    pub refund_answers: Vec<RefundAnswer>,
     /// When the order was placed.
     pub created_at: Timestamp,
 }
 
-/// A refund that was started and has not settled yet.
+/// A refund that was started and has not ended yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRefund {
     /// Which refund of the order this is (from 1).
@@ -154,26 +153,84 @@ pub struct PendingRefund {
     /// The caller's id for the request that started it, if it gave one.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// The lines as the request asked for them (`None`: every unit left), sorted by line: a
+    /// request that reuses the id for other lines is told apart from a repeat.
+    #[serde(default)]
+    pub requested: Vec<(LineId, Option<u32>)>,
+    /// Until when one caller holds the sending of this refund to the gateway; no other caller
+    /// sends it before then. `None`: nobody is sending it (the last send ended without an
+    /// answer that settles it), so the next caller takes it over.
+    #[serde(default)]
+    pub sending_until: Option<Timestamp>,
 }
 
-/// How many settled refunds an [`OrderRecord`] remembers by request id.
-pub const SETTLED_REFUNDS_KEPT: usize = 16;
+/// How many refund answers an [`OrderRecord`] remembers.
+pub const REFUND_ANSWERS_KEPT: usize = 256;
 
-/// A refund that settled, remembered by the caller's request id.
+/// The final answer to one refund of an order, kept so that a repeat of its request gets the
+/// same answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettledRefund {
-    /// The caller's id for the request.
-    pub request_id: String,
+pub struct RefundAnswer {
     /// Which refund of the order it was (from 1).
     pub seq: u32,
-    /// The amount returned.
-    pub amount: Money,
+    /// The caller's id for the request, if it gave one.
+    pub request_id: Option<String>,
+    /// The lines as the request asked for them, sorted by line.
+    pub requested: Vec<(LineId, Option<u32>)>,
+    /// How it ended.
+    pub outcome: RefundOutcome,
+}
+
+/// How a refund ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RefundOutcome {
+    /// The gateway returned `amount` to the buyer.
+    Refunded {
+        /// What was returned.
+        amount: Money,
+    },
+    /// The gateway refused the refund, and a lookup confirmed that nothing was returned: the
+    /// refund was abandoned and the order is paid as before.
+    Rejected {
+        /// The gateway's code.
+        code: String,
+        /// The gateway's message.
+        message: String,
+    },
 }
 
 impl OrderRecord {
     /// The record's version (its order's).
     pub fn version(&self) -> u64 {
         self.order.version()
+    }
+
+    /// The line that sells `item`, if the order has one.
+    pub fn line_of(&self, item: &ItemRef) -> Option<&OrderLine> {
+        self.lines.iter().find(|l| match (l.item, item) {
+            (ItemRef::Ticket { ticket: a }, ItemRef::Ticket { ticket: b }) => a == *b,
+            (ItemRef::Stock { stock: a, .. }, ItemRef::Stock { stock: b, .. }) => a == *b,
+            _ => false,
+        })
+    }
+
+    /// The answer of the refund requested with `request_id`, if it has ended.
+    pub fn refund_answer(&self, request_id: &str) -> Option<&RefundAnswer> {
+        self.refund_answers
+            .iter()
+            .find(|a| a.request_id.as_deref() == Some(request_id))
+    }
+
+    /// Records the final answer of refund `answer.seq`, forgetting the oldest beyond
+    /// [`REFUND_ANSWERS_KEPT`].
+    pub fn remember_refund(&mut self, answer: RefundAnswer) {
+        self.refund_answers.push(answer);
+        let excess = self
+            .refund_answers
+            .len()
+            .saturating_sub(REFUND_ANSWERS_KEPT);
+        self.refund_answers.drain(..excess);
     }
 
     /// Checks the order's lines the way every store must before holding anything: at least one

@@ -21,10 +21,21 @@ use crate::ports::store::{
 };
 
 /// A buyer's request to hold items and price them.
+///
+/// ```
+/// # use booking_core::{discount::Customer, ids::{EventId, TicketId, UserId}};
+/// # use booking_core::service::{HoldRequest, ItemRef};
+/// let (user, event, seat) = (UserId::new(), EventId::new(), TicketId::new());
+/// let request = HoldRequest::new(user, event, vec![ItemRef::Ticket { ticket: seat }])
+///     .customer(Customer::member("GOLD"));
+/// assert_eq!(request.items.len(), 1);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldRequest {
     /// The order's id, chosen by the caller (`OrderId::new()`); a repeat of the request with the
-    /// same id returns the order placed the first time instead of placing another.
+    /// same id returns the order placed the first time instead of placing another. The id of
+    /// an order placed for other items, another event or another buyer is
+    /// [`BookingError::RequestMismatch`].
     pub order: OrderId,
     /// The buyer.
     pub user: UserId,
@@ -40,6 +51,63 @@ pub struct HoldRequest {
     /// The waiting-room token, when the service has a waiting room.
     #[serde(default)]
     pub admission: Option<AdmissionToken>,
+}
+
+impl HoldRequest {
+    /// A request by `user` (a guest, no coupons, no waiting-room token) for `items` of
+    /// `event`, under a new order id.
+    pub fn new(user: UserId, event: EventId, items: Vec<ItemRef>) -> Self {
+        HoldRequest {
+            order: OrderId::new(),
+            user,
+            customer: Customer::guest(),
+            event,
+            items,
+            coupons: Vec::new(),
+            admission: None,
+        }
+    }
+
+    /// Uses `order` as the order's id: the id a repeat of the request must carry again.
+    #[must_use]
+    pub fn order_id(mut self, order: OrderId) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Prices the order for `customer` (a member grade).
+    #[must_use]
+    pub fn customer(mut self, customer: Customer) -> Self {
+        self.customer = customer;
+        self
+    }
+
+    /// Presents a coupon code.
+    #[must_use]
+    pub fn coupon(mut self, code: CouponCode) -> Self {
+        self.coupons.push(code);
+        self
+    }
+
+    /// Carries the buyer's waiting-room token.
+    #[must_use]
+    pub fn admission(mut self, token: AdmissionToken) -> Self {
+        self.admission = Some(token);
+        self
+    }
+
+    /// Whether `record` is the order this request places: same buyer, event and items.
+    fn placed(&self, record: &OrderRecord) -> bool {
+        let key = |item: &ItemRef| match *item {
+            ItemRef::Ticket { ticket } => (0, *ticket.as_uuid(), 1),
+            ItemRef::Stock { stock, quantity } => (1, *stock.as_uuid(), quantity),
+        };
+        let mut asked: Vec<_> = self.items.iter().map(key).collect();
+        let mut placed: Vec<_> = record.lines.iter().map(|l| key(&l.item)).collect();
+        asked.sort_unstable();
+        placed.sort_unstable();
+        record.user == self.user && record.event == self.event && asked == placed
+    }
 }
 
 /// What the buyer's client needs to open the gateway's payment window.
@@ -247,9 +315,13 @@ impl BookingService {
 
     /// Holds every requested item for the buyer (all or nothing), prices the order with the
     /// discount rules, and places it. The quoted total is fixed on the order: it is what will
-    /// be charged and what refunds are computed from.
+    /// be charged and what refunds are computed from. The answer's
+    /// [`lines`](OrderRecord::lines) carry the line id of every item (see
+    /// [`OrderRecord::line_of`]), which refunds name.
     ///
     /// Idempotent by `request.order`: repeating the request returns the order placed first.
+    /// The id of an order placed for other items, another event or another buyer is refused
+    /// with [`BookingError::RequestMismatch`].
     pub async fn hold(&self, request: &HoldRequest) -> Result<OrderRecord, BookingError> {
         let now = self.now();
         if let Some(queue) = &self.waiting_room {
@@ -293,7 +365,7 @@ impl BookingService {
             payment: None,
             refunds_started: 0,
             pending_refund: None,
-            settled_refunds: Vec::new(),
+            refund_answers: Vec::new(),
             created_at: now,
         };
         match self.store.place_order(&record, now).await {
@@ -301,27 +373,25 @@ impl BookingService {
             // A concurrent repeat of the same request placed it first.
             Err(StoreError::AlreadyExists { .. }) => {
                 self.existing_order(request).await?.ok_or_else(|| {
-                    BookingError::Conflict(format!(
-                        "order {} exists for another buyer",
-                        request.order
-                    ))
+                    BookingError::Conflict(format!("order {} was placed meanwhile", request.order))
                 })
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The order `request.order` if it was already placed by the same buyer.
+    /// The order `request.order` if this request placed it already; a mismatch if another
+    /// request did.
     async fn existing_order(
         &self,
         request: &HoldRequest,
     ) -> Result<Option<OrderRecord>, BookingError> {
         match self.store.order(request.order).await {
-            Ok(record) if record.user == request.user => Ok(Some(record)),
-            Ok(_) => Err(BookingError::Conflict(format!(
-                "order {} exists for another buyer",
-                request.order
-            ))),
+            Ok(record) if request.placed(&record) => Ok(Some(record)),
+            Ok(_) => Err(BookingError::RequestMismatch {
+                what: "order",
+                id: request.order.to_string(),
+            }),
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -554,7 +624,7 @@ impl BookingService {
             match payment.payment.state() {
                 PaymentState::InProgress => {}
                 PaymentState::Confirming => {
-                    self.wait_for_other_confirm(&mut waited).await?;
+                    self.wait_for_duplicate(&mut waited).await?;
                     continue;
                 }
                 PaymentState::Done | PaymentState::PartiallyCanceled | PaymentState::Canceled => {
@@ -613,15 +683,15 @@ impl BookingService {
         }
     }
 
-    /// Waits a little for a concurrent confirm of the same payment, up to the policy's limit.
-    /// Counts the pauses it makes rather than reading the clock, so the limit holds whatever
-    /// clock and sleeper the service runs on.
-    async fn wait_for_other_confirm(
+    /// Waits a little for a concurrent duplicate (a confirm of the same payment, a send of the
+    /// same refund) to finish, up to the policy's limit. Counts the pauses it makes rather than
+    /// reading the clock, so the limit holds whatever clock and sleeper the service runs on.
+    pub(super) async fn wait_for_duplicate(
         &self,
         waited: &mut std::time::Duration,
     ) -> Result<(), BookingError> {
         const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
-        if *waited >= self.policies.duplicate_confirm_wait {
+        if *waited >= self.policies.duplicate_wait {
             return Err(BookingError::InProgress);
         }
         self.sleeper.sleep(PAUSE).await;

@@ -49,8 +49,9 @@ pub enum BookingError {
         /// The amount the caller sent.
         given: Money,
     },
-    /// The gateway refused the payment for good (card declined). The buyer may pay again with
-    /// another method.
+    /// The gateway refused the payment for good (card declined): the buyer may pay again with
+    /// another method. From a refund: the gateway refused it and a lookup confirmed nothing was
+    /// returned; the refund was abandoned and a new request may try again.
     #[error("payment rejected ({code}): {message}")]
     PaymentRejected {
         /// The gateway's code.
@@ -61,8 +62,9 @@ pub enum BookingError {
     /// The gateway kept failing transiently; nothing was charged. Try again later.
     #[error("payment gateway unavailable: {0}")]
     GatewayUnavailable(String),
-    /// The payment's outcome is unknown (the gateway timed out after the request was sent).
-    /// Reconciliation will settle it; do not charge again.
+    /// The outcome at the gateway is unknown (it timed out after the request was sent). A
+    /// payment is settled by [`reconcile`](super::BookingService::reconcile): do not charge
+    /// again. A refund stays in flight and is resent under its key by the next refund call.
     #[error("payment outcome unknown; it will be reconciled")]
     PaymentUnknown,
     /// A confirm or refund of this order is under way; ask again shortly.
@@ -88,6 +90,18 @@ pub enum BookingError {
     /// The request is malformed.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The request reuses an id that a different request used first: an order id with other
+    /// items (or of another buyer), a refund request id with other lines or quantities. A
+    /// repeat must be the same request; a new request needs a new id. Nothing was done. An
+    /// HTTP edge answers 422 (Unprocessable Content), as the IETF idempotency-key draft does
+    /// for a key reused with another payload.
+    #[error("{what} {id} was first used for a different request")]
+    RequestMismatch {
+        /// `"order"` or `"refund request"`.
+        what: &'static str,
+        /// The reused id.
+        id: String,
+    },
     /// No such order, payment, ticket or stock.
     #[error("{what} {id} not found")]
     NotFound {

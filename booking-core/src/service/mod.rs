@@ -10,17 +10,18 @@
 //!
 //! | method | idempotent how |
 //! |---|---|
-//! | [`hold`](BookingService::hold) | by the caller's order id: a repeat returns the order placed first |
+//! | [`hold`](BookingService::hold) | by the caller's order id: a repeat returns the order placed first; the id reused for another request is [`BookingError::RequestMismatch`] |
 //! | [`start_payment`](BookingService::start_payment) | by nature: an order already awaiting payment returns its intent |
 //! | [`confirm_payment`](BookingService::confirm_payment) | by nature: a paid or declined payment answers as before; a concurrent duplicate waits for the first; the gateway gets one key per payment |
 //! | [`extend_hold`](BookingService::extend_hold) | not: each call extends (up to the policy's cap) |
-//! | [`cancel_order`](BookingService::cancel_order), [`refund_lines`](BookingService::refund_lines) | a refund in flight is resent with its key until it settles (or the gateway refuses it for good), so a lost answer never refunds twice; a repeat with the same [`request_id`](RefundRequest::request_id) returns the same receipt |
+//! | [`cancel_order`](BookingService::cancel_order), [`refund_lines`](BookingService::refund_lines) | one caller at a time sends a refund, under one key until it settles (or its refusal is confirmed by a lookup), so a lost answer or a double click never refunds twice; every repeat with the same [`request_id`](RefundRequest::request_id) gets the same receipt or refusal |
 //! | [`sweep`](BookingService::sweep), [`reconcile`](BookingService::reconcile) | by nature: safe on many nodes at once |
 
 mod after_sale;
 mod checkout;
 mod error;
 mod refund_request;
+mod refund_send;
 mod upkeep;
 
 use std::collections::BTreeMap;
@@ -74,18 +75,27 @@ pub struct Policies {
     pub expiry: ExpiryPolicy,
     /// How gateway calls are retried.
     pub retry: RetryPolicy,
-    /// A payment confirming for longer than this is checked by [`BookingService::reconcile`]
-    /// (its confirm was interrupted by a crash).
+    /// The minimum age of a confirming payment that [`BookingService::reconcile`] looks up:
+    /// one confirming for longer than this is taken for a confirm interrupted by a crash.
+    /// Payments whose outcome is unknown are looked up at any age. Keep it longer than a
+    /// confirm can take (the retry policy's whole schedule plus one gateway timeout), or
+    /// reconciliation may look up a payment whose confirm is still running.
     pub stale_confirm_after: Duration,
-    /// How long a duplicate confirm waits for the first to finish before answering
-    /// [`BookingError::InProgress`].
-    pub duplicate_confirm_wait: Duration,
+    /// How long a duplicate request (a second confirm of one payment, a second click on one
+    /// refund) waits for the first to finish before answering [`BookingError::InProgress`].
+    pub duplicate_wait: Duration,
+    /// The lease of the one caller that sends a refund to the gateway: until it ends no other
+    /// caller sends that refund, and the sender makes no new attempt after it has ended. Keep
+    /// it longer than a refund can take (the retry policy's whole schedule plus one gateway
+    /// timeout): a sender still waiting for the gateway after its lease ran out could race
+    /// the caller taking over. See `docs/adr/0004-one-sender-per-refund.md`.
+    pub refund_send_lease: Duration,
 }
 
 impl Policies {
     /// Defaults around `rules`: the expiry policy's defaults (10 min holds), the payment retry
     /// preset (3 attempts, 2 s, ×2), reconciliation of confirms stuck for 2 minutes, duplicate
-    /// confirms waiting up to 30 s.
+    /// requests waiting up to 30 s, a 2-minute lease for the sender of a refund.
     pub fn new(currency: Currency, rules: RuleSet) -> Self {
         Policies {
             currency,
@@ -93,7 +103,8 @@ impl Policies {
             expiry: ExpiryPolicy::default(),
             retry: RetryPolicy::payment(),
             stale_confirm_after: Duration::from_secs(120),
-            duplicate_confirm_wait: Duration::from_secs(30),
+            duplicate_wait: Duration::from_secs(30),
+            refund_send_lease: Duration::from_secs(120),
         }
     }
 }

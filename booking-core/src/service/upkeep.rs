@@ -41,7 +41,7 @@ pub struct ReconcileReport {
 }
 
 /// A lookup changes nothing, so any failure short of a final answer is worth another try.
-fn classify_lookup(error: &GatewayError) -> RetryDecision {
+pub(super) fn classify_lookup(error: &GatewayError) -> RetryDecision {
     match error {
         GatewayError::NotFound
         | GatewayError::InvalidRequest(_)
@@ -89,6 +89,11 @@ impl BookingService {
     /// Settles payments whose outcome is unknown — and confirms interrupted long ago — by
     /// asking their gateway what happened, never by sending the charge again: charged means
     /// paid (or, if the items are gone, cancelled); not charged means failed.
+    ///
+    /// Looks at up to `limit` payments, oldest first. A payment in `Unknown` is looked up at
+    /// any age; one still `Confirming` only once it has not changed for
+    /// [`Policies::stale_confirm_after`](super::Policies::stale_confirm_after) (2 minutes by
+    /// default), since a younger one is probably being confirmed right now.
     pub async fn reconcile(&self, limit: u32) -> Result<ReconcileReport, BookingError> {
         let now = self.now();
         let mut report = ReconcileReport::default();

@@ -92,7 +92,7 @@ pub fn pending_order(
         payment: None,
         refunds_started: 0,
         pending_refund: None,
-        settled_refunds: Vec::new(),
+        refund_answers: Vec::new(),
         created_at: now,
     }
 }

@@ -34,6 +34,7 @@ use crate::ports::queue::AdmissionQueue;
 use crate::ports::store::BookingStore;
 use crate::ports::wallet::WalletStore;
 
+pub mod concurrency;
 pub mod coupon;
 pub mod fixtures;
 pub mod idempotency;

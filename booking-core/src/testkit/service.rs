@@ -13,19 +13,20 @@
 mod after_sale;
 mod payment;
 mod races;
+mod refund_races;
 mod sale;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use after_sale::*;
 pub use payment::*;
 pub use races::*;
+pub use refund_races::*;
 pub use sale::*;
 
 use super::Backend;
+use super::concurrency::{in_parallel, race};
 use super::fixtures::krw;
 use crate::clock::{Clock, ManualClock};
 use crate::discount::{Benefit, CouponCode, Customer, QuotePolicy, Rule, RuleSet};
@@ -235,57 +236,6 @@ fn service_on(
     BookingService::new(ports, policies)
 }
 
-/// Runs `n` copies of `task` as parallel tasks and collects their results in spawn order.
-async fn in_parallel<T, F, Fut>(n: usize, task: F) -> Vec<T>
-where
-    T: Send + 'static,
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
-    let mut results = Vec::with_capacity(n);
-    for handle in handles {
-        results.push(handle.await.expect("a suite task panicked"));
-    }
-    results
-}
-
-/// Runs `a` and `b` as parallel tasks released together: each waits (briefly, spinning) at a
-/// start line until the other reaches it, so neither is done before the other has begun.
-async fn race<A, B>(
-    a: impl Future<Output = A> + Send + 'static,
-    b: impl Future<Output = B> + Send + 'static,
-) -> (A, B)
-where
-    A: Send + 'static,
-    B: Send + 'static,
-{
-    let line = Arc::new(AtomicUsize::new(0));
-    let start = |line: Arc<AtomicUsize>| async move {
-        line.fetch_add(1, Ordering::SeqCst);
-        // Bounded, so two tasks sharing one worker thread still finish.
-        for _ in 0..100_000 {
-            if line.load(Ordering::SeqCst) >= 2 {
-                break;
-            }
-            std::hint::spin_loop();
-        }
-    };
-    let (go_a, go_b) = (start(Arc::clone(&line)), start(line));
-    let a = tokio::spawn(async move {
-        go_a.await;
-        a.await
-    });
-    let b = tokio::spawn(async move {
-        go_b.await;
-        b.await
-    });
-    (
-        a.await.expect("a suite task panicked"),
-        b.await.expect("a suite task panicked"),
-    )
-}
-
 /// Runs the service suite (used by [`conformance_tests!`](crate::conformance_tests)).
 #[doc(hidden)]
 #[macro_export]
@@ -322,6 +272,10 @@ macro_rules! __service_suite {
                 service_rejected_refund_is_abandoned,
                 service_refund_request_id_answers_repeats,
                 service_declined_double_confirm_answers_the_same,
+                service_refund_double_click_under_gateway_faults,
+                service_full_refund_double_click_gives_one_receipt,
+                service_reused_ids_for_other_requests_are_refused,
+                service_refund_torture,
             );
         }
     };

@@ -173,13 +173,10 @@ async fn refund_first_seat(
     let Some(line) = record.lines.first() else {
         return Err(BookingError::Invalid("empty order".to_owned()));
     };
-    let request = RefundRequest {
-        order,
-        lines: vec![(line.line.clone(), None)],
-        reason: "guest cannot attend".to_owned(),
-        // The same id on a repeat (a double click) returns this refund's receipt.
-        request_id: Some(format!("refund-first-seat:{order}")),
-    };
+    let request = RefundRequest::new(order, "guest cannot attend")
+        .line(line.line.clone())
+        // The same id on a repeat (a double click) gets this refund's answer.
+        .request_id(format!("refund-first-seat:{order}"));
     Ok(service.refund_lines(&request).await?.amount)
 }
 

@@ -1,0 +1,421 @@
+//! Sending a refund to the gateway: one sender at a time, one key until the refund ends.
+//!
+//! The refund in flight lives on the order ([`PendingRefund`]), and so does the lease of the
+//! one caller sending it (`sending_until`). Starting a refund, taking its sending over and
+//! giving it back are each a compare-and-set on the order, so of two callers only one sends;
+//! a refusal is confirmed by looking the payment up before the refund is abandoned. See
+//! `docs/adr/0004-one-sender-per-refund.md`.
+
+use super::checkout::classify;
+use super::upkeep::classify_lookup;
+use super::{BookingError, BookingService, RefundRequest, order_step, payment_step};
+use crate::clock::Timestamp;
+use crate::discount::RefundLine;
+use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand};
+use crate::money::Money;
+use crate::ports::gateway::{CancelRequest, GatewayError, GatewayIdempotencyKey, GatewayPayment};
+use crate::ports::store::{
+    Cas, ItemRef, OrderRecord, PaymentRecord, PendingRefund, RefundAnswer, RefundOutcome,
+    SettleRefund, StoreError,
+};
+
+/// A refund this caller may send: the order as this caller wrote it, and the lease's end.
+#[derive(Debug)]
+pub(super) struct Claimed {
+    /// The order at the version this caller's claim wrote.
+    pub(super) record: OrderRecord,
+    /// The refund, as stored on `record`.
+    pub(super) pending: PendingRefund,
+    /// No new attempt is sent from this instant on.
+    lease_end: Timestamp,
+}
+
+/// How sending a claimed refund ended.
+#[derive(Debug)]
+pub(super) enum Sent {
+    /// The refund settled or was abandoned; its answer is stored on the order.
+    Ended,
+    /// Another caller changed the order first: read it again.
+    Raced,
+    /// The refund is still in flight (answer lost, gateway down, refusal not confirmed), or
+    /// the store failed; the sending was given back for the next caller.
+    Failed(BookingError),
+}
+
+impl BookingService {
+    /// Starts a refund of `request` on `record`: the order moves to cancelling with the refund
+    /// in flight and this caller as its sender. `None` if the order changed meanwhile.
+    pub(super) async fn start_refund(
+        &self,
+        request: &RefundRequest,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> Result<Option<Claimed>, BookingError> {
+        match record.order.state().kind() {
+            OrderStateKind::Paid
+            | OrderStateKind::Confirmed
+            | OrderStateKind::PartiallyRefunded => {}
+            state => {
+                return Err(BookingError::InvalidState {
+                    what: "order",
+                    state: state.to_string(),
+                    action: "refund",
+                });
+            }
+        }
+        let mut units = Vec::with_capacity(request.lines.len());
+        let mut refund_lines = Vec::with_capacity(request.lines.len());
+        for (id, quantity) in &request.lines {
+            let line = record
+                .lines
+                .iter()
+                .find(|l| &l.line == id)
+                .ok_or_else(|| BookingError::Invalid(format!("order has no line {id}")))?;
+            let left = line.units().saturating_sub(line.refunded_units);
+            let quantity = quantity.unwrap_or(left);
+            if quantity == 0 || quantity > left {
+                if request.lines.len() > 1 && quantity == 0 && left == 0 {
+                    continue; // refunding "everything": skip lines already refunded
+                }
+                return Err(BookingError::Invalid(format!(
+                    "line {id}: {quantity} units asked, {left} refundable"
+                )));
+            }
+            units.push((id.clone(), quantity));
+            refund_lines.push(RefundLine::units(id.clone(), quantity, line.refunded_units));
+        }
+        if units.is_empty() {
+            return Err(BookingError::Invalid("nothing left to refund".to_owned()));
+        }
+        let amount = record
+            .quote
+            .refund_for(&refund_lines)
+            .map_err(|e| BookingError::Invalid(e.to_string()))?;
+        let t = order_step(record, OrderCommand::Refund { amount }, "refund", now)?;
+        let lease_end = self.lease_end(now)?;
+        let seq = record.refunds_started.saturating_add(1);
+        let pending = PendingRefund {
+            seq,
+            lines: units,
+            amount,
+            reason: request.reason.clone(),
+            request_id: request.request_id.clone(),
+            requested: request.requested(),
+            sending_until: Some(lease_end),
+        };
+        let change = Cas {
+            expected: record.version(),
+            next: OrderRecord {
+                order: t.next,
+                refunds_started: seq,
+                pending_refund: Some(pending.clone()),
+                ..record.clone()
+            },
+        };
+        match self.store.update_order(&change, &[t.event], now).await {
+            Ok(()) => Ok(Some(Claimed {
+                record: change.next,
+                pending,
+                lease_end,
+            })),
+            Err(StoreError::VersionConflict { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes over the sending of the refund in flight, whose last sender's lease has ended
+    /// (or who gave it back). `None` if another caller changed the order first.
+    pub(super) async fn take_over_refund(
+        &self,
+        record: &OrderRecord,
+        pending: PendingRefund,
+        now: Timestamp,
+    ) -> Result<Option<Claimed>, BookingError> {
+        let lease_end = self.lease_end(now)?;
+        let pending = PendingRefund {
+            sending_until: Some(lease_end),
+            ..pending
+        };
+        match self.hand_over(record, pending.clone(), now).await {
+            Ok(record) => Ok(Some(Claimed {
+                record,
+                pending,
+                lease_end,
+            })),
+            Err(StoreError::VersionConflict { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn lease_end(&self, now: Timestamp) -> Result<Timestamp, BookingError> {
+        now.checked_add(self.policies.refund_send_lease)
+            .map_err(|e| BookingError::Invalid(format!("refund send lease: {e}")))
+    }
+
+    /// Stores `pending` (with its new sender) on the order, as a new version of it.
+    async fn hand_over(
+        &self,
+        record: &OrderRecord,
+        pending: PendingRefund,
+        now: Timestamp,
+    ) -> Result<OrderRecord, StoreError> {
+        let t = record
+            .order
+            .apply(OrderCommand::HandOverRefund, now)
+            .map_err(|e| StoreError::refused("Order", e))?;
+        let change = Cas {
+            expected: record.version(),
+            next: OrderRecord {
+                order: t.next,
+                pending_refund: Some(pending),
+                ..record.clone()
+            },
+        };
+        self.store.update_order(&change, &[t.event], now).await?;
+        Ok(change.next)
+    }
+
+    /// Gives the sending back after an answer that ended nothing, so the next caller sends
+    /// the refund again at once instead of waiting for the lease to end. Best effort: if it
+    /// fails, the lease ends on its own.
+    async fn give_back(&self, claimed: &Claimed, error: BookingError) -> Sent {
+        let pending = PendingRefund {
+            sending_until: None,
+            ..claimed.pending.clone()
+        };
+        if let Err(e) = self.hand_over(&claimed.record, pending, self.now()).await {
+            tracing::debug!(order = %claimed.record.order.id(), error = %e, "refund sending not given back");
+        }
+        Sent::Failed(error)
+    }
+
+    /// Sends the claimed refund under its key (retrying per policy while the lease lasts),
+    /// then settles it, abandons it once its refusal is confirmed, or gives the sending back.
+    pub(super) async fn send_refund(&self, claimed: Claimed) -> Sent {
+        let prepared = async {
+            let payment_id = claimed.record.payment.ok_or_else(|| {
+                BookingError::Invalid("a refunding order has no payment".to_owned())
+            })?;
+            let payment = self.store.payment(payment_id).await?;
+            let payment_key = payment.payment_key.clone().ok_or_else(|| {
+                BookingError::Invalid("a paid payment has no payment key".to_owned())
+            })?;
+            let key = format!(
+                "refund:{}:{}",
+                claimed.record.order.id(),
+                claimed.pending.seq
+            );
+            let request = CancelRequest {
+                payment_key,
+                amount: Some(claimed.pending.amount),
+                reason: claimed.pending.reason.clone(),
+                idempotency_key: GatewayIdempotencyKey::new(key)
+                    .map_err(|e| BookingError::Invalid(e.to_string()))?,
+            };
+            Ok::<_, BookingError>((payment, request))
+        };
+        let (payment, request) = match prepared.await {
+            Ok(prepared) => prepared,
+            Err(e) => return self.give_back(&claimed, e).await,
+        };
+        let gateway = match self.gateway(&payment.gateway) {
+            Ok(gateway) => gateway,
+            Err(e) => return self.give_back(&claimed, e).await,
+        };
+        let outcome = self
+            .retrier
+            .retry(&classify, |_| async {
+                // Past the lease another caller may be sending this refund: send no more.
+                if self.now() >= claimed.lease_end {
+                    return Err(GatewayError::Unknown {
+                        reason: "the lease on sending this refund ended".to_owned(),
+                    });
+                }
+                gateway.cancel(&request).await
+            })
+            .await;
+        match outcome {
+            Ok(_) => self.settle_refund(&claimed, payment).await,
+            Err(failure) if failure.needs_reconcile() => {
+                self.give_back(&claimed, BookingError::PaymentUnknown).await
+            }
+            Err(failure) => match failure.error {
+                GatewayError::Rejected { code, message } => {
+                    self.confirm_refusal(&claimed, payment, code, message).await
+                }
+                GatewayError::Retryable { code, message, .. } => {
+                    let error = BookingError::GatewayUnavailable(format!("{code}: {message}"));
+                    self.give_back(&claimed, error).await
+                }
+                other => self.give_back(&claimed, BookingError::Gateway(other)).await,
+            },
+        }
+    }
+
+    /// The gateway refused the refund. A refusal may not be the gateway's last word on the key
+    /// (some gateways do not keep refusals), so the payment is looked up: nothing returned for
+    /// this refund → abandon it; returned → settle it; anything else → leave it in flight.
+    async fn confirm_refusal(
+        &self,
+        claimed: &Claimed,
+        payment: PaymentRecord,
+        code: String,
+        message: String,
+    ) -> Sent {
+        let Ok(gateway) = self.gateway(&payment.gateway) else {
+            return Sent::Failed(BookingError::Invalid("unknown gateway".to_owned()));
+        };
+        let looked_up = self
+            .retrier
+            .retry(&classify_lookup, |_| gateway.lookup(&payment.order_ref))
+            .await;
+        let found = match looked_up {
+            Ok(found) => found,
+            Err(failure) => {
+                let error = BookingError::GatewayUnavailable(format!(
+                    "the refund was refused ({code}) and the refusal could not be confirmed: {}",
+                    failure.error
+                ));
+                return self.give_back(claimed, error).await;
+            }
+        };
+        let booked = claimed.record.order.refunded();
+        match returned(&found) {
+            Some(returned) if returned == booked => {
+                self.abandon_refund(claimed, code, message).await
+            }
+            Some(returned) if booked.checked_add(claimed.pending.amount) == Ok(returned) => {
+                self.settle_refund(claimed, payment).await
+            }
+            returned => {
+                tracing::warn!(
+                    order = %claimed.record.order.id(),
+                    ?returned,
+                    %booked,
+                    pending = %claimed.pending.amount,
+                    "the gateway refused a refund and its balance matches neither outcome"
+                );
+                self.give_back(claimed, BookingError::PaymentUnknown).await
+            }
+        }
+    }
+
+    /// The gateway returned the money: payment and order settle, items go back on sale, and
+    /// the answer is kept for repeats.
+    async fn settle_refund(&self, claimed: &Claimed, payment: PaymentRecord) -> Sent {
+        let now = self.now();
+        let record = &claimed.record;
+        let pending = &claimed.pending;
+        let steps = payment_step(
+            &payment,
+            PaymentCommand::Cancel {
+                amount: pending.amount,
+            },
+            "refund",
+            now,
+        )
+        .and_then(|canceled| {
+            order_step(record, OrderCommand::SettleCancel, "settle the refund", now)
+                .map(|settled| (canceled, settled))
+        });
+        let (canceled, settled) = match steps {
+            Ok(steps) => steps,
+            Err(e) => return self.give_back(claimed, e).await,
+        };
+        let mut next = OrderRecord {
+            order: settled.next,
+            pending_refund: None,
+            ..record.clone()
+        };
+        let mut restock = Vec::with_capacity(pending.lines.len());
+        for (id, quantity) in &pending.lines {
+            if let Some(line) = next.lines.iter_mut().find(|l| &l.line == id) {
+                line.refunded_units = line.refunded_units.saturating_add(*quantity);
+                restock.push(match line.item {
+                    ItemRef::Ticket { ticket } => ItemRef::Ticket { ticket },
+                    ItemRef::Stock { stock, .. } => ItemRef::Stock {
+                        stock,
+                        quantity: *quantity,
+                    },
+                });
+            }
+        }
+        next.remember_refund(answer(
+            pending,
+            RefundOutcome::Refunded {
+                amount: pending.amount,
+            },
+        ));
+        let step = SettleRefund {
+            order: Cas {
+                expected: record.version(),
+                next,
+            },
+            payment: Cas {
+                expected: payment.version(),
+                next: PaymentRecord {
+                    payment: canceled.next,
+                    updated_at: now,
+                    ..payment
+                },
+            },
+            restock,
+            events: vec![canceled.event, settled.event],
+        };
+        match self.store.settle_refund(&step, now).await {
+            Ok(()) => Sent::Ended,
+            // Another caller settled it (after this caller's lease ended): read its answer.
+            Err(StoreError::VersionConflict { .. }) => Sent::Raced,
+            Err(e) => self.give_back(claimed, e.into()).await,
+        }
+    }
+
+    /// The refusal is confirmed: the order goes back to the paid state it left, the refund is
+    /// forgotten (the next request starts a new one under a new key) and the refusal is kept
+    /// as its answer.
+    async fn abandon_refund(&self, claimed: &Claimed, code: String, message: String) -> Sent {
+        let now = self.now();
+        let record = &claimed.record;
+        let t = match order_step(
+            record,
+            OrderCommand::AbandonRefund,
+            "abandon the refund",
+            now,
+        ) {
+            Ok(t) => t,
+            Err(e) => return self.give_back(claimed, e).await,
+        };
+        let mut next = OrderRecord {
+            order: t.next,
+            pending_refund: None,
+            ..record.clone()
+        };
+        next.remember_refund(answer(
+            &claimed.pending,
+            RefundOutcome::Rejected { code, message },
+        ));
+        let change = Cas {
+            expected: record.version(),
+            next,
+        };
+        match self.store.update_order(&change, &[t.event], now).await {
+            Ok(()) => Sent::Ended,
+            Err(StoreError::VersionConflict { .. }) => Sent::Raced,
+            Err(e) => self.give_back(claimed, e.into()).await,
+        }
+    }
+}
+
+/// What the gateway has returned of a payment so far.
+fn returned(payment: &GatewayPayment) -> Option<Money> {
+    payment.total.checked_sub(payment.balance).ok()
+}
+
+fn answer(pending: &PendingRefund, outcome: RefundOutcome) -> RefundAnswer {
+    RefundAnswer {
+        seq: pending.seq,
+        request_id: pending.request_id.clone(),
+        requested: pending.requested.clone(),
+        outcome,
+    }
+}
