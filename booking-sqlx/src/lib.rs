@@ -21,6 +21,8 @@ mod idempotency_rows;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod lock_leases;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod order_pages;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod queue_rows;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod store_steps;

@@ -3,8 +3,9 @@
 
 /// Implements [`StoreDatabase`](crate::store_writes::StoreDatabase) for a database and
 /// [`StoreRows`](crate::store_writes::StoreRows) for its connection by naming the backend
-/// function that does each step. Every function takes the pool (`begin_write`, `due_page`)
-/// or the connection first, then the arguments of the trait method of that name.
+/// function that does each step. Every function takes the pool (`begin_write`, `due_page`,
+/// `order_page`) or the connection first, then the arguments of the trait method of that
+/// name.
 macro_rules! store_steps {
     (
         database: $db:ty,
@@ -12,6 +13,7 @@ macro_rules! store_steps {
         backend: $backend:expr,
         begin_write: $begin_write:path,
         due_page: $due_page:path,
+        order_page: $order_page:path,
         place_order: $place_order:path,
         lock_order: $lock_order:path,
         claim_due: $claim_due:path,
@@ -51,6 +53,15 @@ macro_rules! store_steps {
                     limit: i64,
                 ) -> Result<Vec<(uuid::Uuid, i64)>, StoreError> {
                     $due_page(pool, now_ns, after, limit).await
+                }
+
+                async fn order_page(
+                    pool: &sqlx::Pool<Self>,
+                    of: $crate::order_pages::OrdersOf,
+                    upto: uuid::Uuid,
+                    limit: i64,
+                ) -> Result<Vec<OrderRecord>, StoreError> {
+                    $order_page(pool, of, upto, limit).await
                 }
             }
 

@@ -22,8 +22,10 @@ use sqlx::{Pool, Transaction};
 use uuid::Uuid;
 
 use crate::error::{Backend, Db};
+use crate::order_pages::OrdersOf;
 
-/// A database a SQL booking store runs on: how it starts a write transaction.
+/// A database a SQL booking store runs on: how it starts a write transaction, and the reads
+/// the shared parts of the store page through.
 #[async_trait]
 pub(crate) trait StoreDatabase: sqlx::Database<Connection: StoreRows> {
     /// The backend errors are reported as.
@@ -42,6 +44,15 @@ pub(crate) trait StoreDatabase: sqlx::Database<Connection: StoreRows> {
         after: (i64, Uuid),
         limit: i64,
     ) -> Result<Vec<(Uuid, i64)>, StoreError>;
+
+    /// At most `limit` orders of `of` with ids up to `upto` (inclusive), highest id first, as
+    /// stored, read in one statement outside any transaction (`crate::order_pages`).
+    async fn order_page(
+        pool: &Pool<Self>,
+        of: OrdersOf,
+        upto: Uuid,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
 }
 
 /// The row-level steps of the store's writes on one database, each inside the caller's

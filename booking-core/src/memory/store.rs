@@ -11,15 +11,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::ids::{EventId, HoldId, OrderId, PaymentId, StockId, TicketId};
+use crate::ids::{EventId, HoldId, OrderId, PaymentId, StockId, TicketId, UserId};
 use crate::machine::{
     DomainEvent, OrderStateKind, PaymentState, Stock, StockCommand, Ticket, TicketCommand,
     TicketState,
 };
 use crate::ports::gateway::GatewayOrderId;
 use crate::ports::store::{
-    Availability, BookingStore, Cas, ExpirySweep, ItemRef, MarkPaid, OrderRecord, OutboxEntry,
-    PaymentRecord, SettleRefund, StockListing, StoreError, SweepStep, TicketListing,
+    Availability, BookingStore, Cas, ExpirySweep, ItemRef, MarkPaid, OrderPage, OrderRecord,
+    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, SweepStep, TicketListing,
 };
 
 /// The booking store in memory: correct under real parallelism, lost on restart.
@@ -59,6 +59,9 @@ struct State {
     /// Unpaid orders by deadline, so the sweep finds due ones without a scan.
     unpaid_by_deadline: BTreeSet<(Timestamp, OrderId)>,
     orders: HashMap<OrderId, OrderRecord>,
+    /// Order ids per buyer and per event, as placed, for listing pages without a scan.
+    orders_by_user: HashMap<UserId, BTreeSet<OrderId>>,
+    orders_by_event: HashMap<EventId, BTreeSet<OrderId>>,
     payments: HashMap<PaymentId, PaymentRecord>,
     by_order_ref: HashMap<GatewayOrderId, PaymentId>,
     outbox: BTreeMap<u64, OutboxEntry>,
@@ -124,6 +127,22 @@ impl State {
         self.tickets
             .get(&id)
             .ok_or_else(|| StoreError::not_found("ticket", id))
+    }
+
+    /// One page of the orders `ids` (of one buyer or event), highest id first.
+    fn order_page(&self, ids: Option<&BTreeSet<OrderId>>, page: &OrderPage) -> Vec<OrderRecord> {
+        let Some(ids) = ids else {
+            return Vec::new();
+        };
+        let below = match page.before {
+            Some(before) => ids.range(..before),
+            None => ids.range(..),
+        };
+        below
+            .rev()
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+            .filter_map(|id| self.orders.get(id).cloned())
+            .collect()
     }
 
     fn order_at(&self, change: &Cas<OrderRecord>) -> Result<&OrderRecord, StoreError> {
@@ -307,7 +326,13 @@ impl State {
                 self.unpaid_by_deadline
                     .insert((order.order.expires_at(), id));
             }
-            self.orders.insert(id, order);
+            let (user, event) = (order.user, order.event);
+            if self.orders.insert(id, order).is_none() {
+                // Listed under the buyer and event it was placed with, as the SQL stores
+                // index the columns written when the order is inserted.
+                self.orders_by_user.entry(user).or_default().insert(id);
+                self.orders_by_event.entry(event).or_default().insert(id);
+            }
         }
         for payment in staged.payments {
             self.by_order_ref
@@ -504,6 +529,26 @@ impl BookingStore for MemoryBookingStore {
             .get(&id)
             .cloned()
             .ok_or_else(|| StoreError::not_found("order", id))
+    }
+
+    async fn orders_of_user(
+        &self,
+        user: UserId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        page.check()?;
+        let state = self.lock();
+        Ok(state.order_page(state.orders_by_user.get(&user), page))
+    }
+
+    async fn orders_of_event(
+        &self,
+        event: EventId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        page.check()?;
+        let state = self.lock();
+        Ok(state.order_page(state.orders_by_event.get(&event), page))
     }
 
     async fn update_order(

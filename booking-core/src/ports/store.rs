@@ -17,6 +17,7 @@
 //! | paid | [`mark_paid`](BookingStore::mark_paid) | payment done, order paid, every held item sold — or nothing, if an item was lost |
 //! | refund | [`settle_refund`](BookingStore::settle_refund) | payment cancel, order refund, refunded items back on sale |
 //! | sweep | [`expire_due`](BookingStore::expire_due) | per order: payment and order expired, items released; never an order whose payment is confirming |
+//! | list orders | [`orders_of_user`](BookingStore::orders_of_user), [`orders_of_event`](BookingStore::orders_of_event) | a read: one [`OrderPage`] of a buyer's or an event's orders, newest first |
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -429,6 +430,82 @@ pub struct OutboxEntry {
     pub recorded_at: Timestamp,
 }
 
+/// Which page of a list of orders to read: see [`BookingStore::orders_of_user`].
+///
+/// Orders are listed by id, highest first: for ids made by [`OrderId::new`] (UUID v7, time
+/// ordered) that is newest first — exactly, among ids made in one process; to the millisecond
+/// across processes. Pages follow each other by the id of the last order read (keyset
+/// paging), not by a count of orders to skip, so orders placed while a caller pages never
+/// shift the pages still to come: a walk from [`OrderPage::first`] through
+/// [`OrderPage::next`] reads every order that existed when it started exactly once.
+///
+/// ```
+/// use booking_core::ids::OrderId;
+/// use booking_core::ports::store::OrderPage;
+///
+/// let first = OrderPage::first(50);
+/// assert_eq!((first.before, first.limit), (None, 50));
+/// let last_read = OrderId::new();
+/// assert_eq!(OrderPage::first(50).before(last_read).before, Some(last_read));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct OrderPage {
+    /// Lists only orders whose id is below this one (the last id of the previous page);
+    /// `None` starts at the highest id. Any order id works as a position, even one of
+    /// another owner or one never stored.
+    pub before: Option<OrderId>,
+    /// At most this many orders: 1 to [`OrderPage::MAX_LIMIT`]; stores refuse any other
+    /// value with [`StoreError::Invalid`].
+    pub limit: u32,
+}
+
+impl OrderPage {
+    /// The most orders one page may hold.
+    pub const MAX_LIMIT: u32 = 1_000;
+
+    /// The first page: the `limit` orders with the highest ids.
+    pub fn first(limit: u32) -> Self {
+        OrderPage {
+            before: None,
+            limit,
+        }
+    }
+
+    /// This page, starting after the order `id` (below it in id order).
+    #[must_use]
+    pub fn before(self, id: OrderId) -> Self {
+        OrderPage {
+            before: Some(id),
+            ..self
+        }
+    }
+
+    /// The page after `listed`, the orders this page returned; `None` if it held fewer than
+    /// `limit` orders (there are no more). A full last page is followed by an empty one.
+    pub fn next(&self, listed: &[OrderRecord]) -> Option<Self> {
+        let full = usize::try_from(self.limit).is_ok_and(|limit| listed.len() >= limit);
+        match listed.last() {
+            Some(last) if full => Some(self.before(last.order.id())),
+            _ => None,
+        }
+    }
+
+    /// `Ok` if the limit is within 1 to [`OrderPage::MAX_LIMIT`], else
+    /// [`StoreError::Invalid`]: what every store checks before reading.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if (1..=Self::MAX_LIMIT).contains(&self.limit) {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "a page of orders holds 1 to {} orders, not {}",
+                Self::MAX_LIMIT,
+                self.limit
+            )))
+        }
+    }
+}
+
 /// Why a store operation failed. A failed operation changed nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -586,7 +663,11 @@ impl StoreError {
 ///   [`StoreError::ItemsLost`] changing nothing;
 /// - [`expire_due`](Self::expire_due) never expires an order whose payment is confirming,
 ///   unknown or done, is safe to run on many nodes at once, and expires each order once;
-/// - every change appends its domain events to the outbox in the same atomic operation.
+/// - every change appends its domain events to the outbox in the same atomic operation;
+/// - [`orders_of_user`](Self::orders_of_user) and [`orders_of_event`](Self::orders_of_event)
+///   list by order id, highest first, and a walk of pages from [`OrderPage::first`] through
+///   [`OrderPage::next`] reads each order once, with no gap, however many orders are placed
+///   meanwhile.
 #[async_trait]
 pub trait BookingStore: Send + Sync + fmt::Debug + 'static {
     /// Lists tickets for sale. Fails with `AlreadyExists` (adding none) if any id is taken.
@@ -615,6 +696,25 @@ pub trait BookingStore: Send + Sync + fmt::Debug + 'static {
 
     /// The order `id`.
     async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError>;
+
+    /// A page of `user`'s orders, in every state, highest id (newest) first: see
+    /// [`OrderPage`]. Each record is as [`order`](Self::order) returns it (an unpaid order
+    /// past its deadline shows as stored until the sweep expires it). A user without orders
+    /// gets an empty list; a limit outside 1 to [`OrderPage::MAX_LIMIT`] is
+    /// [`StoreError::Invalid`].
+    async fn orders_of_user(
+        &self,
+        user: UserId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
+
+    /// A page of the orders for `event`, of every buyer and in every state, highest id
+    /// (newest) first, as [`orders_of_user`](Self::orders_of_user) lists a user's.
+    async fn orders_of_event(
+        &self,
+        event: EventId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
 
     /// Stores `change.next` if the order is still at `change.expected`.
     async fn update_order(

@@ -42,6 +42,7 @@ pub mod lock;
 pub mod queue;
 pub mod service;
 pub mod store;
+pub mod store_listing;
 pub mod store_orders;
 pub mod store_upkeep;
 pub mod wallet;
@@ -165,8 +166,8 @@ macro_rules! conformance_tests {
     };
 }
 
-/// Runs only the [`BookingStore`] suite (modules `store`, `store_orders`, `store_upkeep`)
-/// against the backends `$factory` builds.
+/// Runs only the [`BookingStore`] suite (modules `store`, `store_orders`, `store_upkeep`,
+/// `store_listing`) against the backends `$factory` builds.
 ///
 /// For a backend that implements the booking store and not (yet) the other ports: its
 /// factory fills the other [`Backend`] fields with the in-memory ports, and this macro runs

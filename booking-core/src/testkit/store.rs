@@ -531,6 +531,13 @@ macro_rules! __store_suite {
                 store_confirm_racing_the_sweep_never_both,
                 store_outbox_records_events_in_order,
             );
+            $crate::__conformance_suite!($factory; store_listing:
+                store_listing_user_orders_newest_first_and_only_theirs,
+                store_listing_event_orders_only_that_event,
+                store_listing_pages_walk_every_order_once,
+                store_listing_shows_orders_in_every_state,
+                store_listing_refuses_invalid_limits,
+            );
         }
     };
 }

@@ -34,7 +34,19 @@ pub(super) async fn place(
     now: Timestamp,
     until: Timestamp,
 ) -> OrderRecord {
-    let record = pending_order(event, UserId::new(), items, PRICE, now, until);
+    place_for(b, UserId::new(), event, items, now, until).await
+}
+
+/// Places a pending order of `user` for `items` at `now`, expiring at `until`.
+pub(super) async fn place_for(
+    b: &Backend,
+    user: UserId,
+    event: EventId,
+    items: &[ItemRef],
+    now: Timestamp,
+    until: Timestamp,
+) -> OrderRecord {
+    let record = pending_order(event, user, items, PRICE, now, until);
     b.store.place_order(&record, now).await.unwrap();
     record
 }
@@ -140,6 +152,17 @@ pub(super) async fn confirming(
 
 /// The paid step for an order awaiting its confirming payment: approved, paid, confirmed.
 pub(super) fn paid(record: &OrderRecord, payment: &PaymentRecord, now: Timestamp) -> MarkPaid {
+    paid_step(record, payment, now, true)
+}
+
+/// The paid step for an order awaiting its confirming payment: approved and paid, and with
+/// `confirm` confirmed as well.
+pub(super) fn paid_step(
+    record: &OrderRecord,
+    payment: &PaymentRecord,
+    now: Timestamp,
+    confirm: bool,
+) -> MarkPaid {
     let (payment_change, approved) = payment_step(payment, PaymentCommand::Approve, now);
     let marked = record
         .order
@@ -151,17 +174,23 @@ pub(super) fn paid(record: &OrderRecord, payment: &PaymentRecord, now: Timestamp
             now,
         )
         .unwrap();
-    let confirmed = marked.next.apply(OrderCommand::Confirm, now).unwrap();
+    let mut events = vec![approved, marked.event];
+    let mut order = marked.next;
+    if confirm {
+        let confirmed = order.apply(OrderCommand::Confirm, now).unwrap();
+        events.push(confirmed.event);
+        order = confirmed.next;
+    }
     MarkPaid {
         order: Cas {
             expected: record.version(),
             next: OrderRecord {
-                order: confirmed.next,
+                order,
                 ..record.clone()
             },
         },
         payment: payment_change,
-        events: vec![approved, marked.event, confirmed.event],
+        events,
     }
 }
 
@@ -173,7 +202,20 @@ pub(super) async fn confirming_order(
     now: Timestamp,
     until: Timestamp,
 ) -> (OrderRecord, PaymentRecord) {
-    let placed = place(b, event, items, now, until).await;
+    confirming_order_for(b, UserId::new(), event, items, now, until).await
+}
+
+/// Places an order of `user` for `items`, starts and confirms its payment, ready for
+/// [`paid`].
+pub(super) async fn confirming_order_for(
+    b: &Backend,
+    user: UserId,
+    event: EventId,
+    items: &[ItemRef],
+    now: Timestamp,
+    until: Timestamp,
+) -> (OrderRecord, PaymentRecord) {
+    let placed = place_for(b, user, event, items, now, until).await;
     let (record, payment) = start(b, &placed, now, until).await;
     let payment = confirming(b, &payment, now).await;
     (record, payment)

@@ -8,13 +8,14 @@
 use booking_core::ids::{OrderId, PaymentId};
 use booking_core::machine::Kind;
 use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
-use sqlx::{MySqlConnection, Row};
+use sqlx::{MySqlConnection, MySqlPool, Row};
 use uuid::Uuid;
 
 use super::MY;
 use super::rows::{json_text, record};
 use crate::codec::{nanos, to_db};
 use crate::error::{Db, DbError, Failure};
+use crate::order_pages::OrdersOf;
 use crate::store_writes::cas_missed;
 
 /// Inserts a new order; `AlreadyExists` if its id is taken. A concurrent insert of the same
@@ -92,6 +93,29 @@ pub(crate) async fn read_order(
         .db(MY)?
         .ok_or_else(|| StoreError::not_found("order", id))?;
     record(&text, "order")
+}
+
+/// At most `limit` orders of `of` with ids up to `upto`, highest id first
+/// (`crate::order_pages`).
+pub(crate) async fn order_page(
+    pool: &MySqlPool,
+    of: OrdersOf,
+    upto: Uuid,
+    limit: i64,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    // The column name comes from `OrdersOf`, never from input.
+    let sql = format!(
+        "SELECT record FROM orders WHERE {} = ? AND id <= ? ORDER BY id DESC LIMIT ?",
+        of.column()
+    );
+    let texts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(of.id())
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .db(MY)?;
+    texts.iter().map(|text| record(text, "order")).collect()
 }
 
 /// Stores `change.next` if the order is still at `change.expected`.

@@ -16,6 +16,7 @@ store_steps! {
     backend: MY,
     begin_write: begin,
     due_page: sweep::due_page,
+    order_page: records::order_page,
     place_order: place::place_order,
     lock_order: records::lock_order,
     claim_due: sweep::claim_due,

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId};
+use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
 use booking_core::machine::{DomainEvent, Kind, PaymentState};
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
-    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderRecord, OutboxEntry,
+    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderPage, OrderRecord, OutboxEntry,
     PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
 };
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use super::{MY, MySqlStore};
 use crate::codec::{Listing, TicketColumns, from_db, nanos, to_db};
 use crate::error::{Db, DbError, Failure};
 use crate::expiry_sweep;
+use crate::order_pages::{OrdersOf, order_page};
 use crate::store_writes::{Write, write};
 
 /// A limit or position as a bigint bind, saturating.
@@ -171,6 +172,22 @@ impl BookingStore for MySqlStore {
     async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError> {
         let mut conn = self.pool.acquire().await.db(MY)?;
         read_order(&mut conn, id).await
+    }
+
+    async fn orders_of_user(
+        &self,
+        user: UserId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        order_page(&self.pool, OrdersOf::User(user), page).await
+    }
+
+    async fn orders_of_event(
+        &self,
+        event: EventId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        order_page(&self.pool, OrdersOf::Event(event), page).await
     }
 
     async fn update_order(

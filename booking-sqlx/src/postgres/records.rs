@@ -7,13 +7,14 @@
 use booking_core::machine::Kind;
 use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::PG;
 use super::codec::{nanos, to_db};
 use super::inventory::all_written;
 use crate::error::Db;
+use crate::order_pages::OrdersOf;
 use crate::store_writes::cas_missed;
 
 /// A query over PostgreSQL with its binds.
@@ -54,6 +55,29 @@ pub(crate) async fn insert_order(
         .db(PG)?
         .rows_affected();
     Ok(inserted == 1)
+}
+
+/// At most `limit` orders of `of` with ids up to `upto`, highest id first
+/// (`crate::order_pages`).
+pub(crate) async fn order_page(
+    pool: &PgPool,
+    of: OrdersOf,
+    upto: Uuid,
+    limit: i64,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    // The column name comes from `OrdersOf`, never from input.
+    let sql = format!(
+        "SELECT record FROM orders WHERE {} = $1 AND id <= $2 ORDER BY id DESC LIMIT $3",
+        of.column()
+    );
+    let rows: Vec<(Json<OrderRecord>,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(of.id())
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .db(PG)?;
+    Ok(rows.into_iter().map(|(Json(record),)| record).collect())
 }
 
 /// The stored order `change` is based on, locked until the transaction ends; `NotFound` or

@@ -4,11 +4,11 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId};
+use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
 use booking_core::machine::{DomainEvent, Kind, PaymentState};
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
-    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderRecord, OutboxEntry,
+    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderPage, OrderRecord, OutboxEntry,
     PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
 };
 use sqlx::Row;
@@ -22,6 +22,7 @@ use super::codec::{
 };
 use super::sweep;
 use crate::error::Db;
+use crate::order_pages::{OrdersOf, order_page};
 use crate::store_writes::{Write, write};
 
 /// A limit or position as a bigint bind, saturating.
@@ -225,6 +226,22 @@ impl BookingStore for PostgresStore {
             .ok_or_else(|| StoreError::not_found("order", id))?;
         let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
         Ok(record)
+    }
+
+    async fn orders_of_user(
+        &self,
+        user: UserId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        order_page(&self.pool, OrdersOf::User(user), page).await
+    }
+
+    async fn orders_of_event(
+        &self,
+        event: EventId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        order_page(&self.pool, OrdersOf::Event(event), page).await
     }
 
     async fn update_order(

@@ -7,13 +7,15 @@
 use booking_core::ids::{OrderId, PaymentId};
 use booking_core::machine::Kind;
 use booking_core::ports::store::{Cas, OrderRecord, PaymentRecord, StoreError};
-use sqlx::SqliteConnection;
 use sqlx::types::Json;
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
 
 use super::SQ;
 use super::rows::{inserted, one_row};
 use crate::codec::{nanos, to_db};
 use crate::error::Db;
+use crate::order_pages::OrdersOf;
 
 /// Inserts a new order; `AlreadyExists` if its id is taken.
 pub(super) async fn insert_order(
@@ -54,6 +56,29 @@ pub(super) async fn find_order(
             .await
             .db(SQ)?;
     Ok(row.map(|(Json(record),)| record))
+}
+
+/// At most `limit` orders of `of` with ids up to `upto`, highest id first
+/// (`crate::order_pages`).
+pub(super) async fn order_page(
+    pool: &SqlitePool,
+    of: OrdersOf,
+    upto: Uuid,
+    limit: i64,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    // The column name comes from `OrdersOf`, never from input.
+    let sql = format!(
+        "SELECT record FROM orders WHERE {} = ? AND id <= ? ORDER BY id DESC LIMIT ?",
+        of.column()
+    );
+    let rows: Vec<(Json<OrderRecord>,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(of.id())
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .db(SQ)?;
+    Ok(rows.into_iter().map(|(Json(record),)| record).collect())
 }
 
 /// The stored order `change` is based on: `NotFound`, or `VersionConflict` if it moved on.

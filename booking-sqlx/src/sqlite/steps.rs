@@ -16,6 +16,7 @@ store_steps! {
     backend: SQ,
     begin_write: begin_write,
     due_page: sweep::due_page,
+    order_page: records::order_page,
     place_order: place::place_order,
     lock_order: records::order_at,
     claim_due: sweep::claim_due,

@@ -3,11 +3,11 @@
 
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId};
+use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
 use booking_core::machine::{DomainEvent, Kind, PaymentState};
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
-    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderRecord, OutboxEntry,
+    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderPage, OrderRecord, OutboxEntry,
     PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
 };
 use sqlx::types::Json;
@@ -24,6 +24,7 @@ use super::{SQ, begin_write};
 use crate::codec::{Listing, from_db, nanos, to_db};
 use crate::error::Db;
 use crate::expiry_sweep;
+use crate::order_pages::{OrdersOf, order_page};
 use crate::store_writes::{Write, write};
 
 /// A cursor or limit as an INTEGER bind, saturating.
@@ -135,6 +136,22 @@ impl BookingStore for SqliteStore {
         find_order(&mut conn, id)
             .await?
             .ok_or_else(|| StoreError::not_found("order", id))
+    }
+
+    async fn orders_of_user(
+        &self,
+        user: UserId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        order_page(&self.pool, OrdersOf::User(user), page).await
+    }
+
+    async fn orders_of_event(
+        &self,
+        event: EventId,
+        page: &OrderPage,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        order_page(&self.pool, OrdersOf::Event(event), page).await
     }
 
     async fn update_order(
