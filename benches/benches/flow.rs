@@ -12,7 +12,7 @@
     clippy::cast_sign_loss
 )]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
@@ -71,12 +71,9 @@ impl Shop {
         let store = Arc::new(MemoryBookingStore::new());
         let event = EventId::new();
         let listings: Vec<TicketListing> = (0..n)
-            .map(|_| TicketListing {
-                ticket: Ticket::new(TicketId::new()),
-                event,
-                item: "R".to_owned(),
-                tags: BTreeSet::from(["R".to_owned()]),
-                price: krw(PRICE),
+            .map(|_| {
+                TicketListing::new(Ticket::new(TicketId::new()), event, "R", krw(PRICE))
+                    .tagged(["R"])
             })
             .collect();
         store.add_tickets(&listings).await.unwrap();
@@ -89,14 +86,13 @@ impl Shop {
         )
         .grades(["GOLD"]);
         let rules = RuleSet::new(vec![gold], QuotePolicy::default()).unwrap();
-        let ports = Ports {
+        let ports = Ports::new(
             store,
-            coupons: Arc::new(MemoryCouponStore::new()),
-            gateways: vec![Arc::new(gateway.clone())],
-            waiting_room: None,
+            Arc::new(MemoryCouponStore::new()),
             clock,
-            sleeper: Arc::new(TokioSleeper),
-        };
+            Arc::new(TokioSleeper),
+        )
+        .gateway(Arc::new(gateway.clone()));
         Shop {
             service: BookingService::new(ports, Policies::new(Currency::KRW, rules)),
             gateway,
@@ -106,15 +102,12 @@ impl Shop {
     }
 
     fn request(&self, seat: TicketId) -> HoldRequest {
-        HoldRequest {
-            order: OrderId::new(),
-            user: UserId::new(),
-            customer: Customer::member("GOLD"),
-            event: self.event,
-            items: vec![ItemRef::Ticket { ticket: seat }],
-            coupons: Vec::new(),
-            admission: None,
-        }
+        HoldRequest::new(
+            UserId::new(),
+            self.event,
+            vec![ItemRef::Ticket { ticket: seat }],
+        )
+        .customer(Customer::member("GOLD"))
     }
 
     async fn flow(&self, seat: TicketId) {
@@ -130,11 +123,7 @@ impl Shop {
             .gateway
             .open_session(&intent.order_ref, intent.amount)
             .unwrap();
-        let confirmation = Confirmation {
-            order_ref: intent.order_ref,
-            payment_key,
-            amount: intent.amount,
-        };
+        let confirmation = Confirmation::new(intent.order_ref, payment_key, intent.amount);
         black_box(self.service.confirm_payment(&confirmation).await.unwrap());
     }
 }
@@ -221,13 +210,8 @@ impl RawShop {
         };
         let order_ref = GatewayOrderId::for_payment(payment);
         let payment_key = self.gateway.open_session(&order_ref, amount).unwrap();
-        let request = ConfirmRequest {
-            payment_key,
-            order_ref,
-            amount,
-            customer: UserId::new(),
-            idempotency_key: GatewayIdempotencyKey::new(format!("confirm:{payment}")).unwrap(),
-        };
+        let key = GatewayIdempotencyKey::new(format!("confirm:{payment}")).unwrap();
+        let request = ConfirmRequest::new(payment_key, order_ref, amount, UserId::new(), key);
         black_box(self.gateway.confirm(&request).await.unwrap());
         let mut orders = self.orders.lock().unwrap();
         let o = orders.get_mut(&order).unwrap();

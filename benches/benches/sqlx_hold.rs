@@ -28,7 +28,6 @@
     clippy::cast_precision_loss
 )]
 
-use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,12 +125,9 @@ async fn list_seats(store: &PostgresStore, n: usize) -> Arc<Seats> {
     let mut ids = Vec::with_capacity(n);
     while ids.len() < n {
         let listings: Vec<TicketListing> = (0..(n - ids.len()).min(10_000))
-            .map(|_| TicketListing {
-                ticket: Ticket::new(TicketId::new()),
-                event,
-                item: "seat".to_owned(),
-                tags: BTreeSet::new(),
-                price: Money::new(10_000, Currency::KRW).unwrap(),
+            .map(|_| {
+                let price = Money::new(10_000, Currency::KRW).unwrap();
+                TicketListing::new(Ticket::new(TicketId::new()), event, "seat", price)
             })
             .collect();
         store.add_tickets(&listings).await.unwrap();

@@ -10,9 +10,7 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::OrderId;
 use booking_core::machine::OrderCommand;
-use booking_core::ports::store::{
-    Cas, ExpirySweep, OrderRecord, PaymentRecord, StoreError, SweepStep,
-};
+use booking_core::ports::store::{Cas, ExpirySweep, StoreError, SweepStep};
 use sqlx::Pool;
 use uuid::Uuid;
 
@@ -86,11 +84,9 @@ pub(crate) async fn expire_one<C: StoreRows>(
             SweepStep::ExpirePayment(t) => {
                 events.push(t.event);
                 let expected = payment.version();
-                let next = PaymentRecord {
-                    payment: t.next,
-                    ..payment
-                };
-                conn.cas_payment(&Cas { expected, next }).await?;
+                let mut next = payment;
+                next.payment = t.next;
+                conn.cas_payment(&Cas::new(expected, next)).await?;
                 payment_expired = true;
             }
             SweepStep::OrderOnly => {}
@@ -103,13 +99,10 @@ pub(crate) async fn expire_one<C: StoreRows>(
         .map_err(|e| StoreError::refused("Order", e))?;
     events.push(expired.event);
     let (tickets, units) = conn.free_items(&record, true, now, &mut events).await?;
-    let change = Cas {
-        expected: record.version(),
-        next: OrderRecord {
-            order: expired.next,
-            ..record
-        },
-    };
+    let expected = record.version();
+    let mut next = record;
+    next.order = expired.next;
+    let change = Cas::new(expected, next);
     conn.cas_order(&change).await?;
     conn.append_outbox(&events, now).await?;
     sweep.tickets_released = sweep.tickets_released.saturating_add(tickets);

@@ -129,6 +129,7 @@ pub enum GatewayStatus {
 
 /// One cancellation applied to a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GatewayCancel {
     /// Amount returned to the buyer.
     pub amount: Money,
@@ -142,6 +143,7 @@ pub struct GatewayCancel {
 
 /// A payment as the gateway knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GatewayPayment {
     /// The gateway's payment key.
     pub payment_key: PaymentKey,
@@ -161,6 +163,7 @@ pub struct GatewayPayment {
 
 /// Confirm an authenticated payment for exactly `amount`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConfirmRequest {
     /// The key the buyer's authentication produced.
     pub payment_key: PaymentKey,
@@ -176,6 +179,7 @@ pub struct ConfirmRequest {
 
 /// Cancel all or part of an approved payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CancelRequest {
     /// The payment to cancel.
     pub payment_key: PaymentKey,
@@ -185,6 +189,98 @@ pub struct CancelRequest {
     pub reason: String,
     /// Same key on every retry of this cancel; a new key per distinct partial refund.
     pub idempotency_key: GatewayIdempotencyKey,
+}
+
+impl GatewayCancel {
+    /// A cancellation of `amount` for `reason`, the gateway's transaction `transaction_key`,
+    /// applied at `canceled_at`.
+    pub fn new(
+        amount: Money,
+        reason: impl Into<String>,
+        transaction_key: impl Into<String>,
+        canceled_at: Timestamp,
+    ) -> Self {
+        GatewayCancel {
+            amount,
+            reason: reason.into(),
+            transaction_key: transaction_key.into(),
+            canceled_at,
+        }
+    }
+}
+
+impl GatewayPayment {
+    /// The gateway's record `payment_key` of our `order_ref`: `status`, `total` approved (or
+    /// to approve) and `balance` still cancellable; not approved yet, nothing cancelled.
+    pub fn new(
+        payment_key: PaymentKey,
+        order_ref: GatewayOrderId,
+        status: GatewayStatus,
+        total: Money,
+        balance: Money,
+    ) -> Self {
+        GatewayPayment {
+            payment_key,
+            order_ref,
+            status,
+            total,
+            balance,
+            approved_at: None,
+            cancels: Vec::new(),
+        }
+    }
+
+    /// When it was approved.
+    #[must_use]
+    pub fn approved_at(mut self, at: Timestamp) -> Self {
+        self.approved_at = Some(at);
+        self
+    }
+
+    /// Adds a cancellation (oldest first).
+    #[must_use]
+    pub fn cancel(mut self, cancel: GatewayCancel) -> Self {
+        self.cancels.push(cancel);
+        self
+    }
+}
+
+impl ConfirmRequest {
+    /// Confirm `payment_key` for our `order_ref` and exactly `amount`, paid by `customer`,
+    /// under `idempotency_key`.
+    pub fn new(
+        payment_key: PaymentKey,
+        order_ref: GatewayOrderId,
+        amount: Money,
+        customer: UserId,
+        idempotency_key: GatewayIdempotencyKey,
+    ) -> Self {
+        ConfirmRequest {
+            payment_key,
+            order_ref,
+            amount,
+            customer,
+            idempotency_key,
+        }
+    }
+}
+
+impl CancelRequest {
+    /// Cancel `amount` (`None`: the whole balance) of `payment_key` for `reason`, under
+    /// `idempotency_key`.
+    pub fn new(
+        payment_key: PaymentKey,
+        amount: Option<Money>,
+        reason: impl Into<String>,
+        idempotency_key: GatewayIdempotencyKey,
+    ) -> Self {
+        CancelRequest {
+            payment_key,
+            amount,
+            reason: reason.into(),
+            idempotency_key,
+        }
+    }
 }
 
 /// What a gateway call can report besides success.

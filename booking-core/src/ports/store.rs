@@ -37,6 +37,7 @@ use crate::ports::gateway::{GatewayOrderId, PaymentKey};
 
 /// A seat (or other unit sold one by one) and what it sells for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TicketListing {
     /// The unit and its state.
     pub ticket: Ticket,
@@ -52,6 +53,7 @@ pub struct TicketListing {
 
 /// A counted inventory (general admission, product stock) and the price of one unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StockListing {
     /// The counts and their state.
     pub stock: Stock,
@@ -63,6 +65,46 @@ pub struct StockListing {
     pub tags: BTreeSet<String>,
     /// The price of one unit before discounts.
     pub price: Money,
+}
+
+impl TicketListing {
+    /// `ticket` of `event`, in price class `item`, at `price` before discounts, untagged.
+    pub fn new(ticket: Ticket, event: EventId, item: impl Into<String>, price: Money) -> Self {
+        TicketListing {
+            ticket,
+            event,
+            item: item.into(),
+            tags: BTreeSet::new(),
+            price,
+        }
+    }
+
+    /// Adds tags for discount rules' tag filters.
+    #[must_use]
+    pub fn tagged<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+}
+
+impl StockListing {
+    /// `stock` of `event`, named `item`, at `price` a unit before discounts, untagged.
+    pub fn new(stock: Stock, event: EventId, item: impl Into<String>, price: Money) -> Self {
+        StockListing {
+            stock,
+            event,
+            item: item.into(),
+            tags: BTreeSet::new(),
+            price,
+        }
+    }
+
+    /// Adds tags for discount rules' tag filters.
+    #[must_use]
+    pub fn tagged<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
 }
 
 /// What one order line sells.
@@ -85,6 +127,7 @@ pub enum ItemRef {
 
 /// One line of an order: an item and how much of it has been refunded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OrderLine {
     /// The line's id in the order's quote.
     pub line: LineId,
@@ -95,6 +138,15 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
+    /// Line `line` of a new order, selling `item`, nothing refunded.
+    pub fn new(line: LineId, item: ItemRef) -> Self {
+        OrderLine {
+            line,
+            item,
+            refunded_units: 0,
+        }
+    }
+
     /// Units on the line: 1 for a ticket, the quantity for stock.
     pub fn units(&self) -> u32 {
         match self.item {
@@ -109,6 +161,7 @@ impl OrderLine {
 /// The record's version is its order's version: every change to the record goes with a
 /// transition of the order, so one compare-and-set covers it all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OrderRecord {
     /// The state machine: state, total, refunded amount, deadline, version.
     pub order: Order,
@@ -142,6 +195,7 @@ pub struct OrderRecord {
 
 /// A refund that was started and has not ended yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PendingRefund {
     /// Which refund of the order this is (from 1).
     pub seq: u32,
@@ -171,6 +225,7 @@ pub const REFUND_ANSWERS_KEPT: usize = 256;
 /// The final answer to one refund of an order, kept so that a repeat of its request gets the
 /// same answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RefundAnswer {
     /// Which refund of the order it was (from 1).
     pub seq: u32,
@@ -202,6 +257,33 @@ pub enum RefundOutcome {
 }
 
 impl OrderRecord {
+    /// A new order: `order` (its state machine) of `user` for `lines` of `event`, held by
+    /// `hold`, priced by `quote`, placed at `created_at`; no coupons, payment or refund yet.
+    pub fn new(
+        order: Order,
+        user: UserId,
+        event: EventId,
+        hold: HoldId,
+        lines: Vec<OrderLine>,
+        quote: Quote,
+        created_at: Timestamp,
+    ) -> Self {
+        OrderRecord {
+            order,
+            user,
+            event,
+            hold,
+            lines,
+            quote,
+            coupons: Vec::new(),
+            payment: None,
+            refunds_started: 0,
+            pending_refund: None,
+            refund_answers: Vec::new(),
+            created_at,
+        }
+    }
+
     /// The record's version (its order's).
     pub fn version(&self) -> u64 {
         self.order.version()
@@ -309,6 +391,7 @@ impl SweepStep {
 
 /// A payment with what the store keeps beside its state machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PaymentRecord {
     /// The state machine: state, amount, cancelled amount, confirm deadline, version.
     pub payment: Payment,
@@ -331,6 +414,7 @@ pub struct PaymentRecord {
 
 /// Why a gateway failed a payment's confirm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PaymentFailure {
     /// Which kind of failure.
     pub cause: FailureCause,
@@ -352,7 +436,38 @@ pub enum FailureCause {
     Invalid,
 }
 
+impl PaymentFailure {
+    /// A failure of `cause` with the gateway's `code` and `message`.
+    pub fn new(cause: FailureCause, code: impl Into<String>, message: impl Into<String>) -> Self {
+        PaymentFailure {
+            cause,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl PaymentRecord {
+    /// A payment attempt `payment` of `customer`, collected by the gateway named `gateway`,
+    /// which knows it as `order_ref`; last changed at `updated_at`.
+    pub fn new(
+        payment: Payment,
+        gateway: impl Into<String>,
+        order_ref: GatewayOrderId,
+        customer: UserId,
+        updated_at: Timestamp,
+    ) -> Self {
+        PaymentRecord {
+            payment,
+            gateway: gateway.into(),
+            order_ref,
+            payment_key: None,
+            customer,
+            updated_at,
+            failure: None,
+        }
+    }
+
     /// The record's version (its payment's).
     pub fn version(&self) -> u64 {
         self.payment.version()
@@ -361,6 +476,7 @@ impl PaymentRecord {
 
 /// A new version of a record to store if the stored one still has version `expected`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cas<T> {
     /// The version the caller read.
     pub expected: u64,
@@ -368,8 +484,16 @@ pub struct Cas<T> {
     pub next: T,
 }
 
+impl<T> Cas<T> {
+    /// Store `next` if the record is still at version `expected`.
+    pub fn new(expected: u64, next: T) -> Self {
+        Cas { expected, next }
+    }
+}
+
 /// The atomic "paid" step: see [`BookingStore::mark_paid`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MarkPaid {
     /// The order, moving to paid (or confirmed).
     pub order: Cas<OrderRecord>,
@@ -381,6 +505,7 @@ pub struct MarkPaid {
 
 /// The atomic "refunded" step: see [`BookingStore::settle_refund`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SettleRefund {
     /// The order after its refund settled, with `refunded_units` updated.
     pub order: Cas<OrderRecord>,
@@ -394,6 +519,7 @@ pub struct SettleRefund {
 
 /// What [`BookingStore::expire_due`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExpirySweep {
     /// Orders expired, with their buyer and coupons so the caller can release them.
     pub expired: Vec<(OrderId, UserId, Vec<CouponId>)>,
@@ -410,6 +536,7 @@ pub struct ExpirySweep {
 
 /// What is left to sell of an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Availability {
     /// Tickets available now (lapsed holds count as available).
     pub tickets_available: u64,
@@ -419,8 +546,24 @@ pub struct Availability {
     pub stock_available: Vec<(StockId, u32)>,
 }
 
+impl Availability {
+    /// `tickets_available` of `tickets_total` tickets, and per stock the units available.
+    pub fn new(
+        tickets_available: u64,
+        tickets_total: u64,
+        stock_available: Vec<(StockId, u32)>,
+    ) -> Self {
+        Availability {
+            tickets_available,
+            tickets_total,
+            stock_available,
+        }
+    }
+}
+
 /// One domain event in the outbox, in the order the store recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OutboxEntry {
     /// Position in the outbox; increases with every event.
     pub seq: u64,
@@ -428,6 +571,17 @@ pub struct OutboxEntry {
     pub event: DomainEvent,
     /// When the operation that produced it ran.
     pub recorded_at: Timestamp,
+}
+
+impl OutboxEntry {
+    /// Entry `seq`: `event`, recorded at `recorded_at`.
+    pub fn new(seq: u64, event: DomainEvent, recorded_at: Timestamp) -> Self {
+        OutboxEntry {
+            seq,
+            event,
+            recorded_at,
+        }
+    }
 }
 
 /// Which page of a list of orders to read: see [`BookingStore::orders_of_user`].

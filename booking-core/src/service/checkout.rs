@@ -31,6 +31,7 @@ use crate::ports::store::{
 /// assert_eq!(request.items.len(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HoldRequest {
     /// The order's id, chosen by the caller (`OrderId::new()`); a repeat of the request with the
     /// same id returns the order placed the first time instead of placing another. The id of
@@ -112,6 +113,7 @@ impl HoldRequest {
 
 /// What the buyer's client needs to open the gateway's payment window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PaymentIntent {
     /// Our order.
     pub order: OrderId,
@@ -131,6 +133,7 @@ pub struct PaymentIntent {
 
 /// The buyer's authenticated payment, as the gateway's success redirect reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Confirmation {
     /// The order id the gateway saw.
     pub order_ref: GatewayOrderId,
@@ -138,6 +141,18 @@ pub struct Confirmation {
     pub payment_key: PaymentKey,
     /// The amount the redirect claims: checked against the stored order, never trusted.
     pub amount: Money,
+}
+
+impl Confirmation {
+    /// What the gateway's success redirect carried: its order id, its payment key and the
+    /// amount it claims (checked against the stored order, never trusted).
+    pub fn new(order_ref: GatewayOrderId, payment_key: PaymentKey, amount: Money) -> Self {
+        Confirmation {
+            order_ref,
+            payment_key,
+            amount,
+        }
+    }
 }
 
 /// The line id of an item in an order's quote.

@@ -49,6 +49,7 @@ pub use upkeep::{ReconcileReport, SweepReport};
 
 /// The ports a [`BookingService`] runs on.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Ports {
     /// Inventory, orders, payments, outbox.
     pub store: Arc<dyn BookingStore>,
@@ -64,8 +65,44 @@ pub struct Ports {
     pub sleeper: Arc<dyn Sleeper>,
 }
 
+impl Ports {
+    /// The ports of a service over `store` and `coupons`, reading `clock` and waiting on
+    /// `sleeper`, with no gateway yet (add them with [`gateway`](Self::gateway)) and no
+    /// waiting room.
+    pub fn new(
+        store: Arc<dyn BookingStore>,
+        coupons: Arc<dyn CouponStore>,
+        clock: Arc<dyn Clock>,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> Self {
+        Ports {
+            store,
+            coupons,
+            gateways: Vec::new(),
+            waiting_room: None,
+            clock,
+            sleeper,
+        }
+    }
+
+    /// Adds a payment gateway, chosen per payment by its [`PaymentGateway::name`].
+    #[must_use]
+    pub fn gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
+        self.gateways.push(gateway);
+        self
+    }
+
+    /// Puts `queue` in front of [`BookingService::hold`]: holds then need an admitted token.
+    #[must_use]
+    pub fn waiting_room(mut self, queue: Arc<dyn AdmissionQueue>) -> Self {
+        self.waiting_room = Some(queue);
+        self
+    }
+}
+
 /// The rules a [`BookingService`] applies.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Policies {
     /// The currency every price and payment is in.
     pub currency: Currency,

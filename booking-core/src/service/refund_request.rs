@@ -26,6 +26,7 @@ pub const MAX_REFUND_REQUEST_ID_LEN: usize = 100;
 /// assert_eq!(request.lines.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RefundRequest {
     /// The paid order.
     pub order: OrderId,
@@ -47,6 +48,7 @@ pub struct RefundRequest {
 
 /// A settled refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RefundReceipt {
     /// The order as it is now, after the refund.
     pub order: OrderRecord,

@@ -10,6 +10,7 @@ use crate::ports::store::PaymentRecord;
 
 /// What one [`BookingService::sweep`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SweepReport {
     /// Orders expired.
     pub orders_expired: u32,
@@ -27,6 +28,7 @@ pub struct SweepReport {
 
 /// What one [`BookingService::reconcile`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReconcileReport {
     /// Payments looked up at their gateway.
     pub checked: u32,

@@ -62,13 +62,13 @@ impl TicketListingRow {
     /// The listing the row stores.
     pub(crate) fn listing(self) -> Result<TicketListing, StoreError> {
         let Json(listing) = self.listing;
-        Ok(TicketListing {
-            ticket: self.ticket.ticket()?,
-            event: EventId::from_uuid(self.event_id),
-            item: listing.item,
-            tags: listing.tags,
-            price: listing.price,
-        })
+        Ok(TicketListing::new(
+            self.ticket.ticket()?,
+            EventId::from_uuid(self.event_id),
+            listing.item,
+            listing.price,
+        )
+        .tagged(listing.tags))
     }
 }
 
@@ -107,13 +107,13 @@ impl StockListingRow {
     /// The listing the row stores.
     pub(crate) fn listing(self) -> Result<StockListing, StoreError> {
         let Json(listing) = self.listing;
-        Ok(StockListing {
-            stock: self.stock.stock()?,
-            event: EventId::from_uuid(self.event_id),
-            item: listing.item,
-            tags: listing.tags,
-            price: listing.price,
-        })
+        Ok(StockListing::new(
+            self.stock.stock()?,
+            EventId::from_uuid(self.event_id),
+            listing.item,
+            listing.price,
+        )
+        .tagged(listing.tags))
     }
 }
 
@@ -164,10 +164,10 @@ pub(crate) struct OutboxRow {
 impl OutboxRow {
     /// The entry the row stores.
     pub(crate) fn entry(&self) -> Result<OutboxEntry, StoreError> {
-        Ok(OutboxEntry {
-            seq: from_db(self.seq, "outbox seq").db(MY)?,
-            event: record(&self.event, "outbox event")?,
-            recorded_at: instant(self.recorded_ns).db(MY)?,
-        })
+        Ok(OutboxEntry::new(
+            from_db(self.seq, "outbox seq").db(MY)?,
+            record(&self.event, "outbox event")?,
+            instant(self.recorded_ns).db(MY)?,
+        ))
     }
 }

@@ -155,14 +155,14 @@ impl BookingStore for MySqlStore {
         .fetch_all(&self.pool)
         .await
         .db(MY)?;
-        Ok(Availability {
-            tickets_available: from_db(available, "ticket count").db(MY)?,
-            tickets_total: from_db(total, "ticket count").db(MY)?,
-            stock_available: stocks
+        Ok(Availability::new(
+            from_db(available, "ticket count").db(MY)?,
+            from_db(total, "ticket count").db(MY)?,
+            stocks
                 .into_iter()
                 .map(|(id, n)| Ok((StockId::from_uuid(id), from_db(n, "stock count").db(MY)?)))
                 .collect::<Result<_, StoreError>>()?,
-        })
+        ))
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {

@@ -43,13 +43,13 @@ pub(crate) const TICKET: [&str; 6] = [
 /// A `tickets` row (with `event_id` and `listing`) as a listing.
 pub(crate) fn ticket_listing(row: &PgRow) -> Result<TicketListing, StoreError> {
     let Json(listing): Json<Listing> = row.try_get("listing").db(PG)?;
-    Ok(TicketListing {
-        ticket: ticket_in(row, TICKET)?,
-        event: EventId::from_uuid(row.try_get("event_id").db(PG)?),
-        item: listing.item,
-        tags: listing.tags,
-        price: listing.price,
-    })
+    Ok(TicketListing::new(
+        ticket_in(row, TICKET)?,
+        EventId::from_uuid(row.try_get("event_id").db(PG)?),
+        listing.item,
+        listing.price,
+    )
+    .tagged(listing.tags))
 }
 
 /// The stock whose counts `row` carries (`id, state, capacity, held, sold, version`).
@@ -67,13 +67,13 @@ pub(crate) fn stock_in(row: &PgRow) -> Result<Stock, StoreError> {
 /// A `stocks` row (with `event_id` and `listing`) as a listing.
 pub(crate) fn stock_listing(row: &PgRow) -> Result<StockListing, StoreError> {
     let Json(listing): Json<Listing> = row.try_get("listing").db(PG)?;
-    Ok(StockListing {
-        stock: stock_in(row)?,
-        event: EventId::from_uuid(row.try_get("event_id").db(PG)?),
-        item: listing.item,
-        tags: listing.tags,
-        price: listing.price,
-    })
+    Ok(StockListing::new(
+        stock_in(row)?,
+        EventId::from_uuid(row.try_get("event_id").db(PG)?),
+        listing.item,
+        listing.price,
+    )
+    .tagged(listing.tags))
 }
 
 /// Appends `events` to the outbox, in order, as part of the caller's transaction.
@@ -102,9 +102,9 @@ pub(crate) async fn append_outbox(
 /// An `outbox` row as an entry.
 pub(crate) fn outbox_entry(row: &PgRow) -> Result<OutboxEntry, StoreError> {
     let Json(event): Json<DomainEvent> = row.try_get("event").db(PG)?;
-    Ok(OutboxEntry {
-        seq: from_db(row.try_get("seq").db(PG)?, "outbox seq").db(PG)?,
+    Ok(OutboxEntry::new(
+        from_db(row.try_get("seq").db(PG)?, "outbox seq").db(PG)?,
         event,
-        recorded_at: instant(row.try_get("recorded_ns").db(PG)?).db(PG)?,
-    })
+        instant(row.try_get("recorded_ns").db(PG)?).db(PG)?,
+    ))
 }

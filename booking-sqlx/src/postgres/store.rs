@@ -196,11 +196,10 @@ impl BookingStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .db(PG)?;
-        Ok(Availability {
-            tickets_available: from_db(tickets.try_get("available").db(PG)?, "ticket count")
-                .db(PG)?,
-            tickets_total: from_db(tickets.try_get("total").db(PG)?, "ticket count").db(PG)?,
-            stock_available: stocks
+        Ok(Availability::new(
+            from_db(tickets.try_get("available").db(PG)?, "ticket count").db(PG)?,
+            from_db(tickets.try_get("total").db(PG)?, "ticket count").db(PG)?,
+            stocks
                 .iter()
                 .map(|row| {
                     let id = StockId::from_uuid(row.try_get("id").db(PG)?);
@@ -210,7 +209,7 @@ impl BookingStore for PostgresStore {
                     ))
                 })
                 .collect::<Result<_, StoreError>>()?,
-        })
+        ))
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {

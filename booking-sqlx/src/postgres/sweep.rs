@@ -158,18 +158,12 @@ async fn expire_together(
             changes.push((current.version(), t.next));
             released = released.saturating_add(1);
         }
-        orders.push(Cas {
-            expected: record.version(),
-            next: OrderRecord {
-                order: expired.next,
-                ..record.clone()
-            },
-        });
-        let part = ExpirySweep {
-            expired: vec![(record.order.id(), record.user, record.coupons.clone())],
-            tickets_released: released,
-            ..ExpirySweep::default()
-        };
+        let mut next = record.clone();
+        next.order = expired.next;
+        orders.push(Cas::new(record.version(), next));
+        let mut part = ExpirySweep::default();
+        part.expired = vec![(record.order.id(), record.user, record.coupons.clone())];
+        part.tickets_released = released;
         outcomes.push((record.order.id(), part));
     }
     write_tickets(conn, &changes).await?;

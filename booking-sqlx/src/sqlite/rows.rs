@@ -39,13 +39,13 @@ pub(super) fn ticket_of_row(row: &TicketRow) -> Result<Ticket, StoreError> {
 pub(super) fn ticket_listing(row: TicketRow) -> Result<TicketListing, StoreError> {
     let ticket = ticket_of_row(&row)?;
     let (.., event, Json(listing)) = row;
-    Ok(TicketListing {
+    Ok(TicketListing::new(
         ticket,
-        event: EventId::from_uuid(event),
-        item: listing.item,
-        tags: listing.tags,
-        price: listing.price,
-    })
+        EventId::from_uuid(event),
+        listing.item,
+        listing.price,
+    )
+    .tagged(listing.tags))
 }
 
 /// The columns [`StockRow`] reads, in its order.
@@ -65,13 +65,13 @@ pub(super) fn stock_of_row(row: &StockRow) -> Result<Stock, StoreError> {
 pub(super) fn stock_listing(row: StockRow) -> Result<StockListing, StoreError> {
     let stock = stock_of_row(&row)?;
     let (.., event, Json(listing)) = row;
-    Ok(StockListing {
+    Ok(StockListing::new(
         stock,
-        event: EventId::from_uuid(event),
-        item: listing.item,
-        tags: listing.tags,
-        price: listing.price,
-    })
+        EventId::from_uuid(event),
+        listing.item,
+        listing.price,
+    )
+    .tagged(listing.tags))
 }
 
 /// Appends `events` to the outbox, in order, inside the caller's transaction. The write
@@ -97,11 +97,11 @@ pub(super) async fn append_outbox(
 pub(super) fn outbox_entry(
     (seq, Json(event), recorded): (i64, Json<DomainEvent>, i64),
 ) -> Result<OutboxEntry, StoreError> {
-    Ok(OutboxEntry {
-        seq: from_db(seq, "outbox seq").db(SQ)?,
+    Ok(OutboxEntry::new(
+        from_db(seq, "outbox seq").db(SQ)?,
         event,
-        recorded_at: instant(recorded).db(SQ)?,
-    })
+        instant(recorded).db(SQ)?,
+    ))
 }
 
 /// Fails unless a write of a row read in the same write transaction changed exactly that

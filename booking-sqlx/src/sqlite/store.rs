@@ -117,14 +117,14 @@ impl BookingStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .db(SQ)?;
-        Ok(Availability {
-            tickets_available: from_db(available, "ticket count").db(SQ)?,
-            tickets_total: from_db(total, "ticket count").db(SQ)?,
-            stock_available: stocks
+        Ok(Availability::new(
+            from_db(available, "ticket count").db(SQ)?,
+            from_db(total, "ticket count").db(SQ)?,
+            stocks
                 .into_iter()
                 .map(|(id, n)| Ok((StockId::from_uuid(id), from_db(n, "stock count").db(SQ)?)))
                 .collect::<Result<_, StoreError>>()?,
-        })
+        ))
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {

@@ -164,11 +164,7 @@ impl Buyer {
         if self.plan.leaves == Some(Leaves::AtWindow) {
             return Ok(End::LeftAtWindow);
         }
-        let confirmation = Confirmation {
-            order_ref: intent.order_ref,
-            payment_key,
-            amount: intent.amount,
-        };
+        let confirmation = Confirmation::new(intent.order_ref, payment_key, intent.amount);
         if self.plan.late {
             out.late = Some(confirmation);
             return Ok(End::Late);
@@ -204,18 +200,16 @@ impl Buyer {
             if seats.is_empty() {
                 return Ok(None);
             }
-            let request = HoldRequest {
-                order: OrderId::new(),
-                user: self.plan.user,
-                customer: self.plan.customer.clone(),
-                event: world.event,
-                items: seats
-                    .into_iter()
-                    .map(|ticket| ItemRef::Ticket { ticket })
-                    .collect(),
-                coupons: self.coupon.iter().cloned().collect(),
-                admission: Some(self.token),
-            };
+            let items = seats
+                .into_iter()
+                .map(|ticket| ItemRef::Ticket { ticket })
+                .collect();
+            let mut request = HoldRequest::new(self.plan.user, world.event, items)
+                .customer(self.plan.customer.clone())
+                .admission(self.token);
+            if let Some(code) = &self.coupon {
+                request = request.coupon(code.clone());
+            }
             match world.service.hold(&request).await {
                 Ok(order) => return Ok(Some(order)),
                 Err(BookingError::Unavailable { .. }) => {

@@ -255,17 +255,10 @@ impl Sale {
 async fn refund_once(service: &BookingService, order: OrderId) -> Result<(), BookingError> {
     let record = service.order(order).await?;
     if record.lines.len() > 1 {
-        let request = RefundRequest {
-            order,
-            lines: record
-                .lines
-                .iter()
-                .take(1)
-                .map(|l| (l.line.clone(), None))
-                .collect(),
-            reason: "one guest cannot come".to_owned(),
-            request_id: None,
-        };
+        let request = record.lines.iter().take(1).fold(
+            RefundRequest::new(order, "one guest cannot come"),
+            |r, l| r.line(l.line.clone()),
+        );
         service.refund_lines(&request).await.map(|_| ())
     } else {
         service

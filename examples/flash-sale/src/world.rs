@@ -1,7 +1,6 @@
 //! The sale's world: seats, discount rules, the coupon campaign, both gateways, the waiting
 //! room, the policies — and the [`BookingService`] built from them.
 
-use std::collections::BTreeSet;
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,13 +144,10 @@ impl World {
         let listings = (0..seats)
             .map(|i| {
                 let (name, won) = section(i);
-                Ok(TicketListing {
-                    ticket: Ticket::new(TicketId::new()),
-                    event,
-                    item: name.to_owned(),
-                    tags: BTreeSet::from([name.to_owned()]),
-                    price: krw(won)?,
-                })
+                Ok(
+                    TicketListing::new(Ticket::new(TicketId::new()), event, name, krw(won)?)
+                        .tagged([name]),
+                )
             })
             .collect::<Result<Vec<_>, Box<dyn Error>>>()?;
         store.add_tickets(&listings).await?;
@@ -170,17 +166,15 @@ impl World {
         let card = FakeGateway::new(Arc::new(clock.clone()));
         let calls = Arc::new(GatewayCalls::default());
         let points = PointsGateway::new(wallet.clone(), Arc::new(clock.clone()));
-        let ports = Ports {
-            store: store.clone(),
-            coupons: coupons.clone(),
-            gateways: vec![
-                Arc::new(Counted::new(card.clone(), calls.clone())),
-                Arc::new(Counted::new(points, calls.clone())),
-            ],
-            waiting_room: Some(queue.clone()),
-            clock: Arc::new(clock.clone()),
-            sleeper: Arc::new(TokioSleeper),
-        };
+        let ports = Ports::new(
+            store.clone(),
+            coupons.clone(),
+            Arc::new(clock.clone()),
+            Arc::new(TokioSleeper),
+        )
+        .gateway(Arc::new(Counted::new(card.clone(), calls.clone())))
+        .gateway(Arc::new(Counted::new(points, calls.clone())))
+        .waiting_room(queue.clone());
         Ok(World {
             service: BookingService::new(ports, policies()?),
             store,

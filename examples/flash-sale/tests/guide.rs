@@ -1,7 +1,6 @@
 //! The program `docs/guide.md` walks through, compiled and run. The guide quotes it: a test
 //! below fails if a code block of the guide is not found verbatim in this file.
 
-use std::collections::BTreeSet;
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,13 +45,7 @@ async fn list_seats(
 ) -> Result<Vec<TicketId>, BoxError> {
     let price = Money::new(50_000, Currency::KRW)?;
     let listings: Vec<TicketListing> = (0..count)
-        .map(|_| TicketListing {
-            ticket: Ticket::new(TicketId::new()),
-            event,
-            item: "R".to_owned(),
-            tags: BTreeSet::from(["R".to_owned()]),
-            price,
-        })
+        .map(|_| TicketListing::new(Ticket::new(TicketId::new()), event, "R", price).tagged(["R"]))
         .collect();
     store.add_tickets(&listings).await?;
     Ok(listings.iter().map(|l| l.ticket.id()).collect())
@@ -62,15 +55,16 @@ async fn list_seats(
 fn build_service(backend: &Backend) -> Result<BookingService, BoxError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let points = PointsGateway::new(backend.wallet.clone(), clock.clone());
-    let ports = Ports {
-        store: backend.store.clone(),
-        coupons: backend.coupons.clone(),
-        // Chosen per payment by name: "fake" and "points".
-        gateways: vec![Arc::new(backend.card.clone()), Arc::new(points)],
-        waiting_room: Some(backend.queue.clone()),
+    let ports = Ports::new(
+        backend.store.clone(),
+        backend.coupons.clone(),
         clock,
-        sleeper: Arc::new(TokioSleeper),
-    };
+        Arc::new(TokioSleeper),
+    )
+    // Chosen per payment by name: "fake" and "points".
+    .gateway(Arc::new(backend.card.clone()))
+    .gateway(Arc::new(points))
+    .waiting_room(backend.queue.clone());
     let rules = RuleSet::new(
         vec![
             Rule::new(
@@ -123,18 +117,18 @@ fn hold_request(
     coupon: Option<CouponCode>,
     admission: AdmissionToken,
 ) -> HoldRequest {
-    HoldRequest {
-        // Create it once when checkout opens and resend the same request on retry.
-        order: OrderId::new(),
-        user,
-        customer: Customer::member("GOLD"),
-        event,
-        items: seats
-            .iter()
-            .map(|&ticket| ItemRef::Ticket { ticket })
-            .collect(),
-        coupons: coupon.into_iter().collect(),
-        admission: Some(admission),
+    let items = seats
+        .iter()
+        .map(|&ticket| ItemRef::Ticket { ticket })
+        .collect();
+    // `new` picks the order id: create the request once when checkout opens and resend the
+    // same request on retry.
+    let request = HoldRequest::new(user, event, items)
+        .customer(Customer::member("GOLD"))
+        .admission(admission);
+    match coupon {
+        Some(code) => request.coupon(code),
+        None => request,
     }
 }
 
@@ -155,12 +149,11 @@ async fn on_success_redirect(
     payment_key: &str,
     amount: i64,
 ) -> Result<OrderRecord, BookingError> {
-    let confirmation = Confirmation {
-        order_ref: GatewayOrderId::new(order_id).map_err(BookingError::Gateway)?,
-        payment_key: PaymentKey::new(payment_key).map_err(BookingError::Gateway)?,
-        amount: Money::new(amount, Currency::KRW)
-            .map_err(|e| BookingError::Invalid(e.to_string()))?,
-    };
+    let confirmation = Confirmation::new(
+        GatewayOrderId::new(order_id).map_err(BookingError::Gateway)?,
+        PaymentKey::new(payment_key).map_err(BookingError::Gateway)?,
+        Money::new(amount, Currency::KRW).map_err(|e| BookingError::Invalid(e.to_string()))?,
+    );
     service.confirm_payment(&confirmation).await
 }
 
@@ -234,12 +227,9 @@ async fn pay_with_points(
     service: &BookingService,
     intent: &PaymentIntent,
 ) -> Result<OrderRecord, BookingError> {
-    let confirmation = Confirmation {
-        order_ref: intent.order_ref.clone(),
-        payment_key: PointsGateway::payment_key(&intent.order_ref)
-            .map_err(BookingError::Gateway)?,
-        amount: intent.amount,
-    };
+    let payment_key =
+        PointsGateway::payment_key(&intent.order_ref).map_err(BookingError::Gateway)?;
+    let confirmation = Confirmation::new(intent.order_ref.clone(), payment_key, intent.amount);
     service.confirm_payment(&confirmation).await
 }
 
