@@ -1,5 +1,7 @@
 //! Properties of `quote` and `refund_for` over random carts, customers, coupons and rule sets.
 
+use std::collections::BTreeSet;
+
 use proptest::prelude::*;
 
 use super::eligibility::{Situation, eligible_lines};
@@ -241,13 +243,122 @@ proptest! {
     }
 }
 
+/// The search prices combinations with `Pricer::total`, the quote with `Pricer::outcomes`:
+/// they must agree, or the search would pick on wrong figures. And the exact search keeps the
+/// best maximal compatible combination (every rule that can apply alongside the others does),
+/// ties going to the one whose list of rules in the order of application comes first:
+/// checked against a brute force over all subsets.
+fn search_keeps_the_best_combination(
+    cart: &Cart,
+    rules: Vec<Rule>,
+    policy: QuotePolicy,
+    customer: &Customer,
+) -> Result<(), TestCaseError> {
+    let coupons = [CouponCode::from("C0"), CouponCode::from("C1")];
+    let now = Timestamp::from_second(NOW).unwrap();
+    let situation = Situation {
+        cart,
+        customer,
+        now,
+        coupons: &coupons,
+    };
+    let set = valid_set(rules, policy);
+    let cands = candidates(&set, situation);
+    let mut pricer = Pricer::new(cart, policy.rounding);
+
+    let all: Vec<(&Rule, &[usize])> = cands.iter().map(|c| (c.rule, c.lines.as_slice())).collect();
+    let full: i64 = pricer
+        .outcomes(all.iter().copied())
+        .iter()
+        .map(|o| o.amount)
+        .sum();
+    prop_assert_eq!(pricer.total(&all), full);
+
+    // The discount and the candidates (in the order of application) of the best so far.
+    let mut best: Option<(i64, Vec<usize>)> = None;
+    for mask in 0_u32..(1 << cands.len()) {
+        let chosen: Vec<&Candidate<'_>> = cands
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, c)| c)
+            .collect();
+        let compatible = chosen
+            .iter()
+            .enumerate()
+            .all(|(i, a)| chosen.iter().skip(i + 1).all(|b| !conflict(a, b)));
+        let maximal = cands
+            .iter()
+            .enumerate()
+            .all(|(i, c)| mask & (1 << i) != 0 || chosen.iter().any(|k| conflict(k, c)));
+        if compatible && maximal {
+            let combination: Vec<(&Rule, &[usize])> = chosen
+                .iter()
+                .map(|c| (c.rule, c.lines.as_slice()))
+                .collect();
+            let total = pricer.total(&combination);
+            let indices: Vec<usize> = (0..cands.len()).filter(|i| mask & (1 << i) != 0).collect();
+            if best
+                .as_ref()
+                .is_none_or(|(t, i)| total > *t || (total == *t && indices < *i))
+            {
+                best = Some((total, indices));
+            }
+        }
+    }
+    let q = quote(cart, customer, now, &coupons, &set).unwrap();
+    // A maximal compatible combination always exists (the empty one when no rule applies).
+    let (discount, indices) = best.unwrap();
+    prop_assert_eq!(q.discount().minor(), discount);
+    // The rules kept: applied, or kept but worth nothing in that combination.
+    let kept: BTreeSet<&RuleId> = q
+        .applied()
+        .iter()
+        .map(|a| &a.rule)
+        .chain(
+            q.not_applied()
+                .iter()
+                .filter(|n| n.reason == NotAppliedReason::ZeroDiscount)
+                .map(|n| &n.rule),
+        )
+        .collect();
+    let expected: BTreeSet<&RuleId> = indices.iter().map(|&i| &cands[i].rule.id).collect();
+    prop_assert_eq!(kept, expected);
+    Ok(())
+}
+
+/// Whole-cart amounts off of 1,000, 2,000 or 3,000 under random stacking: combinations worth
+/// the same are common, so the tie-break is exercised (random rules of any shape rarely tie).
+fn tie_prone_rules() -> impl Strategy<Value = Vec<Rule>> {
+    (0_usize..9).prop_flat_map(|n| {
+        let priorities = Just((0..i32::try_from(n).unwrap()).collect::<Vec<i32>>()).prop_shuffle();
+        (
+            proptest::collection::vec((1_i64..=3, stacking(n.max(1))), n),
+            priorities,
+        )
+            .prop_map(|(rules, priorities)| {
+                rules
+                    .into_iter()
+                    .zip(priorities)
+                    .enumerate()
+                    .map(|(i, ((thousands, stacking), p))| {
+                        Rule::new(
+                            format!("r{i}"),
+                            Benefit::AmountOff {
+                                amount: krw(thousands * 1_000),
+                            },
+                        )
+                        .stacking(stacking)
+                        .priority(p)
+                    })
+                    .collect::<Vec<Rule>>()
+            })
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1_000))]
 
-    /// The search prices combinations with `Pricer::total`, the quote with
-    /// `Pricer::outcomes`: they must agree, or the search would pick on wrong figures. And
-    /// the exact search keeps the best maximal compatible combination (every rule that can
-    /// apply alongside the others does): checked against a brute force over all subsets.
     #[test]
     fn search_prices_right_and_keeps_the_best_combination(
         cart in cart(),
@@ -255,33 +366,15 @@ proptest! {
         policy in policy(),
         grade in proptest::option::of(0..3_u8),
     ) {
-        let customer = customer(grade);
-        let coupons = [CouponCode::from("C0"), CouponCode::from("C1")];
-        let now = Timestamp::from_second(NOW).unwrap();
-        let situation = Situation { cart: &cart, customer: &customer, now, coupons: &coupons };
-        let set = valid_set(rules, policy);
-        let cands = candidates(&set, situation);
-        let mut pricer = Pricer::new(&cart, policy.rounding);
+        search_keeps_the_best_combination(&cart, rules, policy, &customer(grade))?;
+    }
 
-        let all: Vec<(&Rule, &[usize])> = cands.iter().map(|c| (c.rule, c.lines.as_slice())).collect();
-        let full: i64 = pricer.outcomes(all.iter().copied()).iter().map(|o| o.amount).sum();
-        prop_assert_eq!(pricer.total(&all), full);
-
-        let mut best = 0_i64;
-        for mask in 0_u32..(1 << cands.len()) {
-            let chosen: Vec<&Candidate<'_>> =
-                cands.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, c)| c).collect();
-            let compatible = chosen.iter().enumerate().all(|(i, a)| chosen.iter().skip(i + 1).all(|b| !conflict(a, b)));
-            let maximal = cands
-                .iter()
-                .enumerate()
-                .all(|(i, c)| mask & (1 << i) != 0 || chosen.iter().any(|k| conflict(k, c)));
-            if compatible && maximal {
-                let combination: Vec<(&Rule, &[usize])> = chosen.iter().map(|c| (c.rule, c.lines.as_slice())).collect();
-                best = best.max(pricer.total(&combination));
-            }
-        }
-        let q = quote(&cart, &customer, now, &coupons, &set).unwrap();
-        prop_assert_eq!(q.discount().minor(), best);
+    #[test]
+    fn ties_go_to_rules_earlier_in_the_order_of_application(
+        cart in cart(),
+        rules in tie_prone_rules(),
+        policy in policy(),
+    ) {
+        search_keeps_the_best_combination(&cart, rules, policy, &Customer::guest())?;
     }
 }

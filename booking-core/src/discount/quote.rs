@@ -252,7 +252,7 @@ pub enum NotAppliedReason {
     /// The rule conflicts with a rule that was kept because the combination with it is better
     /// for the customer (exclusive rules, a shared stack group, a `combinable_with` list).
     LostTo {
-        /// A kept rule it conflicts with.
+        /// The first kept rule, in the order of application, that it conflicts with.
         winner: RuleId,
     },
     /// The rule applied but came to nothing: its lines were already free, or the amount
@@ -268,13 +268,15 @@ pub enum Selection {
     /// No applicable rules conflicted.
     NoConflict,
     /// Every maximal compatible combination of the conflicting rules was priced and the best
-    /// kept (at most [`EXACT_SEARCH_LIMIT`](super::EXACT_SEARCH_LIMIT) conflicting rules).
+    /// kept (at most [`EXACT_SEARCH_LIMIT`](super::EXACT_SEARCH_LIMIT) conflicting rules). Of two
+    /// combinations worth the same, the one holding the first rule, in the order of
+    /// application, that the other lacks wins.
     Exact {
         /// Number of combinations priced.
         combinations: u32,
     },
     /// Too many conflicting rules for an exact search: rules were taken greedily, the one
-    /// worth most on its own first.
+    /// worth most on its own first, rules worth the same in the order of application.
     Greedy {
         /// Number of conflicting rules.
         conflicting: u32,

@@ -13,8 +13,11 @@
 //!   rules), then rules are kept from the most valuable down, skipping any that conflicts
 //!   with one already kept.
 //!
-//! Ties go to the combination found first, which favours rules earlier in the order of
-//! application; listing order never matters.
+//! Ties go to rules earlier in the order of application. In the exact search, of two
+//! combinations with the same discount the one kept is the one holding the first rule, in
+//! the order of application, that the two do not share (`earlier_first`). The greedy pass
+//! ranks rules worth the same on their own in the order of application. Listing order never
+//! matters.
 
 use super::quote::Selection;
 use super::rule::{Rule, Stacking};
@@ -117,7 +120,8 @@ fn exact(
                 .fold(0_u32, |mask, (j, _)| mask | (1_u32 << j))
         })
         .collect();
-    let mut best: Option<(i64, u32)> = None;
+    // The best combination so far: its discount, its `earlier_first` key, its mask.
+    let mut best: Option<(i64, u32, u32)> = None;
     let mut combinations = 0_u32;
     let mut combination: Vec<usize> =
         Vec::with_capacity(free.len().saturating_add(contested.len()));
@@ -146,17 +150,30 @@ fn exact(
         combination.sort_unstable();
         let v = value(&combination);
         combinations = combinations.saturating_add(1);
-        if best.is_none_or(|(b, _)| v > b) {
-            best = Some((v, mask));
+        let candidate = (v, earlier_first(mask), mask);
+        if best.is_none_or(|b| candidate > b) {
+            best = Some(candidate);
         }
     }
     let winners = best
-        .map(|(_, mask)| chosen(mask).collect())
+        .map(|(_, _, mask)| chosen(mask).collect())
         .unwrap_or_default();
     (winners, Selection::Exact { combinations })
 }
 
-/// Keeps conflicting rules greedily, the one worth most on its own first.
+/// A key that orders combinations of contested rules (bit `j` = `contested[j]`, so bits in
+/// the order of application) by the first rule on which they differ: the greater key holds
+/// it. Reversing the bits makes that rule the most significant difference.
+///
+/// For the maximal combinations the search compares, where neither holds the other, this is
+/// the same as comparing their rule lists in the order of application lexicographically,
+/// the one with the earlier rule at the first difference winning.
+fn earlier_first(mask: u32) -> u32 {
+    mask.reverse_bits()
+}
+
+/// Keeps conflicting rules greedily, the one worth most on its own first; rules worth the same
+/// in the order of application.
 fn greedy(
     contested: &[usize],
     free: &[usize],
@@ -223,8 +240,8 @@ fn overlap(a: &[usize], b: &[usize]) -> bool {
 mod tests {
     use crate::clock::Timestamp;
     use crate::discount::{
-        Benefit, Cart, CartLine, Customer, NotAppliedReason, QuotePolicy, Rule, RuleSet, Selection,
-        Stacking, quote,
+        Benefit, Cart, CartLine, Customer, NotAppliedReason, QuotePolicy, RefundLine, Rule, RuleId,
+        RuleSet, Selection, Stacking, quote,
     };
     use crate::money::{Currency, Money};
 
@@ -246,7 +263,7 @@ mod tests {
             })
             .collect();
         rules.push(Rule::new("small", Benefit::AmountOff { amount: krw(100) }));
-        RuleSet::new(rules, QuotePolicy::default()).unwrap()
+        rule_set(rules)
     }
 
     fn priced(rules: &RuleSet) -> crate::discount::Quote {
@@ -268,29 +285,148 @@ mod tests {
         let q = priced(&exclusives(11));
         assert_eq!(q.selection(), Selection::Exact { combinations: 12 });
         assert_eq!(q.discount(), krw(11_000));
-        assert_eq!(
-            q.why_not(&"small".into()),
-            Some(&NotAppliedReason::LostTo {
-                winner: "x11".into()
-            })
-        );
+        assert_lost_to(&q, "small", "x11");
     }
 
     #[test]
     fn exact_search_prefers_two_small_rules_over_one_larger() {
         let group = || Stacking::Group("g".into());
-        let rules = RuleSet::new(
-            vec![
-                Rule::new("big", Benefit::AmountOff { amount: krw(5_000) })
-                    .stacking(Stacking::Exclusive),
-                Rule::new("a", Benefit::AmountOff { amount: krw(3_000) }).stacking(group()),
-                Rule::new("b", Benefit::AmountOff { amount: krw(2_500) }),
-            ],
-            QuotePolicy::default(),
-        )
-        .unwrap();
+        let rules = rule_set(vec![
+            Rule::new("big", Benefit::AmountOff { amount: krw(5_000) })
+                .stacking(Stacking::Exclusive),
+            Rule::new("a", Benefit::AmountOff { amount: krw(3_000) }).stacking(group()),
+            Rule::new("b", Benefit::AmountOff { amount: krw(2_500) }),
+        ]);
         let q = priced(&rules);
         assert_eq!(q.discount(), krw(5_500));
         assert_eq!(q.applied().len(), 2);
+    }
+
+    fn rule_set(rules: Vec<Rule>) -> RuleSet {
+        RuleSet::new(rules, QuotePolicy::default()).unwrap()
+    }
+
+    fn assert_lost_to(q: &crate::discount::Quote, loser: &str, winner: &str) {
+        assert_eq!(
+            q.why_not(&loser.into()),
+            Some(&NotAppliedReason::LostTo {
+                winner: winner.into()
+            })
+        );
+    }
+
+    fn amount_off(id: &str, amount: i64, priority: i32) -> Rule {
+        Rule::new(
+            id,
+            Benefit::AmountOff {
+                amount: krw(amount),
+            },
+        )
+        .priority(priority)
+    }
+
+    fn combinable_with(id: &str) -> Stacking {
+        Stacking::CombinableWith([RuleId::from(id)].into())
+    }
+
+    /// The ids of the applied rules, in the order of application.
+    fn applied(q: &crate::discount::Quote) -> Vec<&str> {
+        q.applied().iter().map(|a| a.rule.as_str()).collect()
+    }
+
+    /// Rules named against their order of application (higher priority applies first), so a
+    /// tie-break by id or by listing would pick differently.
+    #[test]
+    fn a_pair_with_an_earlier_rule_beats_a_single_later_rule_worth_the_same() {
+        let early = || amount_off("z-early", 3_000, 2).tags(["seat"]);
+        let middle = || amount_off("m-middle", 5_000, 1).stacking(Stacking::Exclusive);
+        let late = || amount_off("a-late", 2_000, 0);
+        let cart = Cart::new(
+            Currency::KRW,
+            vec![
+                CartLine::new("seat", "seat", krw(50_000), 1).tagged(["seat"]),
+                CartLine::new("meal", "meal", krw(40_000), 1),
+            ],
+        )
+        .unwrap();
+        for listing in [
+            vec![early(), middle(), late()],
+            vec![late(), middle(), early()],
+            vec![middle(), late(), early()],
+        ] {
+            let rules = rule_set(listing);
+            let q = quote(
+                &cart,
+                &Customer::guest(),
+                Timestamp::UNIX_EPOCH,
+                &[],
+                &rules,
+            )
+            .unwrap();
+            // {z-early, a-late} and {m-middle} both take 5,000 off.
+            assert_eq!(q.selection(), Selection::Exact { combinations: 2 });
+            assert_eq!(q.discount(), krw(5_000));
+            assert_eq!(applied(&q), ["z-early", "a-late"]);
+            assert_lost_to(&q, "m-middle", "z-early");
+            // The tie decides what each line refunds: 3,000 on the seat, then 2,000 split
+            // 47,000 : 40,000 = 1,080 + 920. The single rule would have split 5,000 as
+            // 2,778 + 2,222, refunding 47,222 for the seat.
+            let refund = |line: &str| q.refund_for(&[RefundLine::whole(line)]).unwrap();
+            assert_eq!(refund("seat"), krw(45_920));
+            assert_eq!(refund("meal"), krw(39_080));
+        }
+    }
+
+    #[test]
+    fn of_two_pairs_worth_the_same_the_one_with_the_first_rule_wins() {
+        // first + fourth and second + third are the only compatible pairs; both take 5,000.
+        let rules = rule_set(vec![
+            amount_off("first", 1_000, 4).stacking(combinable_with("fourth")),
+            amount_off("second", 2_000, 3).stacking(combinable_with("third")),
+            amount_off("third", 3_000, 2).stacking(combinable_with("second")),
+            amount_off("fourth", 4_000, 1).stacking(combinable_with("first")),
+        ]);
+        let q = priced(&rules);
+        assert_eq!(q.selection(), Selection::Exact { combinations: 2 });
+        assert_eq!(q.discount(), krw(5_000));
+        assert_eq!(applied(&q), ["first", "fourth"]);
+    }
+
+    #[test]
+    fn of_two_single_rules_worth_the_same_the_earlier_wins() {
+        let rules = rule_set(vec![
+            amount_off("alpha", 4_000, 0).stacking(Stacking::Exclusive),
+            amount_off("omega", 4_000, 1).stacking(Stacking::Exclusive),
+        ]);
+        let q = priced(&rules);
+        assert_eq!(applied(&q), ["omega"]);
+        assert_lost_to(&q, "alpha", "omega");
+    }
+
+    #[test]
+    fn a_larger_discount_still_beats_an_earlier_rule() {
+        let rules = rule_set(vec![
+            amount_off("early", 3_000, 2),
+            amount_off("middle", 5_001, 1).stacking(Stacking::Exclusive),
+            amount_off("late", 2_000, 0),
+        ]);
+        assert_eq!(applied(&priced(&rules)), ["middle"]);
+    }
+
+    #[test]
+    fn the_greedy_pass_ranks_rules_worth_the_same_in_the_order_of_application() {
+        // 13 exclusive rules worth 1,000 each: over the limit. The one applied first wins,
+        // whichever id it has.
+        for (reversed, winner) in [(false, "x00"), (true, "x12")] {
+            let rules: Vec<Rule> = (0..13)
+                .map(|i: i32| {
+                    let priority = if reversed { i } else { -i };
+                    amount_off(&format!("x{i:02}"), 1_000, priority).stacking(Stacking::Exclusive)
+                })
+                .collect();
+            let q = priced(&rule_set(rules));
+            assert_eq!(q.selection(), Selection::Greedy { conflicting: 13 });
+            assert_eq!(applied(&q), [winner]);
+        }
     }
 }

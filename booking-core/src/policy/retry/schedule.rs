@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use num_bigint::BigUint;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -41,20 +42,35 @@ impl Backoff {
     }
 
     /// The un-jittered delay before retry number `retry` (1 = the first retry):
-    /// `base × (multiplier/100)^(retry-1)`, capped at `max_delay`.
+    /// `base × (multiplier/100)^(retry-1)`, capped at `max_delay`. Exact: the product is
+    /// rounded down to the nanosecond once, not at each retry, so the 9th delay of 333 ms
+    /// growing by 150 % is 8.534425781 s, not a few nanoseconds less.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use booking_core::policy::retry::{Backoff, Jitter, RetryPolicy, RetryPolicyConfig};
+    ///
+    /// let policy = RetryPolicy::new(RetryPolicyConfig {
+    ///     max_attempts: 10,
+    ///     base_delay: Duration::from_millis(333),
+    ///     multiplier_percent: 150,
+    ///     max_delay: Duration::from_secs(60),
+    ///     jitter: Jitter::None,
+    ///     deadline: None,
+    ///     retry_after_cap: Duration::ZERO,
+    /// })?;
+    /// let backoff = Backoff::new(&policy, 0);
+    /// assert_eq!(backoff.ceiling(9), Duration::from_nanos(8_534_425_781));
+    /// # Ok::<(), booking_core::policy::retry::RetryConfigError>(())
+    /// ```
     pub fn ceiling(&self, retry: u32) -> Duration {
         let c = self.policy.config();
-        let max = u128::from(nanos(c.max_delay));
-        let mut delay = u128::from(nanos(c.base_delay));
-        let growth = u128::from(c.multiplier_percent);
-        for _ in 1..retry {
-            if delay >= max || delay == 0 || growth == 100 {
-                break;
-            }
-            delay = delay.saturating_mul(growth) / 100;
-        }
-        // `max` came from a u64, so the minimum fits one.
-        duration(u64::try_from(delay.min(max)).unwrap_or(u64::MAX))
+        duration(exponential(
+            nanos(c.base_delay),
+            c.multiplier_percent,
+            retry.saturating_sub(1),
+            nanos(c.max_delay),
+        ))
     }
 
     /// The delay before the next retry, or `None` when the attempts are used up.
@@ -84,6 +100,30 @@ impl Backoff {
     }
 }
 
+/// `base × (percent / 100)^steps` rounded down, or `max` when that is at least `max`.
+///
+/// The numerator `base × percent^steps` and the denominator `100^steps` are kept whole and
+/// divided once. They outgrow any fixed-width integer long before the delay is long (from
+/// 200 ms, 110 % passes `u128` at the 15th step, at 0.84 s), hence big integers. The loop stops at the
+/// cap, which a multiplier above 100 % reaches within 6,400 steps whatever `steps` says:
+/// `1.01^100 >= 2`, so 6,400 steps multiply by at least `2^64`, more than `max / base`.
+fn exponential(base: u64, percent: u32, steps: u32, max: u64) -> u64 {
+    if base == 0 || percent <= 100 {
+        return base.min(max);
+    }
+    let mut numerator = BigUint::from(base);
+    let mut denominator = BigUint::from(1_u32);
+    for _ in 0..steps {
+        if numerator >= &denominator * max {
+            return max;
+        }
+        numerator *= percent;
+        denominator *= 100_u32;
+    }
+    // A quotient too large for a u64 is past the cap, since `max` fits one.
+    u64::try_from(numerator / denominator).map_or(max, |delay| delay.min(max))
+}
+
 /// Nanoseconds, saturating at about 584 years, far past any sane delay.
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -111,7 +151,7 @@ mod tests {
 
     prop_compose! {
         fn policy()(
-            max_attempts in 1u32..12,
+            max_attempts in 1u32..40,
             base_ms in 0u64..5_000,
             extra_ms in 0u64..60_000,
             multiplier_percent in 100u32..400,
@@ -135,6 +175,7 @@ mod tests {
             let c = policy.config().clone();
             let mut backoff = Backoff::new(&policy, seed);
             let mut count = 0;
+            let mut previous = c.base_delay;
             while let Some(delay) = backoff.next_delay() {
                 count += 1;
                 let ceiling = backoff.ceiling(count);
@@ -144,10 +185,32 @@ mod tests {
                     Jitter::None => prop_assert_eq!(delay, ceiling),
                     Jitter::Full => prop_assert!(delay <= ceiling),
                     Jitter::Equal => prop_assert!(delay >= ceiling / 2 && delay <= ceiling),
-                    Jitter::Decorrelated => prop_assert!(delay >= c.base_delay),
+                    Jitter::Decorrelated => {
+                        let high = (previous * 3).max(c.base_delay).min(c.max_delay);
+                        prop_assert!(delay >= c.base_delay && delay <= high);
+                    }
                 }
+                previous = delay;
             }
             prop_assert_eq!(count, c.max_attempts - 1);
+        }
+
+        /// The definition of rounding down, checked on whole numbers: below the cap,
+        /// `d × 100^(n-1) <= base × multiplier^(n-1) < (d + 1) × 100^(n-1)`.
+        #[test]
+        fn every_ceiling_is_the_exact_delay_rounded_down(policy in policy(), retry in 1u32..80) {
+            let c = policy.config().clone();
+            let delay = BigUint::from(nanos(Backoff::new(&policy, 0).ceiling(retry)));
+            let max = BigUint::from(nanos(c.max_delay));
+            let product = BigUint::from(nanos(c.base_delay)) * BigUint::from(c.multiplier_percent).pow(retry - 1);
+            let scale = BigUint::from(100_u32).pow(retry - 1);
+            if delay < max {
+                prop_assert!(&delay * &scale <= product);
+                prop_assert!(product < (delay + 1_u32) * scale);
+            } else {
+                prop_assert_eq!(&delay, &max);
+                prop_assert!(product >= max * scale);
+            }
         }
 
         #[test]
@@ -185,5 +248,79 @@ mod tests {
             assert!(backoff.next_delay().is_some());
         }
         assert_eq!(backoff.ceiling(u32::MAX), Duration::from_nanos(u64::MAX));
+    }
+
+    /// A schedule without jitter from `base` growing by `percent`, capped at `max`.
+    fn ceilings(base: Duration, percent: u32, max: Duration) -> Backoff {
+        let policy = RetryPolicy::new(RetryPolicyConfig {
+            max_attempts: u32::MAX,
+            base_delay: base,
+            multiplier_percent: percent,
+            max_delay: max,
+            jitter: Jitter::None,
+            deadline: None,
+            retry_after_cap: Duration::ZERO,
+        })
+        .unwrap();
+        Backoff::new(&policy, 0)
+    }
+
+    fn nanos_of(backoff: &Backoff, retries: impl IntoIterator<Item = u32>) -> Vec<u64> {
+        retries
+            .into_iter()
+            .map(|n| nanos(backoff.ceiling(n)))
+            .collect()
+    }
+
+    #[test]
+    fn delays_are_rounded_once_not_at_every_retry() {
+        // 333 ms × 1.5^(n-1). Rounding at each retry would give 8_534_425_780 at the 9th and
+        // fall further behind after it (…670, …005, …007).
+        let backoff = ceilings(Duration::from_millis(333), 150, Duration::from_secs(3_600));
+        assert_eq!(
+            nanos_of(&backoff, 1..=12),
+            [
+                333_000_000,
+                499_500_000,
+                749_250_000,
+                1_123_875_000,
+                1_685_812_500,
+                2_528_718_750,
+                3_793_078_125,
+                5_689_617_187,
+                8_534_425_781,
+                12_801_638_671,
+                19_202_458_007,
+                28_803_687_011,
+            ]
+        );
+        // From 1 ns, rounding at each retry would never leave 1 ns.
+        let backoff = ceilings(Duration::from_nanos(1), 150, Duration::from_secs(1));
+        assert_eq!(
+            nanos_of(&backoff, 1..=15),
+            [1, 1, 2, 3, 5, 7, 11, 17, 25, 38, 57, 86, 129, 194, 291]
+        );
+    }
+
+    #[test]
+    fn long_slow_schedules_stay_exact_past_fixed_width_integers() {
+        // 110^39 × 200,000,000 is past u128; rounding per step would be 59 ns short at the 40th.
+        let backoff = ceilings(Duration::from_millis(200), 110, Duration::from_secs(60));
+        assert_eq!(
+            nanos_of(&backoff, [30, 35, 40, 41]),
+            [3_172_618_594, 5_109_533_972, 8_228_955_557, 9_051_851_113]
+        );
+        let backoff = ceilings(Duration::from_nanos(3), 101, Duration::from_secs(60));
+        assert_eq!(nanos_of(&backoff, [29, 30, 100, 1_000]), [3, 4, 8, 62_254]);
+    }
+
+    #[test]
+    fn a_distant_cap_is_reached_exactly_and_held() {
+        // 1 ns × 1.01^(n-1) first passes u64::MAX nanoseconds at n = 4,460.
+        let backoff = ceilings(Duration::from_nanos(1), 101, Duration::MAX);
+        assert_eq!(
+            nanos_of(&backoff, [4_459, 4_460, u32::MAX]),
+            [18_394_344_799_681_060_672, u64::MAX, u64::MAX]
+        );
     }
 }
