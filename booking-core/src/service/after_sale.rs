@@ -6,7 +6,7 @@ use super::refund_request::replay;
 use super::refund_send::Sent;
 use super::{BookingError, BookingService, RefundReceipt, RefundRequest, order_step};
 use crate::ids::OrderId;
-use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand, PaymentState};
+use crate::machine::{Kind, OrderCommand, OrderStateKind, PaymentCommand, PaymentState};
 use crate::ports::store::{Cas, OrderRecord};
 
 impl BookingService {
@@ -52,7 +52,7 @@ impl BookingService {
             state => {
                 return Err(BookingError::InvalidState {
                     what: "order",
-                    state: state.to_string(),
+                    state: state.name(),
                     action: "cancel",
                 });
             }
@@ -63,7 +63,7 @@ impl BookingService {
         if next.state().kind() == OrderStateKind::Cancelling {
             let settled = next
                 .apply(OrderCommand::SettleCancel, now)
-                .map_err(|e| BookingError::Refused(e.to_string()))?;
+                .map_err(|e| BookingError::Refused(e.reason))?;
             events.push(settled.event);
             next = settled.next;
         }
@@ -135,10 +135,12 @@ impl BookingService {
                 }
             } else {
                 if mine.is_some() {
-                    // The refund ended and its answer is no longer kept.
-                    return Err(BookingError::Conflict(
-                        "the refund ended and its answer is no longer kept".to_owned(),
-                    ));
+                    // The refund ended and its answer is no longer kept: a later request's
+                    // refund may have followed it, so this one cannot be told apart.
+                    return Err(BookingError::Conflict {
+                        what: "order",
+                        id: request.order.to_string(),
+                    });
                 }
                 match self.start_refund(request, &record, now).await? {
                     Some(claimed) => {

@@ -8,8 +8,11 @@ use super::{BookingError, BookingService, order_step, payment_step};
 use crate::clock::Timestamp;
 use crate::discount::{Cart, CartLine, CouponCode, Customer, LineId, Quote, quote};
 use crate::ids::{AdmissionToken, CouponId, EventId, HoldId, OrderId, PaymentId, UserId};
-use crate::machine::{Order, OrderCommand, OrderStateKind, Payment, PaymentCommand, PaymentState};
+use crate::machine::{
+    Kind, Order, OrderCommand, OrderStateKind, Payment, PaymentCommand, PaymentState,
+};
 use crate::money::Money;
+use crate::policy::expiry::ExpiryError;
 use crate::policy::retry::{GaveUp, RetryDecision};
 use crate::ports::coupon::CouponUse;
 use crate::ports::gateway::{
@@ -219,7 +222,7 @@ fn failed_confirm(failure: &PaymentFailure) -> BookingError {
     } = failure.clone();
     match cause {
         FailureCause::Rejected => BookingError::PaymentRejected { code, message },
-        FailureCause::Unavailable => BookingError::GatewayUnavailable(format!("{code}: {message}")),
+        FailureCause::Unavailable => BookingError::GatewayUnavailable { code, message },
         FailureCause::Invalid if code == "NOT_FOUND" => {
             BookingError::Gateway(GatewayError::NotFound)
         }
@@ -239,7 +242,7 @@ impl BookingService {
         request: &HoldRequest,
     ) -> Result<(Quote, Vec<OrderLine>, Vec<CouponId>), BookingError> {
         if request.items.is_empty() {
-            return Err(BookingError::Invalid("nothing to hold".to_owned()));
+            return Err(BookingError::invalid("items", "nothing to hold"));
         }
         let mut cart_lines = Vec::with_capacity(request.items.len());
         let mut lines = Vec::with_capacity(request.items.len());
@@ -261,10 +264,10 @@ impl BookingService {
                 }
             };
             if event != request.event {
-                return Err(BookingError::Invalid(format!(
-                    "{item:?} is not part of event {}",
-                    request.event
-                )));
+                return Err(BookingError::invalid(
+                    "items",
+                    format!("{item:?} is not part of event {}", request.event),
+                ));
             }
             let id = line_id(item);
             cart_lines.push(CartLine::new(id.clone(), name, price, quantity).tagged(tags));
@@ -278,7 +281,7 @@ impl BookingService {
             return Err(BookingError::Unavailable { tickets: taken });
         }
         let cart = Cart::new(self.policies.currency, cart_lines)
-            .map_err(|e| BookingError::Invalid(e.to_string()))?;
+            .map_err(|e| BookingError::invalid("items", e))?;
         let held = self.coupons_presented(request).await?;
         let codes: Vec<CouponCode> = held.keys().cloned().collect();
         let quoted = quote(
@@ -288,7 +291,7 @@ impl BookingService {
             &codes,
             &self.policies.rules,
         )
-        .map_err(|e| BookingError::Invalid(e.to_string()))?;
+        .map_err(|e| BookingError::invalid("items", e))?;
         let used = quoted
             .applied()
             .iter()
@@ -360,15 +363,16 @@ impl BookingService {
             Err(e) => return Err(e),
         };
         if quoted.total().is_zero() {
-            return Err(BookingError::Invalid(
-                "the order's total is zero: nothing to pay".to_owned(),
+            return Err(BookingError::invalid(
+                "items",
+                "the order's total is zero: nothing to pay",
             ));
         }
         let expires_at = self
             .policies
             .expiry
             .hold_expires_at(now)
-            .map_err(|e| BookingError::Invalid(e.to_string()))?;
+            .map_err(|_| BookingError::Inconsistent("the hold's deadline is out of range"))?;
         let record = OrderRecord {
             order: Order::new(request.order, quoted.total(), expires_at),
             user: request.user,
@@ -386,11 +390,13 @@ impl BookingService {
         match self.store.place_order(&record, now).await {
             Ok(()) => Ok(record),
             // A concurrent repeat of the same request placed it first.
-            Err(StoreError::AlreadyExists { .. }) => {
-                self.existing_order(request).await?.ok_or_else(|| {
-                    BookingError::Conflict(format!("order {} was placed meanwhile", request.order))
-                })
-            }
+            Err(StoreError::AlreadyExists { .. }) => self
+                .existing_order(request)
+                .await?
+                .ok_or_else(|| BookingError::Conflict {
+                    what: "order",
+                    id: request.order.to_string(),
+                }),
             Err(e) => Err(e.into()),
         }
     }
@@ -421,8 +427,11 @@ impl BookingService {
             .expiry
             .extend_hold(record.created_at, record.order.expires_at(), now)
             .map_err(|e| match e {
-                crate::policy::expiry::ExpiryError::HoldExpired { .. } => BookingError::Expired,
-                other => BookingError::Refused(other.to_string()),
+                ExpiryError::HoldExpired { .. } => BookingError::Expired,
+                ExpiryError::LifetimeReached { cap } => BookingError::ExtensionLimit { cap },
+                ExpiryError::OutOfRange => {
+                    BookingError::Inconsistent("the hold's deadline is out of range")
+                }
             })?;
         let t = order_step(
             &record,
@@ -476,7 +485,7 @@ impl BookingService {
                 state => {
                     return Err(BookingError::InvalidState {
                         what: "payment",
-                        state: format!("{state:?}"),
+                        state: state.name(),
                         action: "start another payment",
                     });
                 }
@@ -498,11 +507,11 @@ impl BookingService {
             .policies
             .expiry
             .confirm_deadline(now)
-            .map_err(|e| BookingError::Invalid(e.to_string()))?
+            .map_err(|_| BookingError::Inconsistent("the confirm deadline is out of range"))?
             .min(record.order.expires_at().max(now));
         let started = Payment::new(payment_id, order, record.order.total(), confirm_by)
             .apply(PaymentCommand::Start, now)
-            .map_err(|e| BookingError::Refused(e.to_string()))?;
+            .map_err(|e| BookingError::Refused(e.reason))?;
         let payment = PaymentRecord {
             payment: started.next,
             gateway: gateway.to_owned(),
@@ -646,8 +655,8 @@ impl BookingService {
                     if payment.payment_key.as_ref() != Some(&confirmation.payment_key) {
                         return Err(BookingError::InvalidState {
                             what: "payment",
-                            state: "already confirmed with another key".to_owned(),
-                            action: "confirm",
+                            state: payment.payment.state().name(),
+                            action: "confirm with another payment key",
                         });
                     }
                     let order = self.store.order(payment.payment.order()).await?;
@@ -665,7 +674,7 @@ impl BookingService {
                 state @ (PaymentState::Ready | PaymentState::Failed) => {
                     return Err(BookingError::InvalidState {
                         what: "payment",
-                        state: format!("{state:?}"),
+                        state: state.name(),
                         action: "confirm",
                     });
                 }
@@ -720,9 +729,12 @@ impl BookingService {
         payment: PaymentRecord,
     ) -> Result<OrderRecord, BookingError> {
         let gateway = self.gateway(&payment.gateway)?;
-        let payment_key = payment.payment_key.clone().ok_or_else(|| {
-            BookingError::Invalid("confirming payment has no payment key".to_owned())
-        })?;
+        let payment_key = payment
+            .payment_key
+            .clone()
+            .ok_or(BookingError::Inconsistent(
+                "a confirming payment has no payment key",
+            ))?;
         let request = ConfirmRequest {
             payment_key,
             order_ref: payment.order_ref.clone(),
@@ -732,7 +744,7 @@ impl BookingService {
                 "confirm:{}",
                 payment.payment.id()
             ))
-            .map_err(|e| BookingError::Invalid(e.to_string()))?,
+            .map_err(|_| BookingError::Inconsistent("a confirm key is not a valid key"))?,
         };
         let outcome = self
             .retrier
@@ -803,7 +815,7 @@ impl BookingService {
         let confirmed = paid
             .next
             .apply(OrderCommand::Confirm, now)
-            .map_err(|e| BookingError::Refused(e.to_string()))?;
+            .map_err(|e| BookingError::Refused(e.reason))?;
         let step = MarkPaid {
             order: Cas {
                 expected: record.version(),
@@ -854,8 +866,8 @@ impl BookingService {
     ) -> Result<(), BookingError> {
         let gateway = self.gateway(&approved.gateway)?;
         let Some(payment_key) = approved.payment_key.clone() else {
-            return Err(BookingError::Invalid(
-                "paid payment has no payment key".to_owned(),
+            return Err(BookingError::Inconsistent(
+                "a paid payment has no payment key",
             ));
         };
         let request = CancelRequest {
@@ -863,7 +875,7 @@ impl BookingService {
             amount: None,
             reason: "items sold out while the payment was confirmed".to_owned(),
             idempotency_key: GatewayIdempotencyKey::new(format!("lost:{}", approved.payment.id()))
-                .map_err(|e| BookingError::Invalid(e.to_string()))?,
+                .map_err(|_| BookingError::Inconsistent("a cancel key is not a valid key"))?,
         };
         // The payment as stored is still confirming (or unknown); `approved` is its next step.
         let stored = self.store.payment(approved.payment.id()).await?;
@@ -888,7 +900,7 @@ impl BookingService {
                 },
                 now,
             )
-            .map_err(|e| BookingError::Refused(e.to_string()))?;
+            .map_err(|e| BookingError::Refused(e.reason))?;
         let events: Vec<_> = approve_event.into_iter().chain([canceled.event]).collect();
         let change = Cas {
             expected: stored.version(),
@@ -903,7 +915,7 @@ impl BookingService {
         let cancelled = cancelling
             .next
             .apply(OrderCommand::SettleCancel, now)
-            .map_err(|e| BookingError::Refused(e.to_string()))?;
+            .map_err(|e| BookingError::Refused(e.reason))?;
         let order_change = Cas {
             expected: record.version(),
             next: OrderRecord {

@@ -207,9 +207,9 @@ impl BookingService {
     }
 
     fn gateway(&self, name: &str) -> Result<&Arc<dyn PaymentGateway>, BookingError> {
-        self.gateways
-            .get(name)
-            .ok_or_else(|| BookingError::Invalid(format!("no payment gateway named {name:?}")))
+        self.gateways.get(name).ok_or_else(|| {
+            BookingError::invalid("gateway", format!("no payment gateway named {name:?}"))
+        })
     }
 }
 
@@ -248,7 +248,7 @@ fn refusal<S: crate::machine::Kind, C: crate::machine::Kind>(
     match err.reason {
         crate::machine::Rejection::NotAllowed => BookingError::InvalidState {
             what,
-            state: err.from.name().to_owned(),
+            state: err.from.name(),
             action,
         },
         reason => BookingError::from(reason),

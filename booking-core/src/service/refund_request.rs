@@ -96,16 +96,17 @@ impl RefundRequest {
             check_request_id(id)?;
         }
         if self.lines.is_empty() {
-            return Err(BookingError::Invalid("no line to refund".to_owned()));
+            return Err(BookingError::invalid("lines", "no line to refund"));
         }
         let mut seen = BTreeSet::new();
         if let Some((line, _)) = self.lines.iter().find(|(line, _)| !seen.insert(line)) {
-            return Err(BookingError::Invalid(format!(
-                "line {line} appears twice in one refund request"
-            )));
+            return Err(BookingError::invalid(
+                "lines",
+                format!("line {line} appears twice in one refund request"),
+            ));
         }
         crate::ports::gateway::validate_cancel_reason(&self.reason)
-            .map_err(|e| BookingError::Invalid(e.to_string()))
+            .map_err(|e| BookingError::invalid("reason", e))
     }
 
     /// The lines as asked, sorted by line: what a repeat must ask again.
@@ -181,14 +182,17 @@ pub(super) fn replay(
 /// [`MAX_REFUND_REQUEST_ID_LEN`] bytes.
 fn check_request_id(id: &str) -> Result<(), BookingError> {
     if id.len() > MAX_REFUND_REQUEST_ID_LEN {
-        return Err(BookingError::Invalid(format!(
-            "the refund request id is {} bytes long, the limit is {MAX_REFUND_REQUEST_ID_LEN}",
-            id.len()
-        )));
+        return Err(BookingError::invalid(
+            "request_id",
+            format!(
+                "{} bytes long, the limit is {MAX_REFUND_REQUEST_ID_LEN}",
+                id.len()
+            ),
+        ));
     }
     IdempotencyKey::new(id)
         .map(drop)
-        .map_err(|e| BookingError::Invalid(format!("refund request id: {e}")))
+        .map_err(|e| BookingError::invalid("request_id", e))
 }
 
 #[cfg(test)]
@@ -232,7 +236,9 @@ mod tests {
     fn a_request_names_lines_once_and_gives_a_reason() {
         assert!(request(Some("k"), None).check().is_ok());
         let twice = request(None, Some(1)).line(LineId::new("a"));
-        assert!(matches!(twice.check(), Err(BookingError::Invalid(m)) if m.contains("twice")));
+        assert!(
+            matches!(twice.check(), Err(BookingError::Invalid { field: "lines", reason }) if reason.contains("twice"))
+        );
         let empty = RefundRequest::new(OrderId::new(), "r");
         assert!(empty.check().is_err());
         let silent = RefundRequest::new(OrderId::new(), "").line(LineId::new("a"));

@@ -11,7 +11,7 @@ use super::upkeep::classify_lookup;
 use super::{BookingError, BookingService, RefundRequest, order_step, payment_step};
 use crate::clock::Timestamp;
 use crate::discount::RefundLine;
-use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand};
+use crate::machine::{Kind, OrderCommand, OrderStateKind, PaymentCommand};
 use crate::money::Money;
 use crate::ports::gateway::{CancelRequest, GatewayError, GatewayIdempotencyKey, GatewayPayment};
 use crate::ports::store::{
@@ -58,7 +58,7 @@ impl BookingService {
             state => {
                 return Err(BookingError::InvalidState {
                     what: "order",
-                    state: state.to_string(),
+                    state: state.name(),
                     action: "refund",
                 });
             }
@@ -66,31 +66,31 @@ impl BookingService {
         let mut units = Vec::with_capacity(request.lines.len());
         let mut refund_lines = Vec::with_capacity(request.lines.len());
         for (id, quantity) in &request.lines {
-            let line = record
-                .lines
-                .iter()
-                .find(|l| &l.line == id)
-                .ok_or_else(|| BookingError::Invalid(format!("order has no line {id}")))?;
+            let line =
+                record.lines.iter().find(|l| &l.line == id).ok_or_else(|| {
+                    BookingError::invalid("lines", format!("order has no line {id}"))
+                })?;
             let left = line.units().saturating_sub(line.refunded_units);
             let quantity = quantity.unwrap_or(left);
             if quantity == 0 || quantity > left {
                 if request.lines.len() > 1 && quantity == 0 && left == 0 {
                     continue; // refunding "everything": skip lines already refunded
                 }
-                return Err(BookingError::Invalid(format!(
-                    "line {id}: {quantity} units asked, {left} refundable"
-                )));
+                return Err(BookingError::invalid(
+                    "lines",
+                    format!("line {id}: {quantity} units asked, {left} refundable"),
+                ));
             }
             units.push((id.clone(), quantity));
             refund_lines.push(RefundLine::units(id.clone(), quantity, line.refunded_units));
         }
         if units.is_empty() {
-            return Err(BookingError::Invalid("nothing left to refund".to_owned()));
+            return Err(BookingError::invalid("lines", "nothing left to refund"));
         }
         let amount = record
             .quote
             .refund_for(&refund_lines)
-            .map_err(|e| BookingError::Invalid(e.to_string()))?;
+            .map_err(|e| BookingError::invalid("lines", e))?;
         let t = order_step(record, OrderCommand::Refund { amount }, "refund", now)?;
         let lease_end = self.lease_end(now)?;
         let seq = record.refunds_started.saturating_add(1);
@@ -149,7 +149,7 @@ impl BookingService {
 
     fn lease_end(&self, now: Timestamp) -> Result<Timestamp, BookingError> {
         now.checked_add(self.policies.refund_send_lease)
-            .map_err(|e| BookingError::Invalid(format!("refund send lease: {e}")))
+            .map_err(|_| BookingError::Inconsistent("the refund send lease is out of range"))
     }
 
     /// Stores `pending` (with its new sender) on the order, as a new version of it.
@@ -193,13 +193,16 @@ impl BookingService {
     /// then settles it, abandons it once its refusal is confirmed, or gives the sending back.
     pub(super) async fn send_refund(&self, claimed: Claimed) -> Sent {
         let prepared = async {
-            let payment_id = claimed.record.payment.ok_or_else(|| {
-                BookingError::Invalid("a refunding order has no payment".to_owned())
-            })?;
+            let payment_id = claimed.record.payment.ok_or(BookingError::Inconsistent(
+                "a refunding order has no payment",
+            ))?;
             let payment = self.store.payment(payment_id).await?;
-            let payment_key = payment.payment_key.clone().ok_or_else(|| {
-                BookingError::Invalid("a paid payment has no payment key".to_owned())
-            })?;
+            let payment_key = payment
+                .payment_key
+                .clone()
+                .ok_or(BookingError::Inconsistent(
+                    "a paid payment has no payment key",
+                ))?;
             let key = format!(
                 "refund:{}:{}",
                 claimed.record.order.id(),
@@ -210,7 +213,7 @@ impl BookingService {
                 amount: Some(claimed.pending.amount),
                 reason: claimed.pending.reason.clone(),
                 idempotency_key: GatewayIdempotencyKey::new(key)
-                    .map_err(|e| BookingError::Invalid(e.to_string()))?,
+                    .map_err(|_| BookingError::Inconsistent("a refund key is not a valid key"))?,
             };
             Ok::<_, BookingError>((payment, request))
         };
@@ -244,7 +247,7 @@ impl BookingService {
                     self.confirm_refusal(&claimed, payment, code, message).await
                 }
                 GatewayError::Retryable { code, message, .. } => {
-                    let error = BookingError::GatewayUnavailable(format!("{code}: {message}"));
+                    let error = BookingError::GatewayUnavailable { code, message };
                     self.give_back(&claimed, error).await
                 }
                 other => self.give_back(&claimed, BookingError::Gateway(other)).await,
@@ -263,7 +266,9 @@ impl BookingService {
         message: String,
     ) -> Sent {
         let Ok(gateway) = self.gateway(&payment.gateway) else {
-            return Sent::Failed(BookingError::Invalid("unknown gateway".to_owned()));
+            return Sent::Failed(BookingError::Inconsistent(
+                "a payment names a gateway the service does not have",
+            ));
         };
         let looked_up = self
             .retrier
@@ -272,10 +277,13 @@ impl BookingService {
         let found = match looked_up {
             Ok(found) => found,
             Err(failure) => {
-                let error = BookingError::GatewayUnavailable(format!(
-                    "the refund was refused ({code}) and the refusal could not be confirmed: {}",
-                    failure.error
-                ));
+                let error = BookingError::GatewayUnavailable {
+                    code,
+                    message: format!(
+                        "the refusal could not be confirmed by a lookup: {}",
+                        failure.error
+                    ),
+                };
                 return self.give_back(claimed, error).await;
             }
         };

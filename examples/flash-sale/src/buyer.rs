@@ -176,9 +176,10 @@ impl Buyer {
             let (service, again) = (world.service.clone(), confirmation.clone());
             let second = tokio::spawn(async move { service.confirm_payment(&again).await });
             let first = world.service.confirm_payment(&confirmation).await;
+            // A panic in the second click is the sale's own bug: let it surface.
             let second = second
                 .await
-                .map_err(|e| BookingError::Invalid(e.to_string()))?;
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             out.double_click_agreed = Some(alike(&first, &second));
             first
         } else {
@@ -259,7 +260,7 @@ pub(crate) async fn settle(
             world.service.cancel_order(id, "payment rejected").await?;
             Ok(End::Rejected)
         }
-        Err(BookingError::GatewayUnavailable(_)) => {
+        Err(BookingError::GatewayUnavailable { .. }) => {
             world
                 .service
                 .cancel_order(id, "gateway unavailable")

@@ -152,7 +152,7 @@ async fn on_success_redirect(
     let confirmation = Confirmation::new(
         GatewayOrderId::new(order_id).map_err(BookingError::Gateway)?,
         PaymentKey::new(payment_key).map_err(BookingError::Gateway)?,
-        Money::new(amount, Currency::KRW).map_err(|e| BookingError::Invalid(e.to_string()))?,
+        Money::new(amount, Currency::KRW).map_err(|e| BookingError::invalid("amount", e))?,
     );
     service.confirm_payment(&confirmation).await
 }
@@ -164,7 +164,7 @@ async fn refund_first_seat(
 ) -> Result<Money, BookingError> {
     let record = service.order(order).await?;
     let Some(line) = record.lines.first() else {
-        return Err(BookingError::Invalid("empty order".to_owned()));
+        return Err(BookingError::invalid("order", "the order has no line"));
     };
     let request = RefundRequest::new(order, "guest cannot attend")
         .line(line.line.clone())
@@ -234,37 +234,33 @@ async fn pay_with_points(
 }
 
 // --- 11. errors ---
-/// An HTTP status and what the client should do next.
+/// An HTTP status (as the error documents it) and what the client should do next.
 fn respond(error: &BookingError) -> (u16, &'static str) {
-    match error {
+    let next = match error {
         BookingError::Unavailable { .. } | BookingError::SoldOut { .. } => {
-            (409, "taken: offer other seats")
+            "taken: offer other seats"
         }
-        BookingError::NotAdmitted(_) => (403, "not admitted: back to the waiting room"),
-        BookingError::Coupon(_) => (422, "coupon not usable: drop it or pick another"),
-        BookingError::AmountMismatch { .. } => {
-            (400, "amount differs from the order: nothing charged")
+        BookingError::NotAdmitted(_) => "not admitted: back to the waiting room",
+        BookingError::Coupon(_) => "coupon not usable: drop it or pick another",
+        BookingError::AmountMismatch { .. } => "amount differs from the order: nothing charged",
+        BookingError::PaymentRejected { .. } => "declined: pay again, another card or method",
+        BookingError::GatewayUnavailable { .. } => "gateway down: nothing charged, try later",
+        BookingError::PaymentUnknown => "checking with the gateway: do not pay again",
+        BookingError::InProgress => "already being processed: ask again shortly",
+        BookingError::Expired => "the hold expired: start over",
+        BookingError::SeatsLost { .. } => "seats gone after the hold lapsed: payment returned",
+        BookingError::Conflict { .. } => "changed concurrently: read again and retry",
+        BookingError::NotFound { .. } => "no such order",
+        BookingError::Invalid { .. } | BookingError::RequestMismatch { .. } => {
+            "fix the request: the error names the field"
         }
-        BookingError::PaymentRejected { .. } => {
-            (402, "declined: pay again, with another card or method")
-        }
-        BookingError::GatewayUnavailable(_) => {
-            (503, "gateway down: nothing charged, try again later")
-        }
-        BookingError::PaymentUnknown => (202, "checking with the gateway: do not pay again"),
-        BookingError::InProgress => (409, "already being processed: ask again shortly"),
-        BookingError::Expired => (410, "the hold expired: start over"),
-        BookingError::SeatsLost { .. } => {
-            (409, "seats gone after the hold lapsed: payment returned")
-        }
-        BookingError::Conflict(_) => (409, "changed concurrently: read again and retry"),
-        BookingError::NotFound { .. } => (404, "no such order"),
-        BookingError::InvalidState { .. } | BookingError::Refused(_) | BookingError::Invalid(_) => {
-            (400, "not allowed now: show the order as it is")
-        }
+        BookingError::InvalidState { .. }
+        | BookingError::Refused(_)
+        | BookingError::ExtensionLimit { .. } => "not allowed now: show the order as it is",
         // Store and gateway failures, and variants added later: safe to call again.
-        _ => (500, "try again"),
-    }
+        _ => "try again",
+    };
+    (error.http_status(), next)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,7 +298,7 @@ async fn the_guide_runs() -> Result<(), BoxError> {
         .card
         .open_session(&intent.order_ref, intent.amount)?;
     let tampered = on_success_redirect(&service, intent.order_ref.as_str(), key.as_str(), 1_000);
-    assert_eq!(respond(&tampered.await.unwrap_err()).0, 400);
+    assert_eq!(respond(&tampered.await.unwrap_err()).0, 422);
     let paid =
         on_success_redirect(&service, intent.order_ref.as_str(), key.as_str(), 85_000).await?;
     assert_eq!(paid.order.state().kind(), OrderStateKind::Confirmed);

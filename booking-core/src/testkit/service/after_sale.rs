@@ -143,7 +143,9 @@ pub async fn service_double_refund_refunds_once(b: Backend) {
                     receipts += 1;
                 }
                 Err(
-                    BookingError::Conflict(_) | BookingError::InProgress | BookingError::Invalid(_),
+                    BookingError::Conflict { .. }
+                    | BookingError::InProgress
+                    | BookingError::Invalid { .. },
                 ) => {}
                 Err(e) => panic!("trial {trial}: unexpected {e:?}"),
             }
@@ -236,7 +238,7 @@ pub async fn service_rejected_refund_is_abandoned(b: Backend) {
     let rest = refund_line(&receipt.order, 1);
     assert!(matches!(
         w.service.refund_lines(&rest).await,
-        Err(BookingError::GatewayUnavailable(_))
+        Err(BookingError::GatewayUnavailable { .. })
     ));
     let order = w.service.order(paid.order.id()).await.unwrap();
     assert!(matches!(
@@ -263,7 +265,7 @@ pub async fn service_refund_request_id_answers_repeats(b: Backend) {
         assert!(
             matches!(
                 w.service.refund_lines(&request).await,
-                Err(BookingError::Invalid(_))
+                Err(BookingError::Invalid { .. })
             ),
             "{bad:?}"
         );
@@ -279,7 +281,7 @@ pub async fn service_refund_request_id_answers_repeats(b: Backend) {
     request.request_id = Some("click-2".to_owned());
     assert!(matches!(
         w.service.refund_lines(&request).await,
-        Err(BookingError::Invalid(_))
+        Err(BookingError::Invalid { .. })
     ));
 
     for trial in 0..100 {

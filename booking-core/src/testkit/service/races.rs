@@ -334,7 +334,7 @@ pub async fn service_cancel_races_confirm(b: Backend) {
                 assert!(
                     matches!(
                         cancelled,
-                        Err(BookingError::InProgress | BookingError::Conflict(_))
+                        Err(BookingError::InProgress | BookingError::Conflict { .. })
                     ),
                     "trial {trial}: the cancel lost and said so, got {cancelled:?}"
                 );

@@ -29,7 +29,7 @@ async fn final_answer(w: &World, request: &RefundRequest, mut answer: Answer) ->
             Err(
                 BookingError::PaymentUnknown
                 | BookingError::InProgress
-                | BookingError::GatewayUnavailable(_),
+                | BookingError::GatewayUnavailable { .. },
             ) => answer = w.service.refund_lines(request).await,
             done => return done,
         }
@@ -259,7 +259,7 @@ pub async fn service_reused_ids_for_other_requests_are_refused(b: Backend) {
         .request_id("ga-two");
     assert!(matches!(
         w.service.refund_lines(&request).await,
-        Err(BookingError::GatewayUnavailable(_))
+        Err(BookingError::GatewayUnavailable { .. })
     ));
     let in_flight = w.service.order(paid.order.id()).await.unwrap();
     let mismatches = [

@@ -390,7 +390,7 @@ pub async fn service_extended_hold_is_capped(b: Backend) {
     assert!(extensions >= 2, "extended until the cap ({extensions})");
     assert!(matches!(
         w.service.extend_hold(order).await,
-        Err(BookingError::Refused(_))
+        Err(BookingError::ExtensionLimit { cap: at }) if at == cap
     ));
 
     w.clock().set(cap);
