@@ -18,10 +18,14 @@
 //! | [`sweep`](BookingService::sweep), [`reconcile`](BookingService::reconcile) | by nature: safe on many nodes at once |
 
 mod after_sale;
-mod checkout;
+mod confirm;
 mod error;
+mod hold;
+mod refund_end;
 mod refund_request;
 mod refund_send;
+mod settle;
+mod start;
 mod upkeep;
 
 use std::collections::BTreeMap;
@@ -42,9 +46,11 @@ use crate::ports::queue::AdmissionQueue;
 use crate::ports::store::{BookingStore, OrderRecord, PaymentRecord};
 
 pub use crate::ports::store::ItemRef;
-pub use checkout::{Confirmation, HoldRequest, PaymentIntent};
+pub use confirm::Confirmation;
 pub use error::BookingError;
+pub use hold::HoldRequest;
 pub use refund_request::{MAX_REFUND_REQUEST_ID_LEN, RefundReceipt, RefundRequest};
+pub use start::PaymentIntent;
 pub use upkeep::{ReconcileReport, SweepReport};
 
 /// The ports a [`BookingService`] runs on.
