@@ -29,7 +29,13 @@ pub(crate) struct Check {
 #[derive(Debug)]
 pub(crate) struct Figures {
     pub(crate) sold_seats: usize,
+    /// Seats of paid orders, refunded ones included.
+    pub(crate) seats_bought: usize,
+    /// Seats refunded (back on sale, perhaps bought again by another order).
+    pub(crate) seats_refunded: usize,
     pub(crate) paid_orders: usize,
+    /// Buyers whose journey ended paid.
+    pub(crate) paid_endings: usize,
     pub(crate) revenue: Money,
     pub(crate) refunded: Money,
     pub(crate) coupons_issued: usize,
@@ -126,6 +132,26 @@ pub(crate) async fn verify(sale: &Sale) -> Result<(Figures, Vec<Check>), Box<dyn
         sold_seats <= world.seats.len(),
         format!("{sold_seats} <= {}", world.seats.len()),
     ));
+    // The summary's figures agree: every paid order is a buyer who paid or a payment settled
+    // by reconciliation, and every sold seat is a seat of a paid order not refunded.
+    let ticket_lines = || {
+        paid.iter()
+            .flat_map(|r| &r.lines)
+            .filter(|l| matches!(l.item, ItemRef::Ticket { .. }))
+    };
+    let seats_bought = ticket_lines().count();
+    let seats_refunded = ticket_lines().filter(|l| l.refunded_units > 0).count();
+    let paid_endings = sale.outcomes.iter().filter(|o| o.end == End::Paid).count();
+    let reconciled = usize::try_from(sale.tally.reconciled_paid)?;
+    checks.push(check(
+        "the summary's figures agree",
+        paid.len() == paid_endings + reconciled && sold_seats + seats_refunded == seats_bought,
+        format!(
+            "paid orders {} = paid endings {paid_endings} + reconciled {reconciled}; \
+             sold {sold_seats} + refunded {seats_refunded} = bought {seats_bought}",
+            paid.len()
+        ),
+    ));
 
     // Revenue, three ways.
     let by_orders = sum(paid.iter().map(|r| r.order.remaining()))?;
@@ -220,7 +246,10 @@ pub(crate) async fn verify(sale: &Sale) -> Result<(Figures, Vec<Check>), Box<dyn
     ));
     let figures = Figures {
         sold_seats,
+        seats_bought,
+        seats_refunded,
         paid_orders: paid.len(),
+        paid_endings,
         revenue: by_orders,
         refunded,
         coupons_issued,

@@ -10,6 +10,14 @@ use crate::invariants::{Check, Figures};
 use crate::sale::Sale;
 use crate::world::{ADMIT_PER_CYCLE, CYCLE};
 
+/// `n thing` or `n things`.
+fn plural(n: impl Into<u64>, thing: &str) -> String {
+    match n.into() {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 /// The report as text.
 pub(crate) fn render(
     args: &Args,
@@ -45,30 +53,40 @@ pub(crate) fn render(
                 t.cycles
             ),
         ),
-        ("paid orders", figures.paid_orders.to_string()),
+        (
+            "paid orders",
+            format!(
+                "{} ({} buyers paid, {} paid after a lost answer, found by reconciliation)",
+                figures.paid_orders, figures.paid_endings, t.reconciled_paid
+            ),
+        ),
         (
             "sold seats",
-            format!("{} of {}", figures.sold_seats, args.seats),
+            format!(
+                "{} of {} ({} bought by paid orders, {} refunded and back on sale)",
+                figures.sold_seats, args.seats, figures.seats_bought, figures.seats_refunded
+            ),
         ),
         ("revenue (net of refunds)", figures.revenue.to_string()),
         (
             "refunds",
             format!(
-                "{} orders, {} back; {} resent after a lost answer",
+                "{} refunds, {} back; {} resent after a lost answer",
                 t.refunds, figures.refunded, t.refunds_resent
             ),
         ),
         (
             "expired holds",
             format!(
-                "{} orders expired by the sweeper, {} coupons given back",
-                t.orders_expired, t.coupons_released
+                "{} orders expired by the sweeper, {} given back",
+                t.orders_expired,
+                plural(t.coupons_released, "coupon")
             ),
         ),
         (
             "gateway retries",
             format!(
-                "{} ({} transient faults, {} rejections scripted)",
+                "{} ({} transient faults, {} scripted)",
                 sale.world.calls.retries(),
                 script.transient.load(Ordering::SeqCst),
                 script.rejections.load(Ordering::SeqCst)

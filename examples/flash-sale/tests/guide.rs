@@ -337,6 +337,9 @@ fn every_code_block_of_the_guide_is_quoted_from_this_file() {
     assert!(blocks >= 10, "only {blocks} code blocks found");
     // Nothing the blocks need is left out of the guide: every import is shown.
     for line in source.lines().filter(|l| l.starts_with("use ")) {
-        assert!(guide.contains(line), "import not shown in the guide: {line}");
+        assert!(
+            guide.contains(line),
+            "import not shown in the guide: {line}"
+        );
     }
 }
