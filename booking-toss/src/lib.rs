@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod amount;
+mod client;
+pub mod codes;
+mod error;
+mod idempotency;
+mod methods;
+mod open_enum;
+mod params;
+mod payment;
+mod secret;
+mod timeouts;
+
+pub use amount::Amount;
+pub use client::{
+    DEFAULT_BASE_URL, IDEMPOTENCY_KEY_HEADER, TossClient, TossClientBuilder,
+    install_crypto_provider,
+};
+pub use codes::{Endpoint, ErrorClass};
+pub use error::{IN_FLIGHT_PAUSE, TossError};
+pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
+pub use methods::{
+    AcquireStatus, Card, EasyPay, GiftCertificate, MobilePhone, RefundStatus, Transfer,
+    VirtualAccount,
+};
+pub use params::{CancelParams, ConfirmParams, RefundReceiveAccount};
+pub use payment::{Cancel, CancelStatus, Failure, Link, Method, Payment, PaymentType, Status};
+pub use secret::{DepositSecret, SecretKey};
+pub use timeouts::{CONFIRM_BUDGET, CONFIRM_WINDOW, Timeouts};
