@@ -6,11 +6,16 @@ mod amount;
 mod client;
 pub mod codes;
 mod error;
+#[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
+pub mod fake;
+mod gateway;
 mod idempotency;
 mod methods;
 mod open_enum;
 mod params;
 mod payment;
+mod redirect;
 mod secret;
 mod timeouts;
 
@@ -21,6 +26,7 @@ pub use client::{
 };
 pub use codes::{Endpoint, ErrorClass};
 pub use error::{IN_FLIGHT_PAUSE, TossError};
+pub use gateway::{GATEWAY_NAME, TossGateway};
 pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
 pub use methods::{
     AcquireStatus, Card, EasyPay, GiftCertificate, MobilePhone, RefundStatus, Transfer,
@@ -28,5 +34,6 @@ pub use methods::{
 };
 pub use params::{CancelParams, ConfirmParams, RefundReceiveAccount};
 pub use payment::{Cancel, CancelStatus, Failure, Link, Method, Payment, PaymentType, Status};
+pub use redirect::{FailRedirect, RedirectError, RedirectPaymentType, SuccessRedirect};
 pub use secret::{DepositSecret, SecretKey};
 pub use timeouts::{CONFIRM_BUDGET, CONFIRM_WINDOW, Timeouts};
