@@ -18,6 +18,7 @@ mod payment;
 mod redirect;
 mod secret;
 mod timeouts;
+pub mod webhooks;
 
 pub use amount::Amount;
 pub use client::{
@@ -37,3 +38,4 @@ pub use payment::{Cancel, CancelStatus, Failure, Link, Method, Payment, PaymentT
 pub use redirect::{FailRedirect, RedirectError, RedirectPaymentType, SuccessRedirect};
 pub use secret::{DepositSecret, SecretKey};
 pub use timeouts::{CONFIRM_BUDGET, CONFIRM_WINDOW, Timeouts};
+pub use webhooks::{WebhookError, WebhookEvent, WebhookHandler, WebhookOutcome};
