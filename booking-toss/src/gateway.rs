@@ -3,26 +3,31 @@
 //! | Toss says | the gateway answers |
 //! |---|---|
 //! | a `DONE` payment for our order id and amount | the payment |
-//! | a [`Retry`](ErrorClass::Retry) code, or no connection | [`GatewayError::Retryable`] |
-//! | `409 IDEMPOTENT_REQUEST_PROCESSING` | `Retryable` with a pause ([`IN_FLIGHT_PAUSE`]) |
+//! | a [`Retry`](ErrorClass::Retry) code, or no connection | [`GatewayError::Retryable`] (the service retries per its policy) |
 //! | a [`Stop`](ErrorClass::Stop) code | [`GatewayError::Rejected`] (`NotFound` for a missing payment) |
-//! | a [`Reconcile`](ErrorClass::Reconcile) code or no answer, on confirm | looks the payment up: see below |
-//! | the same, on cancel | [`GatewayError::Unknown`]: the service resends with the same key |
+//! | `409 IDEMPOTENT_REQUEST_PROCESSING` | resent after a pause ([`IN_FLIGHT_PAUSE`]) for up to [`IN_FLIGHT_DEADLINE`]; then as an open outcome |
+//! | a [`Reconcile`](ErrorClass::Reconcile) code or no answer, on confirm | an open outcome: see below |
+//! | the same, on cancel | [`GatewayError::Unknown`]: the service resends with the same key later |
 //!
 //! A confirm whose outcome is open (`ALREADY_PROCESSED_PAYMENT`, `UNKNOWN_PAYMENT_ERROR`, a
-//! read timeout, a connection lost after sending) is settled by looking the payment up by its
-//! key: approved for our order id and exactly our amount is success (the first answer was
-//! lost); `ABORTED` or `EXPIRED` is a rejection; approved for another order or amount is a
-//! rejection (the key is not this order's); anything else — still in progress, or the look-up
-//! failing — stays [`GatewayError::Unknown`] (or `AlreadyProcessed`) for the service's
-//! reconciler. Money is never moved twice to find out.
+//! read timeout, a connection lost after sending, a request still in flight) is settled by
+//! looking the payment up by its key: approved for our order id and exactly our amount is
+//! success (the first answer was lost); `ABORTED` or `EXPIRED` is a rejection; approved for
+//! another order or amount is a rejection (the key is not this order's); anything else —
+//! still in progress, or the look-up failing — stays [`GatewayError::Unknown`] (or
+//! `AlreadyProcessed`) for the service's reconciler. Money is never moved twice to find out.
+//!
+//! A 409 is never reported as retryable: the request it names may still charge, and a
+//! payment the service gave up on as "unavailable" would then be charged behind its back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::money::{Currency, Money};
-use booking_core::policy::retry::RetryPolicy;
+use booking_core::policy::retry::{Jitter, Retrier, RetryDecision, RetryPolicy, RetryPolicyConfig};
+use booking_core::policy::{Sleeper, TokioSleeper};
 use booking_core::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayCancel, GatewayError, GatewayOrderId, GatewayPayment,
     GatewayStatus, PaymentGateway, PaymentKey, validate_cancel_reason,
@@ -39,27 +44,82 @@ use crate::payment::{Payment, Status};
 /// The name the gateway registers under in a `BookingService` (`start_payment(order, "toss")`).
 pub const GATEWAY_NAME: &str = "toss";
 
+/// How long a request Toss reports in flight (`409`) is resent, a pause apart, before its
+/// outcome is treated as open.
+pub const IN_FLIGHT_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The retry policy for requests Toss reports in flight: resent every [`IN_FLIGHT_PAUSE`]
+/// until [`IN_FLIGHT_DEADLINE`].
+pub fn in_flight_policy() -> RetryPolicy {
+    let config = RetryPolicyConfig {
+        max_attempts: 6,
+        base_delay: IN_FLIGHT_PAUSE,
+        multiplier_percent: 100,
+        max_delay: IN_FLIGHT_PAUSE,
+        jitter: Jitter::None,
+        deadline: Some(IN_FLIGHT_DEADLINE),
+        retry_after_cap: IN_FLIGHT_PAUSE,
+    };
+    // The fields above satisfy every rule `RetryPolicy::new` checks.
+    RetryPolicy::new(config).unwrap_or_else(|_| RetryPolicy::never())
+}
+
 /// Toss as a booking-core [`PaymentGateway`], named [`GATEWAY_NAME`]. Amounts are KRW.
 #[derive(Debug, Clone)]
 pub struct TossGateway {
     client: TossClient,
     clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
 }
 
 impl TossGateway {
-    /// A gateway over `client`, stamping cancels Toss did not date with the system clock.
+    /// A gateway over `client`, on the system clock, pausing on the tokio timer.
     pub fn new(client: TossClient) -> Self {
         TossGateway {
             client,
             clock: Arc::new(SystemClock),
+            sleeper: Arc::new(TokioSleeper),
         }
     }
 
-    /// Reads "now" from `clock` (for cancels whose `canceledAt` Toss left out).
+    /// Reads "now" from `clock` (the in-flight deadline; cancels Toss did not date).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Pauses on `sleeper` before resending a request Toss reports in flight.
+    #[must_use]
+    pub fn with_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
+    /// Runs `call`, resending it while Toss answers `409 IDEMPOTENT_REQUEST_PROCESSING`, under
+    /// [`in_flight_policy`].
+    async fn waiting_out_in_flight<F, Fut>(
+        &self,
+        endpoint: Endpoint,
+        call: F,
+    ) -> Result<Payment, TossError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Payment, TossError>>,
+    {
+        let retrier = Retrier::new(
+            in_flight_policy(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.sleeper),
+        );
+        let in_flight = |error: &TossError| match error.class(endpoint) {
+            ErrorClass::InFlight => error.retry_decision(endpoint),
+            _ => RetryDecision::Stop,
+        };
+        retrier
+            .retry(&in_flight, |_| call())
+            .await
+            .map_err(|gave_up| gave_up.error)
     }
 
     /// The client underneath.
@@ -217,7 +277,12 @@ impl PaymentGateway for TossGateway {
         };
         let key = IdempotencyKey::from(&request.idempotency_key);
         let payment_key = request.payment_key.as_str();
-        match self.client.cancel(payment_key, &params, &key).await {
+        let sent = self
+            .waiting_out_in_flight(Endpoint::Cancel, || {
+                self.client.cancel(payment_key, &params, &key)
+            })
+            .await;
+        match sent {
             Ok(payment) if payment.payment_key == payment_key => self.to_gateway(payment),
             Ok(_) => Err(rejected(
                 "PAYMENT_MISMATCH",
@@ -302,13 +367,9 @@ fn to_gateway_error(error: TossError, endpoint: Endpoint) -> GatewayError {
                 message,
                 retry_after: None,
             },
-            ErrorClass::InFlight => GatewayError::Retryable {
-                code,
-                message,
-                retry_after: Some(IN_FLIGHT_PAUSE),
-            },
             ErrorClass::Stop => GatewayError::Rejected { code, message },
-            ErrorClass::Reconcile => GatewayError::Unknown {
+            // Still in flight after the pauses: it may yet take effect.
+            ErrorClass::InFlight | ErrorClass::Reconcile => GatewayError::Unknown {
                 reason: format!("{code}: {message}"),
             },
         },
@@ -366,10 +427,7 @@ mod tests {
         ));
         assert!(matches!(
             to_gateway_error(api(409, "IDEMPOTENT_REQUEST_PROCESSING"), Cancel),
-            GatewayError::Retryable {
-                retry_after: Some(IN_FLIGHT_PAUSE),
-                ..
-            }
+            GatewayError::Unknown { .. }
         ));
         assert!(matches!(
             to_gateway_error(api(403, "REJECT_CARD_PAYMENT"), Confirm),

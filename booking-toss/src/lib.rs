@@ -27,7 +27,7 @@ pub use client::{
 };
 pub use codes::{Endpoint, ErrorClass};
 pub use error::{IN_FLIGHT_PAUSE, TossError};
-pub use gateway::{GATEWAY_NAME, TossGateway};
+pub use gateway::{GATEWAY_NAME, IN_FLIGHT_DEADLINE, TossGateway, in_flight_policy};
 pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
 pub use methods::{
     AcquireStatus, Card, EasyPay, GiftCertificate, MobilePhone, RefundStatus, Transfer,

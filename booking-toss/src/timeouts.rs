@@ -5,7 +5,7 @@ use std::time::Duration;
 use booking_core::policy::retry::RetryPolicy;
 
 use crate::TossError;
-use crate::error::IN_FLIGHT_PAUSE;
+use crate::gateway::IN_FLIGHT_DEADLINE;
 
 /// Toss voids an authenticated payment not confirmed within this long.
 pub const CONFIRM_WINDOW: Duration = Duration::from_secs(10 * 60);
@@ -42,21 +42,20 @@ impl Default for Timeouts {
 
 impl Timeouts {
     /// The longest a confirm can take through [`TossGateway`](crate::TossGateway) under
-    /// `policy`: every attempt at the POST timeout, the longest wait between attempts, and one
-    /// look-up to settle an unknown outcome at the end.
+    /// `policy`: every attempt at the POST timeout plus the time a request reported in flight
+    /// is resent ([`IN_FLIGHT_DEADLINE`]), the longest wait between attempts, and one look-up
+    /// to settle an unknown outcome at the end.
     pub fn worst_case_confirm(&self, policy: &RetryPolicy) -> Duration {
         let config = policy.config();
         let retries = config.max_attempts.saturating_sub(1);
-        let longest_wait = config
-            .max_delay
-            .max(IN_FLIGHT_PAUSE.min(config.retry_after_cap));
-        let attempts = self
-            .post
+        let longest_wait = config.max_delay.max(config.retry_after_cap);
+        let attempt = self.post.saturating_add(IN_FLIGHT_DEADLINE);
+        let attempts = attempt
             .saturating_mul(config.max_attempts)
             .saturating_add(longest_wait.saturating_mul(retries));
         let bounded = match config.deadline {
             // No wait ends past the deadline, so the last attempt starts before it.
-            Some(deadline) => attempts.min(deadline.saturating_add(self.post)),
+            Some(deadline) => attempts.min(deadline.saturating_add(attempt)),
             None => attempts,
         };
         bounded.saturating_add(self.get)
@@ -91,8 +90,8 @@ mod tests {
         let worst = Timeouts::default()
             .check_confirm_budget(&RetryPolicy::payment())
             .unwrap();
-        // 3 × 60 s + 2 × 8 s + 30 s.
-        assert_eq!(worst, Duration::from_secs(226));
+        // 3 × (60 s + 5 s) + 2 × 10 s + 30 s.
+        assert_eq!(worst, Duration::from_secs(245));
     }
 
     #[test]
@@ -105,7 +104,7 @@ mod tests {
         let bounded = RetryPolicy::new(config).unwrap();
         assert_eq!(
             Timeouts::default().worst_case_confirm(&bounded),
-            Duration::from_secs(150)
+            Duration::from_secs(155)
         );
     }
 }
