@@ -293,6 +293,13 @@ struct ErrorBody {
 /// Reads an answer: a [`Payment`] for 2xx, the error body otherwise. Never panics, whatever
 /// the bytes.
 pub(crate) fn read_payment(status: u16, body: &[u8]) -> Result<Payment, TossError> {
+    // serde would also read a struct from a JSON array of its fields; Toss answers objects.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(TossError::Decode {
+            status,
+            reason: "the answer is not a JSON object".to_owned(),
+        });
+    }
     if (200..=299).contains(&status) {
         return serde_json::from_slice(body).map_err(|e| TossError::Decode {
             status,
@@ -341,6 +348,13 @@ mod tests {
             read_payment(200, b"{}"),
             Err(TossError::Decode { status: 200, .. })
         ));
+        for array in [&br#"["k","o","DONE"]"#[..], br#" ["REJECT_CARD_PAYMENT"]"#] {
+            assert!(matches!(
+                read_payment(400, array),
+                Err(TossError::Decode { .. })
+            ));
+            assert!(read_payment(200, array).is_err());
+        }
     }
 
     #[test]
@@ -369,44 +383,7 @@ mod tests {
         );
     }
 
-    fn json() -> impl Strategy<Value = serde_json::Value> {
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i64>().prop_map(serde_json::Value::from),
-            any::<u64>().prop_map(serde_json::Value::from),
-            "[A-Z_]{0,12}".prop_map(serde_json::Value::from),
-            ".{0,8}".prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(4, 32, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
-                prop::collection::btree_map(
-                    prop_oneof![
-                        Just("paymentKey".to_owned()),
-                        Just("orderId".to_owned()),
-                        Just("status".to_owned()),
-                        Just("totalAmount".to_owned()),
-                        Just("cancels".to_owned()),
-                        Just("code".to_owned()),
-                        Just("message".to_owned()),
-                        "[a-zA-Z]{1,10}",
-                    ],
-                    inner,
-                    0..8
-                )
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest! {
-        #[test]
-        fn no_body_panics_the_reader(body in json(), status in prop::sample::select(vec![200_u16, 201, 400, 403, 404, 409, 500, 503])) {
-            let bytes = serde_json::to_vec(&body).unwrap();
-            let _ = read_payment(status, &bytes);
-        }
-
         #[test]
         fn no_bytes_panic_the_reader(bytes in prop::collection::vec(any::<u8>(), 0..256), status in 100_u16..600) {
             let _ = read_payment(status, &bytes);

@@ -8,6 +8,7 @@
 //! | `409 IDEMPOTENT_REQUEST_PROCESSING` | resent after a pause ([`IN_FLIGHT_PAUSE`]) for up to [`IN_FLIGHT_DEADLINE`]; then as an open outcome |
 //! | a [`Reconcile`](ErrorClass::Reconcile) code or no answer, on confirm | an open outcome: see below |
 //! | the same, on cancel | [`GatewayError::Unknown`]: the service resends with the same key later |
+//! | `ALREADY_CANCELED_PAYMENT` on a full cancel, and a look-up shows `CANCELED` | the payment |
 //!
 //! A confirm whose outcome is open (`ALREADY_PROCESSED_PAYMENT`, `UNKNOWN_PAYMENT_ERROR`, a
 //! read timeout, a connection lost after sending, a request still in flight) is settled by
@@ -239,11 +240,16 @@ impl PaymentGateway for TossGateway {
             amount,
         };
         let key = IdempotencyKey::from(&request.idempotency_key);
-        let payment = match self.client.confirm(&params, &key).await {
+        let sent = self
+            .waiting_out_in_flight(Endpoint::Confirm, || self.client.confirm(&params, &key))
+            .await;
+        let payment = match sent {
             Ok(payment) => payment,
             Err(error) => {
                 return match error.class(Endpoint::Confirm) {
-                    ErrorClass::Reconcile => self.settle_open_confirm(request, amount, error).await,
+                    ErrorClass::Reconcile | ErrorClass::InFlight => {
+                        self.settle_open_confirm(request, amount, error).await
+                    }
                     _ => Err(to_gateway_error(error, Endpoint::Confirm)),
                 };
             }
@@ -289,6 +295,7 @@ impl PaymentGateway for TossGateway {
                 "Toss answered the cancel with another payment",
             )),
             // A full cancel of a payment already fully cancelled (under another key) is done.
+            // A partial one is not: what it asks for was never this request's to return.
             Err(error)
                 if request.amount.is_none() && error.code() == Some("ALREADY_CANCELED_PAYMENT") =>
             {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use booking_core::machine::{OrderStateKind, PaymentState};
+use booking_core::machine::PaymentState;
 use booking_core::ports::gateway::{GatewayOrderId, PaymentKey};
 use booking_core::ports::idempotency::{
     BeginOutcome, Fingerprint, IdempotencyKey as DedupKey, IdempotencyStore, Scope, StoredOutcome,
@@ -25,9 +25,10 @@ pub enum WebhookAction {
     /// Toss approved a payment our books had in progress: it was confirmed (the confirm is
     /// idempotent at Toss, so this records the approval without charging again).
     Confirmed,
-    /// Toss cancelled a payment in full (from its dashboard, say): the order was cancelled
-    /// and refunded in our books.
-    Cancelled,
+    /// Toss voided the buyer's payment window (`EXPIRED`) while our books still waited for
+    /// the confirm: the order was cancelled and its items released, without waiting for the
+    /// sweeper.
+    Released,
     /// A payment of ours is confirming or its outcome unknown: reconciliation ran.
     Reconciled(ReconcileReport),
     /// Our books already agree with Toss.
@@ -47,8 +48,9 @@ pub enum WebhookOutcome {
     InFlight,
     /// Nothing to do: the event concerns no payment of this service, or cannot be verified.
     Ignored(String),
-    /// Toss and our books disagree in a way only a person can settle (a partial cancel made
-    /// outside the service: which lines it covers is unknown).
+    /// Toss and our books disagree in a way only a person can settle: a cancel made outside
+    /// the booking service (Toss's dashboard), which the service cannot record as a refund of
+    /// particular lines.
     NeedsAttention(String),
 }
 
@@ -83,10 +85,10 @@ const SCOPE: &str = "toss-webhook";
 ///
 /// | verified status | our payment | what happens |
 /// |---|---|---|
-/// | `DONE` | in progress | `confirm_payment` with our stored amount |
-/// | any final status | confirming or unknown | `reconcile` |
-/// | `CANCELED` | paid, no refund in flight | `cancel_order` (Toss already cancelled; the gateway records it) |
-/// | `PARTIAL_CANCELED` | paid, balance differs | [`WebhookOutcome::NeedsAttention`] |
+/// | `DONE` | in progress | `confirm_payment` with our stored amount ([`WebhookAction::Confirmed`]) |
+/// | `EXPIRED` | in progress | `cancel_order`: the items go back on sale ([`WebhookAction::Released`]) |
+/// | `DONE`, `CANCELED`, `PARTIAL_CANCELED`, `ABORTED`, `EXPIRED` | confirming or unknown | `reconcile` ([`WebhookAction::Reconciled`]) |
+/// | `CANCELED`, `PARTIAL_CANCELED` | paid, no refund of ours in flight, balance differs | [`WebhookOutcome::NeedsAttention`] |
 /// | anything else | | [`WebhookAction::UpToDate`] |
 #[derive(Debug, Clone)]
 pub struct WebhookHandler {
@@ -219,41 +221,37 @@ impl WebhookHandler {
                     .map_err(WebhookError::Service)?;
                 WebhookAction::Reconciled(report)
             }
-            (Status::Canceled, PaymentState::Done | PaymentState::PartiallyCanceled) => {
+            (Status::Expired, PaymentState::InProgress) => {
+                match self
+                    .service
+                    .cancel_order(ours.payment.order(), "the payment window expired at Toss")
+                    .await
+                {
+                    Ok(_) => WebhookAction::Released,
+                    Err(e) => return settled_or_retry(e),
+                }
+            }
+            (
+                Status::Canceled | Status::PartialCanceled,
+                PaymentState::Done | PaymentState::PartiallyCanceled,
+            ) => {
                 let order = self
                     .service
                     .order(ours.payment.order())
                     .await
                     .map_err(WebhookError::Service)?;
-                let refundable = matches!(
-                    order.order.state().kind(),
-                    OrderStateKind::Paid
-                        | OrderStateKind::Confirmed
-                        | OrderStateKind::PartiallyRefunded
-                );
-                if !refundable || order.pending_refund.is_some() {
-                    // Our own refund is in flight and will settle with this cancel.
-                    WebhookAction::UpToDate
-                } else {
-                    match self
-                        .service
-                        .cancel_order(order.order.id(), "cancelled at Toss")
-                        .await
-                    {
-                        Ok(_) => WebhookAction::Cancelled,
-                        Err(e) => return settled_or_retry(e),
-                    }
-                }
-            }
-            (Status::PartialCanceled, PaymentState::Done | PaymentState::PartiallyCanceled) => {
                 let ours_left = ours.payment.balance().minor();
                 let toss_left = payment.balance_amount.map(crate::Amount::value);
-                if toss_left == Some(ours_left) {
+                if order.pending_refund.is_some() || toss_left == Some(ours_left) {
+                    // In line, or our own refund is in flight and settles with this cancel.
                     WebhookAction::UpToDate
                 } else {
                     return Ok(WebhookOutcome::NeedsAttention(format!(
-                        "Toss holds a balance of {toss_left:?} won, our books {ours_left}: a \
-                         partial cancel was made outside the booking service"
+                        "Toss holds {} won of order {} and our books {ours_left}: a cancel was \
+                         made outside the booking service",
+                        toss_left
+                            .map_or_else(|| "an unknown amount of".to_owned(), |n| n.to_string()),
+                        order.order.id()
                     )));
                 }
             }
