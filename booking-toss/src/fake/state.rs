@@ -228,7 +228,7 @@ impl State {
         let due = record
             .authenticated_at
             .checked_add(window)
-            .map_or(false, |deadline| deadline <= now);
+            .is_ok_and(|deadline| deadline <= now);
         if record.payment.status == Status::InProgress && due {
             record.payment.status = Status::Expired;
             record.payment.failure = Some(Failure {
