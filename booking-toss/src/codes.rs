@@ -266,6 +266,45 @@ mod tests {
         assert_eq!(classify(L, 401, "UNAUTHORIZED_KEY"), Stop);
     }
 
+    /// The crate docs' table of codes is this table.
+    #[test]
+    fn the_readme_lists_every_code_with_its_class() {
+        let readme = include_str!("../README.md");
+        let rows: Vec<Vec<&str>> = readme
+            .lines()
+            .filter(|line| line.starts_with("| `") && line.matches('|').count() == 5)
+            .map(|line| {
+                line.split('|')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), DOCUMENTED_CODES.len());
+        for (row, entry) in rows.iter().zip(DOCUMENTED_CODES) {
+            let table = match entry.table {
+                Table::Confirm => "confirm",
+                Table::Cancel => "cancel",
+                Table::ConfirmAndCancel => "confirm, cancel",
+                Table::Idempotency => "every POST",
+                Table::Lookup => "look-up",
+                Table::Observed => "seen, not documented",
+            };
+            let class = match entry.class {
+                Retry => "retry",
+                InFlight => "in flight",
+                Stop => "stop",
+                Reconcile => "reconcile",
+            };
+            let status = entry.status.to_string();
+            let code = format!("`{}`", entry.code);
+            assert_eq!(
+                row.as_slice(),
+                [code.as_str(), status.as_str(), table, class]
+            );
+        }
+    }
+
     #[test]
     fn classes_map_to_retry_decisions() {
         let pause = std::time::Duration::from_secs(1);

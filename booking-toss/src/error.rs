@@ -110,14 +110,15 @@ impl TossError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn api(status: u16, code: &str) -> TossError {
+    /// An error body with `status` and `code`.
+    pub(crate) fn api(status: u16, code: &str) -> TossError {
         TossError::Api {
             status,
             code: code.to_owned(),
-            message: String::new(),
+            message: "m".to_owned(),
         }
     }
 

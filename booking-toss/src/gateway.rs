@@ -413,14 +413,7 @@ fn transport_code(error: &TossError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn api(status: u16, code: &str) -> TossError {
-        TossError::Api {
-            status,
-            code: code.to_owned(),
-            message: "m".to_owned(),
-        }
-    }
+    use crate::error::tests::api;
 
     #[test]
     fn errors_map_to_what_the_service_does() {

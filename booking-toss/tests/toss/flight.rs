@@ -115,18 +115,11 @@ impl Flight {
     }
 
     pub(crate) fn request(&self, seats: &[TicketId]) -> HoldRequest {
-        HoldRequest {
-            order: OrderId::new(),
-            user: UserId::new(),
-            customer: Customer::member("GOLD"),
-            event: self.event,
-            items: seats
-                .iter()
-                .map(|&ticket| ItemRef::Ticket { ticket })
-                .collect(),
-            coupons: Vec::new(),
-            admission: None,
-        }
+        let items = seats
+            .iter()
+            .map(|&ticket| ItemRef::Ticket { ticket })
+            .collect();
+        HoldRequest::new(UserId::new(), self.event, items).customer(Customer::member("GOLD"))
     }
 
     /// The buyer goes through Toss's window; returns where the browser is sent back to.
@@ -168,6 +161,21 @@ impl Flight {
             .confirmation()
             .unwrap();
         (order.order.id(), confirmation)
+    }
+
+    /// Hold → window → confirm, with Toss charging and both the confirm's answer and the
+    /// gateway's settling look-up lost: the payment is left unknown.
+    pub(crate) async fn paid_but_unknown(&self, seats: &[TicketId]) -> OrderId {
+        let (order, confirmation) = self.held_and_authenticated(seats).await;
+        let fake = self.toss.fake();
+        fake.fail_next(FakeOp::Confirm, FakeFault::LoseResponse);
+        fake.fail_next(FakeOp::Lookup, FakeFault::DropRequest);
+        let answer = self.service.confirm_payment(&confirmation).await;
+        assert!(
+            matches!(answer, Err(BookingError::PaymentUnknown)),
+            "{answer:?}"
+        );
+        order
     }
 
     pub(crate) async fn tickets_available(&self) -> u64 {
@@ -329,18 +337,7 @@ async fn a_charge_whose_answer_is_lost_is_settled_as_paid() {
     assert_eq!(paid.order.id(), order);
     assert_eq!(paid.order.state().kind(), OrderStateKind::Confirmed);
 
-    let (order, confirmation) = f.held_and_authenticated(&f.seats[1..2]).await;
-    f.toss
-        .fake()
-        .fail_next(FakeOp::Confirm, FakeFault::LoseResponse);
-    f.toss
-        .fake()
-        .fail_next(FakeOp::Lookup, FakeFault::DropRequest);
-    let answer = f.service.confirm_payment(&confirmation).await;
-    assert!(
-        matches!(answer, Err(BookingError::PaymentUnknown)),
-        "{answer:?}"
-    );
+    let order = f.paid_but_unknown(&f.seats[1..2]).await;
     let record = f.service.order(order).await.unwrap();
     let payment = f
         .backend

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use booking_core::machine::{OrderStateKind, PaymentState};
 use booking_core::ports::gateway::{GatewayOrderId, PaymentKey};
 use booking_core::service::{Confirmation, RefundRequest};
-use booking_toss::fake::{FakeFault, FakeOp, SentWebhook, SessionSpec};
+use booking_toss::fake::{SentWebhook, SessionSpec};
 use booking_toss::webhooks::{RETRIED_COUNT_HEADER, TRANSMISSION_ID_HEADER, WebhookAction};
 use booking_toss::{
     Amount, CancelParams, GATEWAY_NAME, IdempotencyKey, WebhookError, WebhookHandler,
@@ -59,14 +59,7 @@ async fn deliver(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_done_webhook_settles_an_unknown_payment_once() {
     let f = Flight::open().await;
-    let (order, confirmation) = f.held_and_authenticated(&f.seats[..1]).await;
-    f.toss
-        .fake()
-        .fail_next(FakeOp::Confirm, FakeFault::LoseResponse);
-    f.toss
-        .fake()
-        .fail_next(FakeOp::Lookup, FakeFault::DropRequest);
-    assert!(f.service.confirm_payment(&confirmation).await.is_err());
+    let order = f.paid_but_unknown(&f.seats[..1]).await;
     let handler = handler(&f);
     let done = webhook(&f, "PAYMENT_STATUS_CHANGED", "\"DONE\"");
     match deliver(&handler, &done, 0).await.unwrap() {
