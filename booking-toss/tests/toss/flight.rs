@@ -178,6 +178,13 @@ impl Flight {
         order
     }
 
+    /// The state of `order`'s payment in our books.
+    pub(crate) async fn payment_state(&self, order: OrderId) -> PaymentState {
+        let record = self.service.order(order).await.unwrap();
+        let payment = self.backend.store.payment(record.payment.unwrap()).await;
+        payment.unwrap().payment.state()
+    }
+
     pub(crate) async fn tickets_available(&self) -> u64 {
         let now = self.toss.clock.now();
         let availability = self.backend.store.availability(self.event, now).await;
@@ -338,14 +345,7 @@ async fn a_charge_whose_answer_is_lost_is_settled_as_paid() {
     assert_eq!(paid.order.state().kind(), OrderStateKind::Confirmed);
 
     let order = f.paid_but_unknown(&f.seats[1..2]).await;
-    let record = f.service.order(order).await.unwrap();
-    let payment = f
-        .backend
-        .store
-        .payment(record.payment.unwrap())
-        .await
-        .unwrap();
-    assert_eq!(payment.payment.state(), PaymentState::Unknown);
+    assert_eq!(f.payment_state(order).await, PaymentState::Unknown);
 
     // The hold lapses; the sweeper must not expire an order whose payment may have charged.
     f.toss.clock.advance(Duration::from_secs(11 * 60));

@@ -264,13 +264,7 @@ async fn a_deposit_callback_is_checked_by_its_secret() {
     }
     let paid = f.service.order(order.order.id()).await.unwrap();
     assert_eq!(paid.order.state().kind(), OrderStateKind::Confirmed);
-    let payment = f
-        .backend
-        .store
-        .payment(paid.payment.unwrap())
-        .await
-        .unwrap();
-    assert_eq!(payment.payment.state(), PaymentState::Done);
+    assert_eq!(f.payment_state(order.order.id()).await, PaymentState::Done);
 }
 
 /// Over HTTP: the fake posts each webhook with Toss's headers to the configured URL, the
