@@ -37,6 +37,7 @@ use crate::ports::wallet::WalletStore;
 pub mod concurrency;
 pub mod coupon;
 pub mod fixtures;
+pub mod gateway;
 pub mod idempotency;
 pub mod lock;
 pub mod queue;
