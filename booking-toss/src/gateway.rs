@@ -204,25 +204,25 @@ impl TossGateway {
             .cancel_list()
             .iter()
             .map(|cancel| {
-                Ok(GatewayCancel {
-                    amount: won(Some(cancel.cancel_amount), "cancelAmount")?,
-                    reason: cancel.cancel_reason.clone().unwrap_or_default(),
-                    transaction_key: cancel.transaction_key.clone().unwrap_or_default(),
-                    canceled_at: cancel.canceled_at_time().unwrap_or(now),
-                })
+                Ok(GatewayCancel::new(
+                    won(Some(cancel.cancel_amount), "cancelAmount")?,
+                    cancel.cancel_reason.clone().unwrap_or_default(),
+                    cancel.transaction_key.clone().unwrap_or_default(),
+                    cancel.canceled_at_time().unwrap_or(now),
+                ))
             })
             .collect::<Result<Vec<_>, GatewayError>>()?;
-        Ok(GatewayPayment {
-            payment_key: PaymentKey::new(payment.payment_key.as_str())
-                .map_err(|e| unreadable(e.to_string()))?,
-            order_ref: GatewayOrderId::new(payment.order_id.as_str())
+        let mut answer = GatewayPayment::new(
+            PaymentKey::new(payment.payment_key.as_str()).map_err(|e| unreadable(e.to_string()))?,
+            GatewayOrderId::new(payment.order_id.as_str())
                 .map_err(|e| unreadable(e.to_string()))?,
             status,
-            total: won(payment.total_amount, "totalAmount")?,
-            balance: won(payment.balance_amount, "balanceAmount")?,
-            approved_at: payment.approved_at_time(),
-            cancels,
-        })
+            won(payment.total_amount, "totalAmount")?,
+            won(payment.balance_amount, "balanceAmount")?,
+        );
+        answer.approved_at = payment.approved_at_time();
+        answer.cancels = cancels;
+        Ok(answer)
     }
 }
 

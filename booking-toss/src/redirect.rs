@@ -105,11 +105,11 @@ impl SuccessRedirect {
                 name: "amount",
                 reason: e.to_string(),
             })?;
-        Ok(Confirmation {
-            order_ref: self.order_ref.clone(),
-            payment_key: self.payment_key.clone(),
+        Ok(Confirmation::new(
+            self.order_ref.clone(),
+            self.payment_key.clone(),
             amount,
-        })
+        ))
     }
 }
 

@@ -196,11 +196,7 @@ impl WebhookHandler {
             (Status::Done, PaymentState::InProgress) => {
                 let payment_key = PaymentKey::new(payment.payment_key.as_str())
                     .map_err(|e| WebhookError::Malformed(e.to_string()))?;
-                let confirmation = Confirmation {
-                    order_ref,
-                    payment_key,
-                    amount: ours.payment.amount(),
-                };
+                let confirmation = Confirmation::new(order_ref, payment_key, ours.payment.amount());
                 match self.service.confirm_payment(&confirmation).await {
                     Ok(_) => WebhookAction::Confirmed,
                     Err(e) => return settled_or_retry(e),
@@ -265,10 +261,10 @@ impl WebhookHandler {
 /// retrying cannot change them); the rest fail the delivery so Toss sends it again.
 fn settled_or_retry(error: BookingError) -> Result<WebhookOutcome, WebhookError> {
     match error {
-        BookingError::GatewayUnavailable(_)
+        BookingError::GatewayUnavailable { .. }
         | BookingError::InProgress
         | BookingError::PaymentUnknown
-        | BookingError::Conflict(_)
+        | BookingError::Conflict { .. }
         | BookingError::Store(_)
         | BookingError::Gateway(_) => Err(WebhookError::Service(error)),
         other => Ok(WebhookOutcome::NeedsAttention(other.to_string())),

@@ -26,13 +26,13 @@ fn krw(n: i64) -> Money {
 fn authenticated(toss: &Toss, amount: i64, idempotency: &str) -> ConfirmRequest {
     let order_ref = GatewayOrderId::for_payment(PaymentId::new());
     let payment = toss.authenticate(order_ref.as_str(), amount);
-    ConfirmRequest {
-        payment_key: PaymentKey::new(payment.payment_key).unwrap(),
+    ConfirmRequest::new(
+        PaymentKey::new(payment.payment_key).unwrap(),
         order_ref,
-        amount: krw(amount),
-        customer: UserId::new(),
-        idempotency_key: GatewayIdempotencyKey::new(idempotency).unwrap(),
-    }
+        krw(amount),
+        UserId::new(),
+        GatewayIdempotencyKey::new(idempotency).unwrap(),
+    )
 }
 
 /// Toss handles the confirm slowly and the client's read timeout fires first: an unknown
@@ -249,13 +249,13 @@ async fn a_refused_connection_is_retryable() {
         .build()
         .unwrap();
     let gateway = TossGateway::new(client);
-    let request = ConfirmRequest {
-        payment_key: PaymentKey::new("tfake1").unwrap(),
-        order_ref: GatewayOrderId::for_payment(PaymentId::new()),
-        amount: krw(1_000),
-        customer: UserId::new(),
-        idempotency_key: GatewayIdempotencyKey::new("confirm:nowhere").unwrap(),
-    };
+    let request = ConfirmRequest::new(
+        PaymentKey::new("tfake1").unwrap(),
+        GatewayOrderId::for_payment(PaymentId::new()),
+        krw(1_000),
+        UserId::new(),
+        GatewayIdempotencyKey::new("confirm:nowhere").unwrap(),
+    );
     assert!(matches!(
         gateway.confirm(&request).await,
         Err(GatewayError::Retryable { code, .. }) if code == "CONNECT_FAILED"
@@ -315,11 +315,13 @@ async fn cancels_settle_without_refunding_twice() {
     let toss = Toss::start().await;
     let request = authenticated(&toss, 10_000, "confirm:c");
     toss.gateway.confirm(&request).await.unwrap();
-    let cancel = |amount: Option<i64>, key: &str| booking_core::ports::gateway::CancelRequest {
-        payment_key: request.payment_key.clone(),
-        amount: amount.map(krw),
-        reason: "refund".to_owned(),
-        idempotency_key: GatewayIdempotencyKey::new(key).unwrap(),
+    let cancel = |amount: Option<i64>, key: &str| {
+        booking_core::ports::gateway::CancelRequest::new(
+            request.payment_key.clone(),
+            amount.map(krw),
+            "refund",
+            GatewayIdempotencyKey::new(key).unwrap(),
+        )
     };
     toss.fake()
         .fail_next(FakeOp::Cancel, FakeFault::LoseResponse);

@@ -87,14 +87,13 @@ impl Flight {
         let clock: Arc<dyn Clock> = Arc::new(toss.clock.clone());
         let gateway: Arc<dyn PaymentGateway> = Arc::new(toss.gateway.clone());
         let sleeper = ManualSleeper::new(toss.clock.clone());
-        let ports = Ports {
-            store: Arc::clone(&backend.store),
-            coupons: Arc::clone(&backend.coupons),
-            gateways: vec![gateway],
-            waiting_room: None,
+        let ports = Ports::new(
+            Arc::clone(&backend.store),
+            Arc::clone(&backend.coupons),
             clock,
-            sleeper: Arc::new(Paced(sleeper.clone())),
-        };
+            Arc::new(Paced(sleeper.clone())),
+        )
+        .gateway(gateway);
         let policies = Policies::new(Currency::KRW, rules(&toss.clock));
         toss.gateway
             .check_retry_policy(&policies.retry)
@@ -245,12 +244,9 @@ async fn the_flight_seed_flow_end_to_end() {
     let second = paid.lines[1].line.clone();
     let receipt = f
         .service
-        .refund_lines(&RefundRequest {
-            order: order.order.id(),
-            lines: vec![(second.clone(), None)],
-            reason: "passenger 2 cancelled".to_owned(),
-            request_id: None,
-        })
+        .refund_lines(
+            &RefundRequest::new(order.order.id(), "passenger 2 cancelled").line(second.clone()),
+        )
         .await
         .unwrap();
     let seat_cost = quote.line(&second).unwrap().net;

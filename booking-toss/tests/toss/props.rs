@@ -102,14 +102,13 @@ fn no_answer_body_panics_the_client_or_the_gateway() {
                 order_id: open.order_id.clone(),
                 amount: won(10_000),
             };
-            let request = ConfirmRequest {
-                payment_key: PaymentKey::new(open.payment_key.as_str()).unwrap(),
-                order_ref: order_ref.clone(),
-                amount: Money::new(10_000, Currency::KRW).unwrap(),
-                customer: UserId::new(),
-                idempotency_key: GatewayIdempotencyKey::new(format!("confirm:{order_ref}"))
-                    .unwrap(),
-            };
+            let request = ConfirmRequest::new(
+                PaymentKey::new(open.payment_key.as_str()).unwrap(),
+                order_ref.clone(),
+                Money::new(10_000, Currency::KRW).unwrap(),
+                UserId::new(),
+                GatewayIdempotencyKey::new(format!("confirm:{order_ref}")).unwrap(),
+            );
             let key = IdempotencyKey::new(format!("props:{order_ref}")).unwrap();
             runtime.block_on(async {
                 let fake = toss.fake();

@@ -140,12 +140,7 @@ async fn cancels_made_at_toss_are_flagged() {
     // Our own refund of one seat: its webhook finds the books in line.
     let line = paid.lines[0].line.clone();
     f.service
-        .refund_lines(&RefundRequest {
-            order,
-            lines: vec![(line, None)],
-            reason: "one seat".to_owned(),
-            request_id: None,
-        })
+        .refund_lines(&RefundRequest::new(order, "one seat").line(line))
         .await
         .unwrap();
     let ours = webhook(&f, "PAYMENT_STATUS_CHANGED", "\"PARTIAL_CANCELED\"");
@@ -224,11 +219,11 @@ async fn a_deposit_callback_is_checked_by_its_secret() {
         Amount::from_money(intent.amount).unwrap(),
     );
     let open = f.toss.fake().authenticate(&spec);
-    let confirmation = Confirmation {
-        order_ref: intent.order_ref.clone(),
-        payment_key: PaymentKey::new(open.payment_key).unwrap(),
-        amount: intent.amount,
-    };
+    let confirmation = Confirmation::new(
+        intent.order_ref.clone(),
+        PaymentKey::new(open.payment_key).unwrap(),
+        intent.amount,
+    );
     assert!(
         f.service.confirm_payment(&confirmation).await.is_err(),
         "not paid until the deposit"
