@@ -183,9 +183,9 @@ pub(crate) fn events_json(events: &[DomainEvent]) -> Result<Vec<String>, StoreEr
 }
 
 /// The event of a listed `item`, looked up in the events of the listed tickets and stocks
-/// by id, or `NotFound` naming the item: what [`OrderRecord::check_lines`] asks of a store.
+/// by id, or `NotFound` naming the item: what [`check_lines`] asks of a store.
 ///
-/// [`OrderRecord::check_lines`]: booking_core::ports::store::OrderRecord::check_lines
+/// [`check_lines`]: booking_core::ports::backend::store::check_lines
 pub(crate) fn listed_event(
     item: &ItemRef,
     tickets: &HashMap<Uuid, EventId>,

@@ -10,7 +10,8 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::OrderId;
 use booking_core::machine::OrderCommand;
-use booking_core::ports::store::{Cas, ExpirySweep, StoreError, SweepStep};
+use booking_core::ports::backend::store::SweepStep;
+use booking_core::ports::store::{Cas, ExpirySweep, StoreError};
 use sqlx::Pool;
 use uuid::Uuid;
 

@@ -3,9 +3,9 @@
 //! as text, and the answer of a statement on a claim's record.
 
 use booking_core::clock::Timestamp;
+use booking_core::ports::backend::idempotency::{RecordState, StoredRecord, begin_answer};
 use booking_core::ports::idempotency::{
-    BeginOutcome, Fingerprint, IdempotencyError, RecordState, Scope, StoredOutcome, StoredRecord,
-    begin_answer,
+    BeginOutcome, Fingerprint, IdempotencyError, Scope, StoredOutcome,
 };
 
 use crate::codec::{instant, nanos};

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use booking_core::clock::Timestamp;
-use booking_core::ports::lock::{FencingToken, LockError, lease_end};
+use booking_core::ports::backend::lock::lease_end;
+use booking_core::ports::lock::{FencingToken, LockError};
 
 use crate::codec::nanos;
 

@@ -10,6 +10,7 @@
 //! A cursor at the lowest id has nothing below it, and no statement is run.
 
 use booking_core::ids::{EventId, OrderId, UserId};
+use booking_core::ports::backend::store::check_page;
 use booking_core::ports::store::{OrderPage, OrderRecord, StoreError};
 use sqlx::Pool;
 use uuid::Uuid;
@@ -50,7 +51,7 @@ pub(crate) async fn order_page<DB: StoreDatabase>(
     of: OrdersOf,
     page: &OrderPage,
 ) -> Result<Vec<OrderRecord>, StoreError> {
-    page.check()?;
+    check_page(page)?;
     let Some(upto) = highest_listed(page.before) else {
         return Ok(Vec::new());
     };

@@ -3,7 +3,8 @@
 
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError};
+use booking_core::ports::backend::wallet::{MovementRequest, movement_named};
+use booking_core::ports::wallet::{LedgerEntry, LedgerRef, WalletError};
 use uuid::Uuid;
 
 use crate::codec::instant;
@@ -34,7 +35,7 @@ impl LedgerRow {
             .parse()
             .map_err(|_| corrupt(format!("currency {:?}", self.currency)))?;
         let money = |minor| Money::new(minor, currency).map_err(|e| corrupt(e.to_string()));
-        let movement = Movement::named(&self.movement)
+        let movement = movement_named(&self.movement)
             .ok_or_else(|| corrupt(format!("movement {:?}", self.movement)))?;
         Ok(LedgerEntry {
             user: UserId::from_uuid(self.user_id),
@@ -71,6 +72,8 @@ pub(crate) fn after_taken_reference(
 
 #[cfg(test)]
 mod tests {
+    use booking_core::ports::wallet::Movement;
+
     use super::*;
 
     fn row() -> LedgerRow {

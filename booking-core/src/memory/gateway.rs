@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use crate::clock::{Clock, Timestamp};
 use crate::money::Money;
 use crate::policy::Sleeper;
+use crate::ports::backend::gateway::validate_cancel_reason;
 use crate::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayCancel, GatewayError, GatewayIdempotencyKey,
     GatewayOrderId, GatewayPayment, GatewayStatus, PaymentGateway, PaymentKey,
-    validate_cancel_reason,
 };
 
 /// Which gateway operation a scripted [`Fault`] applies to.

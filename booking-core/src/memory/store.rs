@@ -16,10 +16,11 @@ use crate::machine::{
     DomainEvent, OrderStateKind, PaymentState, Stock, StockCommand, Ticket, TicketCommand,
     TicketState,
 };
+use crate::ports::backend::store::{SweepStep, check_lines, check_page, none_lost, stock_refused};
 use crate::ports::gateway::GatewayOrderId;
 use crate::ports::store::{
     Availability, BookingStore, Cas, ExpirySweep, ItemRef, MarkPaid, OrderPage, OrderRecord,
-    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, SweepStep, TicketListing,
+    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
 };
 
 /// The booking store in memory: correct under real parallelism, lost on restart.
@@ -102,7 +103,7 @@ impl Staged {
         let stock = self.stock(state, id)?;
         let t = stock
             .apply(command, now)
-            .map_err(|e| StoreError::stock_refused(id, e))?;
+            .map_err(|e| stock_refused(id, e))?;
         self.events.push(t.event);
         self.stocks.insert(id, t.next);
         Ok(())
@@ -465,7 +466,7 @@ impl BookingStore for MemoryBookingStore {
                 "a new order must be pending".to_owned(),
             ));
         }
-        record.check_lines(|item| match *item {
+        check_lines(record, |item| match *item {
             ItemRef::Ticket { ticket } => Ok(state.ticket(ticket)?.event),
             ItemRef::Stock { stock, .. } => state
                 .stocks
@@ -536,7 +537,7 @@ impl BookingStore for MemoryBookingStore {
         user: UserId,
         page: &OrderPage,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        page.check()?;
+        check_page(page)?;
         let state = self.lock();
         Ok(state.order_page(state.orders_by_user.get(&user), page))
     }
@@ -546,7 +547,7 @@ impl BookingStore for MemoryBookingStore {
         event: EventId,
         page: &OrderPage,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        page.check()?;
+        check_page(page)?;
         let state = self.lock();
         Ok(state.order_page(state.orders_by_event.get(&event), page))
     }
@@ -611,7 +612,7 @@ impl BookingStore for MemoryBookingStore {
                 },
             }
         }
-        StoreError::none_lost(lost_tickets, lost_stock)?;
+        none_lost(lost_tickets, lost_stock)?;
         staged.orders.push(change.next.clone());
         state.commit(staged, now);
         Ok(())
@@ -770,7 +771,7 @@ impl BookingStore for MemoryBookingStore {
                 }
             }
         }
-        StoreError::none_lost(lost_tickets, lost_stock)?;
+        none_lost(lost_tickets, lost_stock)?;
         staged.orders.push(paid.order.next.clone());
         staged.payments.push(paid.payment.next.clone());
         state.commit(staged, now);

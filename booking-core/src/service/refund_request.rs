@@ -104,7 +104,7 @@ impl RefundRequest {
                 "line {line} appears twice in one refund request"
             )));
         }
-        crate::ports::gateway::validate_cancel_reason(&self.reason)
+        crate::ports::backend::gateway::validate_cancel_reason(&self.reason)
             .map_err(|e| BookingError::Invalid(e.to_string()))
     }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{OrderId, StockId, TicketId};
 use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::none_lost;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::MySqlConnection;
 
@@ -146,7 +147,7 @@ pub(super) async fn extend_items(
             }
         }
     }
-    StoreError::none_lost(lost_tickets, lost_stock)?;
+    none_lost(lost_tickets, lost_stock)?;
     items.save(conn).await
 }
 
@@ -198,7 +199,7 @@ pub(super) async fn sell_items(
             }
         }
     }
-    StoreError::none_lost(lost_tickets, lost_stock)?;
+    none_lost(lost_tickets, lost_stock)?;
     items.save(conn).await
 }
 

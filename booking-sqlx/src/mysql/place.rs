@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId};
 use booking_core::machine::{OrderStateKind, StockCommand};
+use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::MySqlConnection;
 use uuid::Uuid;
@@ -42,7 +43,10 @@ async fn events_in(
 }
 
 /// Checks the order's lines by the store contract ([`OrderRecord::check_lines`]).
-async fn check_lines(conn: &mut MySqlConnection, record: &OrderRecord) -> Result<(), StoreError> {
+async fn check_order_lines(
+    conn: &mut MySqlConnection,
+    record: &OrderRecord,
+) -> Result<(), StoreError> {
     let tickets = events_in(
         conn,
         "tickets",
@@ -54,7 +58,7 @@ async fn check_lines(conn: &mut MySqlConnection, record: &OrderRecord) -> Result
         .map(|(s, _)| *s.as_uuid())
         .collect();
     let stocks = events_in(conn, "stocks", &stock_ids).await?;
-    record.check_lines(|item| listed_event(item, &tickets, &stocks))
+    check_lines(record, |item| listed_event(item, &tickets, &stocks))
 }
 
 /// The stock lines of `record`, as `(stock, quantity)`.
@@ -87,7 +91,7 @@ pub(crate) async fn place_order(
     // The lines are checked up front (two indexed reads): the hold below only ever takes
     // tickets of the order's event, but an unknown or foreign item must be reported before
     // an unavailable one, as every store does.
-    check_lines(conn, record).await?;
+    check_order_lines(conn, record).await?;
     let (id, hold, expires_at) = (record.order.id(), record.hold, record.order.expires_at());
 
     // Tickets first, all in one locking read; then stocks in id order. Every step takes

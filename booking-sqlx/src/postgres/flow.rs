@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{OrderId, TicketId};
 use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::none_lost;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -123,7 +124,7 @@ pub(super) async fn extend_items(
             }
         }
     }
-    StoreError::none_lost(lost_tickets, lost_stock)?;
+    none_lost(lost_tickets, lost_stock)?;
     write_tickets(conn, &changes).await
 }
 
@@ -176,7 +177,7 @@ pub(super) async fn sell_items(
             }
         }
     }
-    StoreError::none_lost(lost_tickets, lost_stock)?;
+    none_lost(lost_tickets, lost_stock)?;
     write_tickets(conn, &changes).await
 }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, StockId, TicketId};
 use booking_core::machine::{DomainEvent, Stock, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::stock_refused;
 use booking_core::ports::store::StoreError;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -239,7 +240,7 @@ pub(crate) async fn apply_stock(
             .db(PG)?;
             let t = before
                 .apply(command, now)
-                .map_err(|e| StoreError::stock_refused(id, e))?;
+                .map_err(|e| stock_refused(id, e))?;
             agree("stock", &t.next, &after)?;
             return Ok(t.event);
         }
@@ -253,7 +254,7 @@ pub(crate) async fn apply_stock(
         .db(PG)?
         .ok_or_else(|| StoreError::not_found("stock", id))?;
         if let Err(e) = stock_in(&row)?.apply(command, now) {
-            return Err(StoreError::stock_refused(id, e));
+            return Err(stock_refused(id, e));
         }
     }
     Err(StoreError::Busy(format!("stock {id} kept changing")))

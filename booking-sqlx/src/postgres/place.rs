@@ -12,6 +12,7 @@ use booking_core::clock::Timestamp;
 use booking_core::ids::TicketId;
 use booking_core::ids::{EventId, StockId};
 use booking_core::machine::{DomainEvent, OrderStateKind, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
@@ -66,7 +67,7 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
     }
     let ticket_events = events_of(conn, Table::Tickets, &tickets).await?;
     let stock_events = events_of(conn, Table::Stocks, &stocks).await?;
-    record.check_lines(|item| match *item {
+    check_lines(record, |item| match *item {
         ItemRef::Ticket { ticket } => ticket_events
             .get(ticket.as_uuid())
             .copied()
@@ -208,7 +209,7 @@ async fn place_tickets(
         .db(PG);
     }
     // Unknown or of another event is reported before unavailable.
-    record.check_lines(|item| match *item {
+    check_lines(record, |item| match *item {
         ItemRef::Ticket { ticket } => listed
             .get(&ticket)
             .copied()

@@ -7,6 +7,7 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::OrderId;
 use booking_core::machine::{DomainEvent, StockCommand, TicketCommand};
+use booking_core::ports::backend::store::none_lost;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::SqliteConnection;
 
@@ -109,7 +110,7 @@ pub(super) async fn extend_items(
             }
         }
     }
-    StoreError::none_lost(lost_tickets, lost_stock)
+    none_lost(lost_tickets, lost_stock)
 }
 
 /// Sells every item of `record` to its order; `ItemsLost` naming every item lost.
@@ -166,7 +167,7 @@ pub(super) async fn sell_items(
             }
         }
     }
-    StoreError::none_lost(lost_tickets, lost_stock)
+    none_lost(lost_tickets, lost_stock)
 }
 
 /// Refunds `restock`, sold to `order`, and puts it back on sale.

@@ -8,6 +8,7 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, StockId, TicketId};
 use booking_core::machine::{DomainEvent, Kind, Stock, StockCommand, Ticket};
+use booking_core::ports::backend::store::stock_refused;
 use booking_core::ports::store::StoreError;
 use sqlx::SqliteConnection;
 use sqlx::types::Json;
@@ -126,7 +127,7 @@ pub(super) async fn apply_stock(
         .ok_or_else(|| StoreError::not_found("stock", id))?;
     let t = stock
         .apply(command, now)
-        .map_err(|e| StoreError::stock_refused(id, e))?;
+        .map_err(|e| stock_refused(id, e))?;
     let next = t.next;
     let written = sqlx::query(
         "UPDATE stocks SET state = ?, capacity = ?, held = ?, sold = ?, version = ?

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId, TicketId};
 use booking_core::machine::{OrderStateKind, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::SqliteConnection;
 
@@ -82,7 +83,7 @@ pub(super) async fn place_order(
         ));
     }
     let items = Items::read(conn, record).await?;
-    record.check_lines(|item| items.event_of(item))?;
+    check_lines(record, |item| items.event_of(item))?;
 
     let expires_at = record.order.expires_at();
     let take = TicketCommand::Hold {
