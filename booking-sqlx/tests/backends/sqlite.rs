@@ -52,7 +52,7 @@ fn delete_stale_files(dir: &std::path::Path) {
 
 #[async_trait]
 impl BackendFactory for Sqlite {
-    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
+    async fn backend(&self, clock: ManualClock) -> Backend {
         let dir = std::env::temp_dir();
         if !CLEANED.swap(true, Ordering::SeqCst) {
             delete_stale_files(&dir);
@@ -71,7 +71,7 @@ impl BackendFactory for Sqlite {
 
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
-        Some(Backend {
+        Backend {
             store: Arc::new(store),
             coupons: Arc::new(SqliteCouponStore::new(pool.clone())),
             wallet: Arc::new(SqliteWalletStore::new(pool.clone())),
@@ -83,7 +83,7 @@ impl BackendFactory for Sqlite {
             )),
             locks: Arc::new(SqliteLockManager::new(pool, shared, sleeper)),
             clock,
-        })
+        }
     }
 }
 
