@@ -8,32 +8,41 @@ use booking_core::ports::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres,
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite,
     /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
     MySql,
 }
 
 /// PostgreSQL SQLSTATEs that mean "nothing was done, try again": serialization failure,
 /// deadlock, lock not available (`lock_timeout`), statement cancelled (`statement_timeout`).
+#[cfg(feature = "postgres")]
 const PG_RETRYABLE: [&str; 4] = ["40001", "40P01", "55P03", "57014"];
 
 /// MySQL / MariaDB error numbers that mean the same: lock wait timeout (1205), deadlock
 /// (1213), `NOWAIT` lock not granted (3572), statement time limit reached (3024, and 1969
 /// on MariaDB), query interrupted (1317).
+#[cfg(feature = "mysql")]
 const MYSQL_RETRYABLE: [u16; 6] = [1205, 1213, 3572, 3024, 1969, 1317];
 
 /// SQLite primary result codes that mean the same: `SQLITE_BUSY` (5), `SQLITE_LOCKED` (6).
 /// The driver reports extended codes; their low byte is the primary code.
+#[cfg(feature = "sqlite")]
 const SQLITE_RETRYABLE: [i64; 2] = [5, 6];
 
 impl Backend {
     /// The name errors carry (`StoreError::Backend { backend, .. }`).
     pub(crate) const fn name(self) -> &'static str {
         match self {
+            #[cfg(feature = "postgres")]
             Backend::Postgres => "postgres",
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => "sqlite",
+            #[cfg(feature = "mysql")]
             Backend::MySql => "mysql",
         }
     }
@@ -42,13 +51,16 @@ impl Backend {
     /// timeout), with the transaction rolled back.
     fn retryable(self, err: &dyn sqlx::error::DatabaseError) -> bool {
         match self {
+            #[cfg(feature = "postgres")]
             Backend::Postgres => err
                 .code()
                 .is_some_and(|code| PG_RETRYABLE.contains(&code.as_ref())),
+            #[cfg(feature = "mysql")]
             Backend::MySql => {
                 mysql_number(err).is_some_and(|n| MYSQL_RETRYABLE.contains(&n))
                     || err.code().is_some_and(|code| code == "40001")
             }
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => err
                 .code()
                 .and_then(|code| code.parse::<i64>().ok())
@@ -62,12 +74,6 @@ impl Backend {
 fn mysql_number(err: &dyn sqlx::error::DatabaseError) -> Option<u16> {
     err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
         .map(sqlx::mysql::MySqlDatabaseError::number)
-}
-
-/// Without the `mysql` feature no error is a MySQL error.
-#[cfg(not(feature = "mysql"))]
-fn mysql_number(_: &dyn sqlx::error::DatabaseError) -> Option<u16> {
-    None
 }
 
 /// What went wrong below a port, before it is mapped to the port's error.
@@ -111,7 +117,8 @@ impl DbError {
                 }
             }
             DbError::Sql(sqlx::Error::PoolTimedOut) => Failure::Busy(
-                "no database connection free within the pool's acquire timeout".into(),
+                "no connection free within the pool's acquire timeout (the database may be down)"
+                    .into(),
             ),
             DbError::Sql(other) => Failure::Other(Box::new(other)),
             corrupt @ DbError::Corrupt { .. } => Failure::Other(Box::new(corrupt)),
@@ -170,6 +177,85 @@ impl Failure {
             },
         }
     }
+}
+
+/// A database the store could not reach, or whose connection broke: where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {target}: {source}")]
+pub(crate) struct Unreachable {
+    /// Where: host and port and database, or a file (never a password).
+    target: String,
+    /// The driver's error.
+    #[source]
+    source: sqlx::Error,
+}
+
+/// A failed connection to `target` as a [`StoreError`] of `backend`.
+pub(crate) fn unreachable(backend: Backend, target: String, source: sqlx::Error) -> StoreError {
+    StoreError::Backend {
+        backend: backend.name(),
+        source: Box::new(Unreachable { target, source }),
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+/// Where a server-backed pool connects, as errors name it: `host:port/database` (or the
+/// socket's path), never the user's password.
+pub(crate) fn server_target(
+    host: &str,
+    port: u16,
+    socket: Option<&std::path::Path>,
+    database: Option<&str>,
+) -> String {
+    let server = match socket {
+        Some(path) => path.display().to_string(),
+        None => format!("{host}:{port}"),
+    };
+    match database {
+        Some(database) => format!("{server}/{database}"),
+        None => server,
+    }
+}
+
+/// `err` of `backend`, told where it happened (`target`, computed only on these paths): a
+/// broken connection becomes [`Unreachable`], a busy database names the backend and target.
+pub(crate) fn locate(
+    err: StoreError,
+    backend: Backend,
+    target: impl FnOnce() -> String,
+) -> StoreError {
+    match err {
+        StoreError::Backend { backend: b, source } => match source.downcast::<sqlx::Error>() {
+            Ok(sql) if lost_connection(&sql) => StoreError::Backend {
+                backend: b,
+                source: Box::new(Unreachable {
+                    target: target(),
+                    source: *sql,
+                }),
+            },
+            Ok(sql) => StoreError::Backend {
+                backend: b,
+                source: sql,
+            },
+            Err(source) => StoreError::Backend { backend: b, source },
+        },
+        StoreError::Busy(message) => {
+            StoreError::Busy(format!("{message} ({} at {})", backend.name(), target()))
+        }
+        other => other,
+    }
+}
+
+/// Whether `err` says the connection to the database failed or broke.
+fn lost_connection(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 /// `.db(backend)?` on a driver result: the error mapped to a [`StoreError`].
@@ -236,9 +322,22 @@ impl<T, D: Into<DbError>> PortDb<T> for Result<T, D> {
 mod tests {
     use super::*;
 
+    /// Every backend compiled in, with its name.
+    #[allow(clippy::vec_init_then_push)] // which pushes happen depends on the features
+    fn every_backend() -> Vec<(Backend, &'static str)> {
+        let mut all = Vec::new();
+        #[cfg(feature = "postgres")]
+        all.push((Backend::Postgres, "postgres"));
+        #[cfg(feature = "sqlite")]
+        all.push((Backend::Sqlite, "sqlite"));
+        #[cfg(feature = "mysql")]
+        all.push((Backend::MySql, "mysql"));
+        all
+    }
+
     #[test]
     fn an_exhausted_pool_is_busy_on_every_backend() {
-        for backend in [Backend::Postgres, Backend::Sqlite, Backend::MySql] {
+        for (backend, _) in every_backend() {
             let err: Result<(), _> = Err(sqlx::Error::PoolTimedOut);
             assert!(matches!(err.db(backend), Err(StoreError::Busy(_))));
         }
@@ -246,7 +345,7 @@ mod tests {
 
     #[test]
     fn other_driver_failures_and_corrupt_rows_name_the_backend() {
-        for (backend, name) in [(Backend::Postgres, "postgres"), (Backend::Sqlite, "sqlite")] {
+        for (backend, name) in every_backend() {
             for err in [
                 DbError::Sql(sqlx::Error::PoolClosed),
                 DbError::corrupt("ticket", "unknown state"),
@@ -258,6 +357,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_broken_connection_names_where_and_a_busy_store_its_backend() {
+        for (backend, name) in every_backend() {
+            let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+            let err: Result<(), _> = Err(sqlx::Error::Io(io));
+            let located = locate(err.db(backend).unwrap_err(), backend, || {
+                "db.internal:5433/shop".to_owned()
+            });
+            assert_eq!(
+                located.to_string(),
+                format!(
+                    "{name} store failed: cannot reach db.internal:5433/shop: \
+                     error communicating with database: refused"
+                )
+            );
+            let busy = locate(StoreError::Busy("deadlock".into()), backend, || {
+                "h:3306/db".to_owned()
+            });
+            assert_eq!(
+                busy.to_string(),
+                format!("store busy: deadlock ({name} at h:3306/db)")
+            );
+            let conflict = StoreError::version_conflict("order", 1, 2);
+            assert!(matches!(
+                locate(conflict, backend, String::new),
+                StoreError::VersionConflict { .. }
+            ));
+        }
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn a_server_is_named_by_host_port_and_database_or_its_socket() {
+        let socket = std::path::Path::new("/run/db.sock");
+        assert_eq!(server_target("h", 5432, None, Some("shop")), "h:5432/shop");
+        assert_eq!(server_target("h", 5432, Some(socket), None), "/run/db.sock");
     }
 
     #[test]

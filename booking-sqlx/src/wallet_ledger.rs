@@ -3,12 +3,18 @@
 
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::backend::wallet::{MovementRequest, movement_named};
-use booking_core::ports::wallet::{LedgerEntry, LedgerRef, WalletError};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use booking_core::ports::backend::wallet::MovementRequest;
+use booking_core::ports::backend::wallet::movement_named;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use booking_core::ports::wallet::WalletError;
+use booking_core::ports::wallet::{LedgerEntry, LedgerRef};
 use uuid::Uuid;
 
 use crate::codec::instant;
-use crate::error::{Backend, DbError};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::error::Backend;
+use crate::error::DbError;
 
 /// The `wallet_ledger` columns [`LedgerRow`] reads, for `SELECT {LEDGER_COLUMNS} FROM …`.
 pub(crate) const LEDGER_COLUMNS: &str =
@@ -53,6 +59,7 @@ impl LedgerRow {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// The answer when `request` lost the race for its reference and rolled back: the entry now
 /// under the reference answers it (the same movement returns it, another is a conflict). An
 /// entry that vanished again is a backend failure: entries are never deleted.
@@ -122,17 +129,18 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn a_vanished_reference_is_a_backend_failure() {
         let reference = LedgerRef::new("r").unwrap();
         let amount = Money::new(1, Currency::KRW).unwrap();
         let request =
             MovementRequest::new(UserId::new(), Movement::Credit, amount, &reference).unwrap();
-        let answer = after_taken_reference(&request, None, Backend::Sqlite);
+        let answer = after_taken_reference(&request, None, Backend::Postgres);
         assert!(matches!(
             answer,
             Err(WalletError::Backend {
-                backend: "sqlite",
+                backend: "postgres",
                 ..
             })
         ));

@@ -135,7 +135,7 @@ pub enum CouponError {
     Invalid(&'static str),
     /// The backing store failed; the call may or may not have taken effect. Every call is
     /// safe to repeat.
-    #[error("{backend} coupon backend failed")]
+    #[error("{backend} coupon backend failed: {source}")]
     Backend {
         /// Which backend.
         backend: &'static str,

@@ -164,7 +164,7 @@ pub enum IdempotencyError {
         reason: &'static str,
     },
     /// The backend failed; the record's state is unknown, retrying may help.
-    #[error("idempotency backend {backend} failed")]
+    #[error("idempotency backend {backend} failed: {source}")]
     Backend {
         /// Which backend.
         backend: &'static str,

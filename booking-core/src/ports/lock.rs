@@ -154,7 +154,7 @@ pub enum LockError {
     #[error("a lock watchdog needs the `tokio` feature and a running tokio runtime")]
     WatchdogUnavailable,
     /// The lock backend failed; the lock state is unknown, retrying may help.
-    #[error("lock backend {backend} failed")]
+    #[error("lock backend {backend} failed: {source}")]
     Backend {
         /// Which backend (e.g. `"redis"`).
         backend: &'static str,

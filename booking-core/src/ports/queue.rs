@@ -87,7 +87,7 @@ pub enum QueueError {
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
     /// The backing store failed; the operation may or may not have taken effect.
-    #[error("{backend} waiting-room backend failed")]
+    #[error("{backend} waiting-room backend failed: {source}")]
     Backend {
         /// Which backend, e.g. `"redis"`.
         backend: &'static str,

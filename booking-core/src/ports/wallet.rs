@@ -127,7 +127,7 @@ pub enum WalletError {
     Money(#[from] MoneyError),
     /// The backing store failed; the movement may or may not have been written. Retrying with
     /// the same reference is safe.
-    #[error("{backend} wallet backend failed")]
+    #[error("{backend} wallet backend failed: {source}")]
     Backend {
         /// Which backend.
         backend: &'static str,

@@ -5,7 +5,17 @@ use std::fmt;
 use crate::ids::{StockId, TicketId};
 use crate::machine::Rejection;
 
-/// Why a store operation failed. A failed operation changed nothing.
+/// Why a store operation failed.
+///
+/// **A failed operation changed nothing, with one exception: [`StoreError::Backend`].** Every
+/// other variant is the store refusing before or instead of writing (the operation is atomic,
+/// so a refusal part way through is rolled back). `Backend` means the store could not tell:
+/// the connection broke or the database failed around the commit, so the operation may or may
+/// not have been applied; read the records again before deciding to retry.
+///
+/// The message of `Backend` includes the driver's (and [`source`](std::error::Error::source)
+/// returns the driver's error itself, for its own chain), so printing the error shows why the
+/// backend failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -75,12 +85,13 @@ pub enum StoreError {
     /// The request is malformed (an empty order, lines of another event, zero quantity).
     #[error("invalid request: {0}")]
     Invalid(String),
-    /// The store is overloaded (pool exhausted, lock timeout): nothing was done; retry later.
+    /// The store is overloaded (no connection free in time, a lock or statement timeout, a
+    /// deadlock): nothing was done; retry later.
     #[error("store busy: {0}")]
     Busy(String),
-    /// The backend failed; the operation may or may not have been applied. Re-read before
-    /// retrying.
-    #[error("{backend} store failed")]
+    /// The backend failed and cannot tell whether the operation was applied: the one
+    /// exception to "a failed operation changed nothing". Re-read before retrying.
+    #[error("{backend} store failed: {source}")]
     Backend {
         /// Which backend.
         backend: &'static str,

@@ -15,7 +15,7 @@ use booking_core::ports::store::{OrderPage, OrderRecord, StoreError};
 use sqlx::Pool;
 use uuid::Uuid;
 
-use crate::store_writes::StoreDatabase;
+use super::database::Records;
 
 /// Whose orders a page lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl OrdersOf {
 
 /// One page of the orders of `of` on `pool`: see the module docs. A limit outside 1 to
 /// [`OrderPage::MAX_LIMIT`] is `Invalid`.
-pub(crate) async fn order_page<DB: StoreDatabase>(
+pub(crate) async fn order_page<DB: Records>(
     pool: &Pool<DB>,
     of: OrdersOf,
     page: &OrderPage,
