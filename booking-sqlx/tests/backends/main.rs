@@ -11,6 +11,7 @@
 //! set), where an unset variable or an unreachable server fails them.
 #![allow(clippy::expect_used, clippy::panic)] // a test reports by panicking
 
+mod legacy_rows;
 mod support;
 
 #[cfg(feature = "postgres")]

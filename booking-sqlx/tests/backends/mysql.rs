@@ -23,7 +23,7 @@ use booking_sqlx::{
     MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore, MySqlLockManager, MySqlStore,
     MySqlWalletStore,
 };
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
 use super::support::{PREFIX, fresh_name, is_stale, server_url};
@@ -61,35 +61,43 @@ async fn drop_stale_databases(admin: &mut MySqlConnection) {
     }
 }
 
+/// A fresh database on the test server with every port's tables, and a pool of it.
+async fn fresh_database() -> MySqlPool {
+    let url = server_url(URL_VAR);
+    let options = MySqlConnectOptions::from_str(&url)
+        .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a MySQL URL: {e}"));
+    let mut admin = MySqlConnection::connect_with(&options)
+        .await
+        .unwrap_or_else(|e| panic!("MySQL at {URL_VAR}={url:?} does not answer: {e}"));
+    if !CLEANED.swap(true, Ordering::SeqCst) {
+        drop_stale_databases(&mut admin).await;
+    }
+    let database = fresh_name();
+    // The name is built here from digits and hex, never from input.
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+    admin.close().await.expect("close the admin connection");
+
+    let pool = MySqlPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options.database(&database))
+        .await
+        .expect("connect the test pool");
+    MySqlStore::new(pool.clone())
+        .migrate()
+        .await
+        .expect("migrate the test database");
+    pool
+}
+
 #[async_trait]
 impl BackendFactory for MySql {
     async fn backend(&self, clock: ManualClock) -> Backend {
-        let url = server_url(URL_VAR);
-        let options = MySqlConnectOptions::from_str(&url)
-            .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a MySQL URL: {e}"));
-        let mut admin = MySqlConnection::connect_with(&options)
-            .await
-            .unwrap_or_else(|e| panic!("MySQL at {URL_VAR}={url:?} does not answer: {e}"));
-        if !CLEANED.swap(true, Ordering::SeqCst) {
-            drop_stale_databases(&mut admin).await;
-        }
-        let database = fresh_name();
-        // The name is built here from digits and hex, never from input.
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        admin.close().await.expect("close the admin connection");
-
-        let pool = MySqlPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.database(&database))
-            .await
-            .expect("connect the test pool");
+        let pool = fresh_database().await;
         let store = MySqlStore::new(pool.clone());
-        store.migrate().await.expect("migrate the test database");
-
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
         Backend {
@@ -112,3 +120,53 @@ booking_core::conformance_tests!(
     #[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
     MySql
 );
+
+/// Rows written in the previous stored form (before it was versioned, before refunds kept
+/// their answers) read as the records they stand for; the next write stores the current form.
+#[tokio::test]
+#[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
+async fn mysql_reads_rows_of_the_previous_stored_form() {
+    use booking_core::machine::Kind;
+
+    use super::legacy_rows::{LegacyRows, stored_version};
+
+    let pool = fresh_database().await;
+    let legacy = LegacyRows::new();
+    let (order, payment) = (&legacy.order, &legacy.payment);
+    sqlx::query(
+        "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
+                             payment_id, record)
+         VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+    )
+    .bind(order.order.id().as_uuid())
+    .bind(order.event.as_uuid())
+    .bind(order.user.as_uuid())
+    .bind(order.hold.as_uuid())
+    .bind(order.order.state().kind().name())
+    .bind(legacy.expires_ns())
+    .bind(payment.payment.id().as_uuid())
+    .bind(&legacy.order_json)
+    .execute(&pool)
+    .await
+    .expect("insert the order row");
+    sqlx::query(
+        "INSERT INTO payments (id, order_id, order_ref, state, version, record)
+         VALUES (?, ?, ?, ?, 0, ?)",
+    )
+    .bind(payment.payment.id().as_uuid())
+    .bind(order.order.id().as_uuid())
+    .bind(payment.order_ref.as_str())
+    .bind(payment.payment.state().name())
+    .bind(&legacy.payment_json)
+    .execute(&pool)
+    .await
+    .expect("insert the payment row");
+
+    legacy.check(&MySqlStore::new(pool.clone())).await;
+    let rewritten: String = sqlx::query_scalar("SELECT record FROM orders WHERE id = ?")
+        .bind(order.order.id().as_uuid())
+        .fetch_one(&pool)
+        .await
+        .expect("read the order row");
+    assert_eq!(stored_version(&rewritten), 2);
+}
