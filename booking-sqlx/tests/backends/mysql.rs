@@ -170,3 +170,18 @@ async fn mysql_reads_rows_of_the_previous_stored_form() {
         .expect("read the order row");
     assert_eq!(stored_version(&rewritten), 2);
 }
+
+/// `MySqlStore::connect` to a server that is not there fails at once, naming the backend and
+/// where it was connecting, never the password. No server needed.
+#[tokio::test]
+async fn mysql_connect_names_where_it_failed_and_not_the_password() {
+    let err = MySqlStore::connect("mysql://booker:s3cret@127.0.0.1:1/shop")
+        .await
+        .expect_err("nothing listens on port 1");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("mysql store failed: cannot reach 127.0.0.1:1/shop: "),
+        "{message}"
+    );
+    assert!(!format!("{message} {err:?}").contains("s3cret"), "{err:?}");
+}

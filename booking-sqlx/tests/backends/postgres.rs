@@ -195,3 +195,18 @@ async fn postgres_reads_rows_of_the_previous_stored_form() {
         .expect("read the order row");
     assert_eq!(stored_version(&rewritten), 2);
 }
+
+/// `PostgresStore::connect` to a server that is not there fails at once, naming the backend and
+/// where it was connecting, never the password. No server needed.
+#[tokio::test]
+async fn postgres_connect_names_where_it_failed_and_not_the_password() {
+    let err = PostgresStore::connect("postgres://booker:s3cret@127.0.0.1:1/shop")
+        .await
+        .expect_err("nothing listens on port 1");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("postgres store failed: cannot reach 127.0.0.1:1/shop: "),
+        "{message}"
+    );
+    assert!(!format!("{message} {err:?}").contains("s3cret"), "{err:?}");
+}

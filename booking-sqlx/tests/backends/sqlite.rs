@@ -160,3 +160,21 @@ async fn sqlite_reads_rows_of_the_previous_stored_form() {
         .expect("read the order row");
     assert_eq!(stored_version(&rewritten), 2);
 }
+
+/// A file SQLite cannot open is refused at once, and the message says which file and why.
+#[tokio::test]
+async fn sqlite_connect_names_the_file_it_could_not_open() {
+    let err = SqliteStore::connect("sqlite:///nonexistent-dir/x.db?mode=rwc")
+        .await
+        .expect_err("the directory does not exist");
+    let message = err.to_string();
+    assert!(
+        message
+            .starts_with("sqlite store failed: cannot reach database file /nonexistent-dir/x.db: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("unable to open database file"),
+        "{message}"
+    );
+}
