@@ -2,7 +2,7 @@
 //!
 //! Code that waits (the [`retry`](crate::policy::retry) executor, a lock acquisition with a
 //! bounded wait) takes a [`Sleeper`] instead of calling a runtime's `sleep` directly. In
-//! production that is [`TokioSleeper`] (feature `tokio`); in tests [`ManualSleeper`] moves a
+//! production that is `TokioSleeper` (feature `tokio`); in tests [`ManualSleeper`] moves a
 //! [`ManualClock`] forward instead of waiting and records every pause it was asked for.
 
 use std::fmt;

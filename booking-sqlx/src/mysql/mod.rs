@@ -39,7 +39,7 @@
 //!   id, stocks by id (a stock's row guards its hold records too) — so operations wait for
 //!   each other instead of deadlocking. A deadlock or lock-wait timeout that still happens
 //!   (InnoDB detects it and rolls the transaction back) is reported as
-//!   [`StoreError::Busy`]: nothing was done.
+//!   [`StoreError::Busy`](booking_core::ports::store::StoreError::Busy): nothing was done.
 //! - **No foreign keys**: InnoDB checks them with shared locks on the parent row, which
 //!   turns two writers of one parent into a deadlock.
 

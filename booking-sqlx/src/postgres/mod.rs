@@ -9,7 +9,7 @@
 //! | `AdmissionQueue` | [`PostgresAdmissionQueue`] | `queue.rs` |
 //! | `LockManager` | [`PostgresLockManager`] | `lock.rs` |
 //!
-//! All of them run on one [`PgPool`] whose schema has the tables of [`MIGRATOR`]; each file's
+//! All of them run on one [`PgPool`](sqlx::PgPool) whose schema has the tables of [`MIGRATOR`]; each file's
 //! docs say which statements make its operations atomic.
 
 use sqlx::Postgres;

@@ -1,10 +1,19 @@
 //! The SQLite backend: every port of booking-core in one database file.
 //!
-//! [`SqliteStore`] (the booking store), [`SqliteCouponStore`], [`SqliteWalletStore`],
-//! [`SqliteIdempotencyStore`], [`SqliteAdmissionQueue`] and [`SqliteLockManager`] share one
-//! pool and one schema, created by [`MIGRATOR`] ([`SqliteStore::migrate`]).
-//! [`SqliteStore::connect`] opens a file (`sqlite://booking.db?mode=rwc`) or an in-memory
-//! database (`sqlite::memory:`) with the pool options the backend is built for.
+//! | port | type | file |
+//! |---|---|---|
+//! | [`BookingStore`](booking_core::ports::store::BookingStore) | [`SqliteStore`] | `store.rs`, `inventory.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
+//! | [`CouponStore`](booking_core::ports::coupon::CouponStore) | [`SqliteCouponStore`] | `coupon.rs` |
+//! | [`WalletStore`](booking_core::ports::wallet::WalletStore) | [`SqliteWalletStore`] | `wallet.rs` |
+//! | [`IdempotencyStore`](booking_core::ports::idempotency::IdempotencyStore) | [`SqliteIdempotencyStore`] | `idempotency.rs` |
+//! | [`AdmissionQueue`](booking_core::ports::queue::AdmissionQueue) | [`SqliteAdmissionQueue`] | `queue.rs` |
+//! | [`LockManager`](booking_core::ports::lock::LockManager) | [`SqliteLockManager`] | `lock.rs` |
+//!
+//! They share one pool and one schema, created by [`MIGRATOR`]
+//! ([`SqliteStore::migrate`](crate::SqlStore::migrate)).
+//! [`SqliteStore::connect`](crate::SqlStore::connect) opens a file
+//! (`sqlite://booking.db?mode=rwc`) or an in-memory database (`sqlite::memory:`) with the pool
+//! options the backend is built for.
 //!
 //! # Schema
 //!
@@ -27,7 +36,7 @@
 //! transaction see the last committed state (WAL lets them run beside the writer).
 //!
 //! A writer waits for the lock up to the connection's `busy_timeout`; if that runs out the
-//! operation fails with `SQLITE_BUSY`, reported as [`StoreError::Busy`] (nothing was done,
+//! operation fails with `SQLITE_BUSY`, reported as [`StoreError::Busy`](booking_core::ports::store::StoreError::Busy) (nothing was done,
 //! retry), or as the port's `Backend` error for ports without a busy variant.
 //!
 //! Per operation: a hold reads its tickets and stocks, runs the machines (a lapsed hold is
@@ -47,8 +56,8 @@
 //!   once). Throughput is one writer's.
 //! - [`SqliteLockManager`]'s leases are rows of the same file: they coordinate the processes
 //!   that share that file (one host, a local file system), nothing beyond.
-//! - An in-memory database lives in one connection; [`SqliteStore::connect`] gives it a pool
-//!   of one.
+//! - An in-memory database lives in one connection; [`SqliteStore::connect`](crate::SqlStore::connect)
+//!   gives it a pool of one.
 
 use sqlx::Sqlite;
 
