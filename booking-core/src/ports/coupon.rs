@@ -105,7 +105,9 @@ impl Issuance {
     }
 }
 
-/// Why a coupon call failed. A failed call changes nothing.
+/// Why a coupon call failed. A failed call changes nothing, except
+/// [`Backend`](CouponError::Backend): the store could not tell whether the call took effect
+/// (every call is safe to repeat).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CouponError {

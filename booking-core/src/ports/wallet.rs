@@ -98,7 +98,9 @@ pub struct LedgerEntry {
     pub at: Timestamp,
 }
 
-/// Why a wallet call failed. A failed call changes nothing.
+/// Why a wallet call failed. A failed call changes nothing, except
+/// [`Backend`](WalletError::Backend): the store could not tell whether the movement was
+/// written (repeating it with the same reference is safe).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WalletError {
