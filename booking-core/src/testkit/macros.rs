@@ -9,7 +9,9 @@
 /// ignored, with the reason shown, when its server is not configured (see the
 /// [module docs](crate::testkit)):
 ///
-/// ```ignore
+/// ```no_run
+/// # #![allow(unexpected_cfgs)]
+/// # use booking_core::testkit::MemoryBackend as PostgresFactory;
 /// booking_core::conformance_tests!(
 ///     #[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
 ///     PostgresFactory
@@ -35,7 +37,9 @@ macro_rules! conformance_tests {
 /// before the factory go on every generated test, as with
 /// [`conformance_tests!`](crate::conformance_tests).
 ///
-/// ```ignore
+/// ```no_run
+/// # #![allow(unexpected_cfgs)]
+/// # use booking_core::testkit::MemoryBackend as RedisFactory;
 /// booking_core::conformance_sections!(
 ///     #[cfg_attr(no_redis_url, ignore = "BOOKING_TEST_REDIS_URL is not set")]
 ///     RedisFactory; lock, idempotency, queue, coupon

@@ -4,8 +4,9 @@
 //! [`BackendFactory`], which builds a fresh, isolated [`Backend`] per test (its own schema,
 //! database or key prefix):
 //!
-//! ```ignore
-//! booking_core::conformance_tests!(my_backend::TestFactory);
+//! ```no_run
+//! // In `tests/conformance.rs` of a backend crate, with its own factory.
+//! booking_core::conformance_tests!(booking_core::testkit::MemoryBackend);
 //! ```
 //!
 //! [`conformance_tests!`](crate::conformance_tests) expands to one `#[test]` per case of every
@@ -25,7 +26,7 @@
 //! beside each. Under CI (`CI` set) the cfg is never set, so an unset or unreachable server
 //! fails the tests instead. The backend crate's `build.rs`:
 //!
-//! ```ignore
+//! ```no_run
 //! fn main() {
 //!     println!("cargo::rustc-check-cfg=cfg(no_redis_url)");
 //!     println!("cargo::rerun-if-env-changed=BOOKING_TEST_REDIS_URL");
@@ -38,7 +39,9 @@
 //!
 //! and its test, with the attribute put on every generated case:
 //!
-//! ```ignore
+//! ```no_run
+//! # #![allow(unexpected_cfgs)]
+//! # use booking_core::testkit::MemoryBackend as RedisFactory;
 //! booking_core::conformance_sections!(
 //!     #[cfg_attr(no_redis_url, ignore = "BOOKING_TEST_REDIS_URL is not set")]
 //!     RedisFactory; lock, idempotency, queue, coupon
@@ -48,6 +51,8 @@
 //! The factory itself panics when the URL is unset (a test forced to run with `--ignored`
 //! then fails, saying why) or when the server does not answer. booking-sqlx does exactly
 //! this for PostgreSQL and MySQL.
+// The build-script example above is a whole `build.rs`: its `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
 
 mod macros;
 

@@ -10,6 +10,7 @@
 //! | [`Placing`] | `place.rs` | holding an order's items and inserting it |
 //! | [`ItemSteps`] | `items.rs` | extending, selling, restocking and freeing an order's items |
 //! | [`Sweep`] | `sweep.rs` | expiring due orders, claiming one due order |
+//! | `DuePages` | `sweep.rs` (SQLite, MySQL) | the page of due orders the shared sweep reads |
 //!
 //! The traits are implemented for sqlx's database types (`sqlx::Sqlite`, `sqlx::Postgres`,
 //! `sqlx::MySql`); their functions take the pool, or the connection of the caller's

@@ -141,3 +141,47 @@ pub(crate) fn stored_version(record: &str) -> u64 {
 fn nanos(at: Timestamp) -> i64 {
     i64::try_from(at.as_nanosecond()).unwrap()
 }
+
+/// Inserts the rows of a [`LegacyRows`] on `$pool` with the database's statements, reads them
+/// through `$store`, and checks that the next write stored the current form: `$orders` inserts
+/// (id, event, user, hold, state, deadline in ns, payment id, record) with version 0,
+/// `$payments` (id, order id, order ref, state, record) with version 0, and `$record` reads an
+/// order's `record` as text by id. A macro, because the binds are the same on every database
+/// and sqlx's are typed per database.
+macro_rules! check_legacy_rows {
+    ($pool:expr, $store:expr, $orders:expr, $payments:expr, $record:expr $(,)?) => {{
+        use booking_core::machine::Kind;
+
+        let legacy = $crate::legacy_rows::LegacyRows::new();
+        let (order, payment) = (&legacy.order, &legacy.payment);
+        sqlx::query($orders)
+            .bind(order.order.id().as_uuid())
+            .bind(order.event.as_uuid())
+            .bind(order.user.as_uuid())
+            .bind(order.hold.as_uuid())
+            .bind(order.order.state().kind().name())
+            .bind(legacy.expires_ns())
+            .bind(payment.payment.id().as_uuid())
+            .bind(&legacy.order_json)
+            .execute($pool)
+            .await
+            .expect("insert the order row");
+        sqlx::query($payments)
+            .bind(payment.payment.id().as_uuid())
+            .bind(order.order.id().as_uuid())
+            .bind(payment.order_ref.as_str())
+            .bind(payment.payment.state().name())
+            .bind(&legacy.payment_json)
+            .execute($pool)
+            .await
+            .expect("insert the payment row");
+        legacy.check($store).await;
+        let rewritten: String = sqlx::query_scalar($record)
+            .bind(order.order.id().as_uuid())
+            .fetch_one($pool)
+            .await
+            .expect("read the order row");
+        assert_eq!($crate::legacy_rows::stored_version(&rewritten), 2);
+    }};
+}
+pub(crate) use check_legacy_rows;

@@ -126,49 +126,17 @@ booking_core::conformance_tests!(
 #[tokio::test]
 #[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
 async fn mysql_reads_rows_of_the_previous_stored_form() {
-    use booking_core::machine::Kind;
-
-    use super::legacy_rows::{LegacyRows, stored_version};
-
     let pool = fresh_database().await;
-    let legacy = LegacyRows::new();
-    let (order, payment) = (&legacy.order, &legacy.payment);
-    sqlx::query(
+    super::legacy_rows::check_legacy_rows!(
+        &pool,
+        &MySqlStore::new(pool.clone()),
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                              payment_id, record)
          VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
-    )
-    .bind(order.order.id().as_uuid())
-    .bind(order.event.as_uuid())
-    .bind(order.user.as_uuid())
-    .bind(order.hold.as_uuid())
-    .bind(order.order.state().kind().name())
-    .bind(legacy.expires_ns())
-    .bind(payment.payment.id().as_uuid())
-    .bind(&legacy.order_json)
-    .execute(&pool)
-    .await
-    .expect("insert the order row");
-    sqlx::query(
         "INSERT INTO payments (id, order_id, order_ref, state, version, record)
          VALUES (?, ?, ?, ?, 0, ?)",
-    )
-    .bind(payment.payment.id().as_uuid())
-    .bind(order.order.id().as_uuid())
-    .bind(payment.order_ref.as_str())
-    .bind(payment.payment.state().name())
-    .bind(&legacy.payment_json)
-    .execute(&pool)
-    .await
-    .expect("insert the payment row");
-
-    legacy.check(&MySqlStore::new(pool.clone())).await;
-    let rewritten: String = sqlx::query_scalar("SELECT record FROM orders WHERE id = ?")
-        .bind(order.order.id().as_uuid())
-        .fetch_one(&pool)
-        .await
-        .expect("read the order row");
-    assert_eq!(stored_version(&rewritten), 2);
+        "SELECT record FROM orders WHERE id = ?",
+    );
 }
 
 /// `MySqlStore::connect` to a server that is not there fails at once, naming the backend and

@@ -151,49 +151,17 @@ booking_core::conformance_tests!(
 #[tokio::test]
 #[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
 async fn postgres_reads_rows_of_the_previous_stored_form() {
-    use booking_core::machine::Kind;
-
-    use super::legacy_rows::{LegacyRows, stored_version};
-
     let pool = TestSchema::fresh().await.suite_pool().await;
-    let legacy = LegacyRows::new();
-    let (order, payment) = (&legacy.order, &legacy.payment);
-    sqlx::query(
+    super::legacy_rows::check_legacy_rows!(
+        &pool,
+        &PostgresStore::new(pool.clone()),
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                              payment_id, record)
          VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8::jsonb)",
-    )
-    .bind(order.order.id().as_uuid())
-    .bind(order.event.as_uuid())
-    .bind(order.user.as_uuid())
-    .bind(order.hold.as_uuid())
-    .bind(order.order.state().kind().name())
-    .bind(legacy.expires_ns())
-    .bind(payment.payment.id().as_uuid())
-    .bind(&legacy.order_json)
-    .execute(&pool)
-    .await
-    .expect("insert the order row");
-    sqlx::query(
         "INSERT INTO payments (id, order_id, order_ref, state, version, record)
          VALUES ($1, $2, $3, $4, 0, $5::jsonb)",
-    )
-    .bind(payment.payment.id().as_uuid())
-    .bind(order.order.id().as_uuid())
-    .bind(payment.order_ref.as_str())
-    .bind(payment.payment.state().name())
-    .bind(&legacy.payment_json)
-    .execute(&pool)
-    .await
-    .expect("insert the payment row");
-
-    legacy.check(&PostgresStore::new(pool.clone())).await;
-    let rewritten: String = sqlx::query_scalar("SELECT record::text FROM orders WHERE id = $1")
-        .bind(order.order.id().as_uuid())
-        .fetch_one(&pool)
-        .await
-        .expect("read the order row");
-    assert_eq!(stored_version(&rewritten), 2);
+        "SELECT record::text FROM orders WHERE id = $1",
+    );
 }
 
 /// `PostgresStore::connect` to a server that is not there fails at once, naming the backend and

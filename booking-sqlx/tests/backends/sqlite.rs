@@ -113,52 +113,20 @@ async fn an_in_memory_store_keeps_its_tables() {
 /// their answers) read as the records they stand for; the next write stores the current form.
 #[tokio::test]
 async fn sqlite_reads_rows_of_the_previous_stored_form() {
-    use booking_core::machine::Kind;
-
-    use super::legacy_rows::{LegacyRows, stored_version};
-
     let store = SqliteStore::connect("sqlite::memory:")
         .await
         .expect("open an in-memory database");
     store.migrate().await.expect("migrate it");
-    let legacy = LegacyRows::new();
-    let (order, payment) = (&legacy.order, &legacy.payment);
-    sqlx::query(
+    super::legacy_rows::check_legacy_rows!(
+        store.pool(),
+        &store,
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                              payment_id, record)
          VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
-    )
-    .bind(order.order.id().as_uuid())
-    .bind(order.event.as_uuid())
-    .bind(order.user.as_uuid())
-    .bind(order.hold.as_uuid())
-    .bind(order.order.state().kind().name())
-    .bind(legacy.expires_ns())
-    .bind(payment.payment.id().as_uuid())
-    .bind(&legacy.order_json)
-    .execute(store.pool())
-    .await
-    .expect("insert the order row");
-    sqlx::query(
         "INSERT INTO payments (id, order_id, order_ref, state, version, record)
          VALUES (?, ?, ?, ?, 0, ?)",
-    )
-    .bind(payment.payment.id().as_uuid())
-    .bind(order.order.id().as_uuid())
-    .bind(payment.order_ref.as_str())
-    .bind(payment.payment.state().name())
-    .bind(&legacy.payment_json)
-    .execute(store.pool())
-    .await
-    .expect("insert the payment row");
-
-    legacy.check(&store).await;
-    let rewritten: String = sqlx::query_scalar("SELECT record FROM orders WHERE id = ?")
-        .bind(order.order.id().as_uuid())
-        .fetch_one(store.pool())
-        .await
-        .expect("read the order row");
-    assert_eq!(stored_version(&rewritten), 2);
+        "SELECT record FROM orders WHERE id = ?",
+    );
 }
 
 /// A file SQLite cannot open is refused at once, and the message says which file and why.
