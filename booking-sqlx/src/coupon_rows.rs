@@ -4,6 +4,7 @@
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
+use booking_core::ports::backend::coupon::coupon_use;
 use booking_core::ports::coupon::{CouponError, CouponUse, IssuedCoupon};
 use uuid::Uuid;
 
@@ -35,7 +36,7 @@ impl CouponRow {
     /// The coupon the row stores; a state no coupon can be in is corrupt.
     pub(crate) fn coupon(self) -> Result<IssuedCoupon, DbError> {
         let order = self.order_id.map(OrderId::from_uuid);
-        let state = CouponUse::from_parts(&self.state, order).ok_or_else(|| {
+        let state = coupon_use(&self.state, order).ok_or_else(|| {
             DbError::corrupt(
                 "coupon",
                 format!("state {:?} with order {order:?}", self.state),

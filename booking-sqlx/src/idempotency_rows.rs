@@ -3,13 +3,17 @@
 //! as text, and the answer of a statement on a claim's record.
 
 use booking_core::clock::Timestamp;
+use booking_core::ports::backend::idempotency::{RecordState, StoredRecord, begin_answer};
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use booking_core::ports::idempotency::Scope;
 use booking_core::ports::idempotency::{
-    BeginOutcome, Fingerprint, IdempotencyError, RecordState, Scope, StoredOutcome, StoredRecord,
-    begin_answer,
+    BeginOutcome, Fingerprint, IdempotencyError, StoredOutcome,
 };
 
 use crate::codec::{instant, nanos};
-use crate::error::{Backend, DbError};
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use crate::error::Backend;
+use crate::error::DbError;
 
 /// `at` as stored, or `Invalid` outside the years the store keeps (1678 to 2262).
 pub(crate) fn stored_instant(at: Timestamp) -> Result<i64, IdempotencyError> {
@@ -23,6 +27,7 @@ pub(crate) fn stored_retention(until: Timestamp) -> i64 {
     nanos(until).unwrap_or(i64::MAX)
 }
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 /// A scope as its stored text: its JSON form, so no two scopes share a text.
 pub(crate) fn scope_text(scope: &Scope, backend: Backend) -> Result<String, IdempotencyError> {
     serde_json::to_string(scope).map_err(|e| IdempotencyError::Backend {

@@ -3,6 +3,7 @@
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, UserId};
+use booking_core::ports::backend::queue::admission_status;
 use booking_core::ports::queue::{Admission, QueueError, QueueStatus};
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ pub(crate) fn stored_instant(at: Timestamp) -> Result<i64, QueueError> {
 
 /// Where a token whose `admitted_until_ns` column holds `until_ns` stands at `now`.
 pub(crate) fn admitted_status(until_ns: i64, now: Timestamp) -> Result<QueueStatus, DbError> {
-    Ok(QueueStatus::of_admission(instant(until_ns)?, now))
+    Ok(admission_status(instant(until_ns)?, now))
 }
 
 /// Admitted `(sequence, token, user_id)` rows as admissions lapsing at `expires_at`, earliest

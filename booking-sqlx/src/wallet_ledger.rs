@@ -3,11 +3,18 @@
 
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use booking_core::ports::backend::wallet::MovementRequest;
+use booking_core::ports::backend::wallet::movement_named;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use booking_core::ports::wallet::WalletError;
+use booking_core::ports::wallet::{LedgerEntry, LedgerRef};
 use uuid::Uuid;
 
 use crate::codec::instant;
-use crate::error::{Backend, DbError};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::error::Backend;
+use crate::error::DbError;
 
 /// The `wallet_ledger` columns [`LedgerRow`] reads, for `SELECT {LEDGER_COLUMNS} FROM …`.
 pub(crate) const LEDGER_COLUMNS: &str =
@@ -34,7 +41,7 @@ impl LedgerRow {
             .parse()
             .map_err(|_| corrupt(format!("currency {:?}", self.currency)))?;
         let money = |minor| Money::new(minor, currency).map_err(|e| corrupt(e.to_string()));
-        let movement = Movement::named(&self.movement)
+        let movement = movement_named(&self.movement)
             .ok_or_else(|| corrupt(format!("movement {:?}", self.movement)))?;
         Ok(LedgerEntry {
             user: UserId::from_uuid(self.user_id),
@@ -52,6 +59,7 @@ impl LedgerRow {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// The answer when `request` lost the race for its reference and rolled back: the entry now
 /// under the reference answers it (the same movement returns it, another is a conflict). An
 /// entry that vanished again is a backend failure: entries are never deleted.
@@ -71,6 +79,8 @@ pub(crate) fn after_taken_reference(
 
 #[cfg(test)]
 mod tests {
+    use booking_core::ports::wallet::Movement;
+
     use super::*;
 
     fn row() -> LedgerRow {
@@ -119,17 +129,18 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn a_vanished_reference_is_a_backend_failure() {
         let reference = LedgerRef::new("r").unwrap();
         let amount = Money::new(1, Currency::KRW).unwrap();
         let request =
             MovementRequest::new(UserId::new(), Movement::Credit, amount, &reference).unwrap();
-        let answer = after_taken_reference(&request, None, Backend::Sqlite);
+        let answer = after_taken_reference(&request, None, Backend::Postgres);
         assert!(matches!(
             answer,
             Err(WalletError::Backend {
-                backend: "sqlite",
+                backend: "postgres",
                 ..
             })
         ));

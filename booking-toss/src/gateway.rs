@@ -29,9 +29,10 @@ use booking_core::clock::{Clock, SystemClock};
 use booking_core::money::{Currency, Money};
 use booking_core::policy::retry::{Jitter, Retrier, RetryDecision, RetryPolicy, RetryPolicyConfig};
 use booking_core::policy::{Sleeper, TokioSleeper};
+use booking_core::ports::backend::gateway::validate_cancel_reason;
 use booking_core::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayCancel, GatewayError, GatewayOrderId, GatewayPayment,
-    GatewayStatus, PaymentGateway, PaymentKey, validate_cancel_reason,
+    GatewayStatus, PaymentGateway, PaymentKey,
 };
 
 use crate::amount::Amount;

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use crate::clock::Clock;
 use crate::money::Money;
+use crate::ports::backend::gateway::validate_cancel_reason;
 use crate::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayCancel, GatewayError, GatewayOrderId, GatewayPayment,
-    GatewayStatus, PaymentGateway, PaymentKey, validate_cancel_reason,
+    GatewayStatus, PaymentGateway, PaymentKey,
 };
 use crate::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
 

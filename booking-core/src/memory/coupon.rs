@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::ids::{CouponId, OrderId, UserId};
+use crate::ports::backend::coupon::{CouponStep, check_issuance};
 use crate::ports::coupon::{
-    CouponCampaign, CouponError, CouponStep, CouponStore, CouponUse, Issuance, IssuedCoupon,
-    check_issuance,
+    CouponCampaign, CouponError, CouponStore, CouponUse, Issuance, IssuedCoupon,
 };
 
 /// Coupon campaigns held in memory; one mutex makes issuance and use atomic.

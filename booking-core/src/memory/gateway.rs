@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use crate::clock::Clock;
 use crate::money::Money;
 use crate::policy::Sleeper;
+use crate::ports::backend::gateway::validate_cancel_reason;
 use crate::ports::gateway::{
     CancelRequest, ConfirmRequest, GatewayError, GatewayOrderId, GatewayPayment, GatewayStatus,
-    PaymentGateway, PaymentKey, validate_cancel_reason,
+    PaymentGateway, PaymentKey,
 };
 
 /// Which gateway operation a scripted [`Fault`] applies to.

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
+use crate::ports::backend::idempotency::{
+    ClaimTerms, RecordState, StoredRecord, begin_answer, claim, retained_until,
+};
 use crate::ports::idempotency::{
-    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
-    IdempotencyStore, RecordState, Scope, StoredOutcome, StoredRecord, begin_answer,
-    retained_until,
+    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
+    StoredOutcome,
 };
 
 use super::sync::{Mutex, PoisonError};
@@ -104,7 +106,7 @@ impl IdempotencyTable {
                     .insert(scope.clone(), HashMap::from([(key.clone(), record)]));
             }
         }
-        Ok(BeginOutcome::Claimed(Claim::new(
+        Ok(BeginOutcome::Claimed(claim(
             scope.clone(),
             key.clone(),
             *fingerprint,

@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::policy::Sleeper;
-use crate::ports::lock::{
-    Backoff, FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
-    lease_end, normalize_keys,
-};
+use crate::ports::backend::lock::{Backoff, LeaseHandle, guard, lease, lease_end, normalize_keys};
+use crate::ports::lock::{FencingToken, Lease, LockError, LockGuard, LockManager, LockOptions};
 
 use super::sync::{Mutex, PoisonError};
 
@@ -61,7 +59,7 @@ impl LockTable {
             self.held.insert(key.clone(), Held { token, expires_at });
         }
         let grants = keys.iter().map(|k| (k.clone(), token)).collect();
-        Ok((Lease::new(grants), expires_at))
+        Ok((lease(grants), expires_at))
     }
 
     /// Moves the expiry of every key of `lease` to `now + ttl` if none has run out.
@@ -240,7 +238,7 @@ impl LockManager for MemoryLockManager {
             let busy_key = match shared.core.with(|t| t.acquire(&keys, now, options.ttl)) {
                 Ok((lease, expires_at)) => {
                     let handle: Arc<dyn LeaseHandle> = Arc::<Shared>::clone(shared);
-                    return LockGuard::new(lease, expires_at, handle).arm(options).await;
+                    return guard(lease, expires_at, handle, options).await;
                 }
                 Err(LockError::Busy { key }) => key,
                 Err(other) => return Err(other),

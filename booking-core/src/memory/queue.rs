@@ -8,9 +8,8 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::ids::{AdmissionToken, EventId, UserId};
-use crate::ports::queue::{
-    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
-};
+use crate::ports::backend::queue::{admission_expiry, admission_status, admitted};
+use crate::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
 
 /// A waiting room per event, held in memory behind one mutex.
 ///
@@ -60,7 +59,7 @@ impl Room {
             None => QueueStatus::Waiting {
                 position: self.position(entry.sequence),
             },
-            Some(expires_at) => QueueStatus::of_admission(expires_at, now),
+            Some(expires_at) => admission_status(expires_at, now),
         }
     }
 }
@@ -217,7 +216,7 @@ impl AdmissionQueue for MemoryAdmissionQueue {
             .rooms
             .get(&entry.event)
             .ok_or(QueueError::UnknownToken)?;
-        room.status(entry, now).admitted()
+        admitted(room.status(entry, now))
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

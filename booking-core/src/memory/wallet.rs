@@ -8,9 +8,8 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::ids::UserId;
 use crate::money::{Currency, Money};
-use crate::ports::wallet::{
-    LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError, WalletStore,
-};
+use crate::ports::backend::wallet::MovementRequest;
+use crate::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
 
 /// Wallets held in memory; one mutex makes every movement atomic.
 #[derive(Debug, Default)]

@@ -347,18 +347,6 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug + 'static {
     async fn lookup(&self, order_ref: &GatewayOrderId) -> Result<GatewayPayment, GatewayError>;
 }
 
-/// Checks a cancel reason: 1 to 200 characters.
-pub fn validate_cancel_reason(reason: &str) -> Result<(), GatewayError> {
-    let len = reason.chars().count();
-    if (1..=200).contains(&len) {
-        Ok(())
-    } else {
-        Err(GatewayError::InvalidRequest(format!(
-            "cancel reason must be 1 to 200 characters, got {len}"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,14 +370,11 @@ mod tests {
     }
 
     #[test]
-    fn keys_and_reasons_are_bounded() {
+    fn keys_are_bounded() {
         assert!(PaymentKey::new("").is_err());
         assert!(PaymentKey::new("5zJ4xY7m0kODnyRpQWGrN2xqGlNvLrKwv1M9ENjbeoPaZdL6").is_ok());
         assert!(GatewayIdempotencyKey::new("x".repeat(101)).is_err());
         assert!(GatewayIdempotencyKey::new("refund:abc:1").is_ok());
-        assert!(validate_cancel_reason("").is_err());
-        assert!(validate_cancel_reason(&"가".repeat(200)).is_ok());
-        assert!(validate_cancel_reason(&"가".repeat(201)).is_err());
     }
 
     #[test]

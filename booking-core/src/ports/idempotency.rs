@@ -23,7 +23,6 @@
 
 mod fingerprint;
 mod key;
-mod lease;
 
 use std::fmt;
 use std::time::Duration;
@@ -34,7 +33,6 @@ use crate::clock::Timestamp;
 
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use key::{IdempotencyKey, InvalidKey, MAX_KEY_LEN, Scope};
-pub use lease::{ClaimTerms, RecordState, StoredRecord, begin_answer, retained_until};
 
 /// The response header set on a replayed response, with the value `true`.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
@@ -60,8 +58,9 @@ pub struct Claim {
 
 impl Claim {
     /// A claim record; `token` must differ from every earlier claim of the same key (it is
-    /// how a taken-over claim is told apart). Stores build this in `begin`.
-    pub fn new(
+    /// how a taken-over claim is told apart). Stores build this in `begin`, through
+    /// [`backend::idempotency::claim`](crate::ports::backend::idempotency::claim).
+    pub(crate) fn new(
         scope: Scope,
         key: IdempotencyKey,
         fingerprint: Fingerprint,
@@ -165,7 +164,7 @@ pub enum IdempotencyError {
         reason: &'static str,
     },
     /// The backend failed; the record's state is unknown, retrying may help.
-    #[error("idempotency backend {backend} failed")]
+    #[error("idempotency backend {backend} failed: {source}")]
     Backend {
         /// Which backend.
         backend: &'static str,

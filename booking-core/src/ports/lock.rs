@@ -17,16 +17,14 @@
 
 mod guard;
 mod scoped;
-mod wait;
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use guard::{Lease, LeaseHandle, LockGuard};
+pub use guard::{Lease, LockGuard};
 pub use scoped::{LockManagerExt, WithLockError};
-pub use wait::{Backoff, acquire_polling, lease_end};
 
 /// A number that grows strictly with each grant of a lock key, across all holders.
 ///
@@ -156,7 +154,7 @@ pub enum LockError {
     #[error("a lock watchdog needs the `tokio` feature and a running tokio runtime")]
     WatchdogUnavailable,
     /// The lock backend failed; the lock state is unknown, retrying may help.
-    #[error("lock backend {backend} failed")]
+    #[error("lock backend {backend} failed: {source}")]
     Backend {
         /// Which backend (e.g. `"redis"`).
         backend: &'static str,
@@ -170,8 +168,9 @@ pub enum LockError {
 ///
 /// Implementations must guarantee, for each key: at most one unexpired lease at any instant;
 /// fencing tokens strictly increasing across grants; an acquisition of several keys takes
-/// all of them or none. Callers pass keys in any order; [`normalize_keys`] sorts and dedupes
-/// them so that implementations that take keys one by one never deadlock.
+/// all of them or none. Callers pass keys in any order;
+/// [`normalize_keys`](crate::ports::backend::lock::normalize_keys) sorts and dedupes them so
+/// that implementations that take keys one by one never deadlock.
 #[async_trait::async_trait]
 pub trait LockManager: Send + Sync + fmt::Debug + 'static {
     /// Takes every key in `keys` under one lease, or none of them.
@@ -182,80 +181,5 @@ pub trait LockManager: Send + Sync + fmt::Debug + 'static {
 impl<L: LockManager + ?Sized> LockManager for std::sync::Arc<L> {
     async fn acquire(&self, keys: &[&str], options: &LockOptions) -> Result<LockGuard, LockError> {
         (**self).acquire(keys, options).await
-    }
-}
-
-/// Sorts and dedupes `keys` and checks the request, so every implementation takes keys in one
-/// global order.
-///
-/// # Errors
-/// [`LockError::Invalid`] for no keys, an empty key, a zero TTL or a bounded wait whose
-/// backoff cannot grow past zero (it would spin).
-pub fn normalize_keys(keys: &[&str], options: &LockOptions) -> Result<Vec<String>, LockError> {
-    if keys.is_empty() {
-        return Err(LockError::Invalid {
-            reason: "no keys to lock",
-        });
-    }
-    if keys.iter().any(|k| k.is_empty()) {
-        return Err(LockError::Invalid {
-            reason: "a lock key is empty",
-        });
-    }
-    if options.ttl.is_zero() {
-        return Err(LockError::Invalid {
-            reason: "the lease TTL is zero",
-        });
-    }
-    if let LockWait::Bounded { max_backoff, .. } = options.wait
-        && max_backoff.is_zero()
-    {
-        return Err(LockError::Invalid {
-            reason: "a bounded wait needs a max_backoff greater than zero",
-        });
-    }
-    let mut sorted: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    Ok(sorted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_sorted_and_deduped() {
-        let opts = LockOptions::default();
-        assert_eq!(
-            normalize_keys(&["b", "a", "b"], &opts).unwrap(),
-            vec!["a".to_owned(), "b".to_owned()]
-        );
-    }
-
-    #[test]
-    fn nonsense_requests_are_typed_errors() {
-        let opts = LockOptions::default();
-        assert!(matches!(
-            normalize_keys(&[], &opts),
-            Err(LockError::Invalid { .. })
-        ));
-        assert!(matches!(
-            normalize_keys(&["a", ""], &opts),
-            Err(LockError::Invalid { .. })
-        ));
-        assert!(matches!(
-            normalize_keys(&["a"], &LockOptions::new(Duration::ZERO)),
-            Err(LockError::Invalid { .. })
-        ));
-        let spinning = LockOptions::default().with_wait(LockWait::Bounded {
-            max_wait: Duration::from_secs(1),
-            initial_backoff: Duration::ZERO,
-            max_backoff: Duration::ZERO,
-        });
-        assert!(matches!(
-            normalize_keys(&["a"], &spinning),
-            Err(LockError::Invalid { .. })
-        ));
     }
 }

@@ -12,7 +12,11 @@
 //! | [`queue`] | the waiting room in front of a sale |
 //! | [`wallet`] | points and stored balance with an idempotent ledger |
 //! | [`store`] | inventory, orders, payments and the outbox, changed atomically |
+//!
+//! [`backend`] holds what only an implementation of a port needs: the rules every
+//! implementation applies, and the stored form of records.
 
+pub mod backend;
 pub mod coupon;
 pub mod fencing;
 pub mod gateway;

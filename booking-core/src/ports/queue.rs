@@ -39,44 +39,6 @@ pub enum QueueStatus {
     },
 }
 
-impl QueueStatus {
-    /// Where a token admitted until `expires_at` stands at `now`: an admission is valid while
-    /// `now < expires_at`, and expired from then on.
-    pub fn of_admission(expires_at: Timestamp, now: Timestamp) -> QueueStatus {
-        if now < expires_at {
-            QueueStatus::Admitted { expires_at }
-        } else {
-            QueueStatus::Expired {
-                expired_at: expires_at,
-            }
-        }
-    }
-
-    /// The answer of [`AdmissionQueue::check_admitted`] for a token of the right user that
-    /// stands here: its expiry while admitted, else the error that says whether to keep
-    /// waiting or join again.
-    pub fn admitted(self) -> Result<Timestamp, QueueError> {
-        match self {
-            QueueStatus::Admitted { expires_at } => Ok(expires_at),
-            QueueStatus::Waiting { position } => Err(QueueError::NotAdmitted { position }),
-            QueueStatus::Expired { expired_at } => Err(QueueError::AdmissionExpired { expired_at }),
-        }
-    }
-}
-
-/// When admissions granted at `now` for `ttl` lapse, as [`AdmissionQueue::admit_next`] checks
-/// its arguments: a zero `ttl`, or one past the clock's range, is
-/// [`QueueError::InvalidArgument`].
-pub fn admission_expiry(now: Timestamp, ttl: Duration) -> Result<Timestamp, QueueError> {
-    if ttl.is_zero() {
-        return Err(QueueError::InvalidArgument(
-            "admission ttl must be positive",
-        ));
-    }
-    now.checked_add(ttl)
-        .map_err(|_| QueueError::InvalidArgument("admission ttl overflows the clock"))
-}
-
 /// A user's place, as returned by [`AdmissionQueue::join`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {
@@ -125,7 +87,7 @@ pub enum QueueError {
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
     /// The backing store failed; the operation may or may not have taken effect.
-    #[error("{backend} waiting-room backend failed")]
+    #[error("{backend} waiting-room backend failed: {source}")]
     Backend {
         /// Which backend, e.g. `"redis"`.
         backend: &'static str,
@@ -186,58 +148,4 @@ pub trait AdmissionQueue: Send + Sync + fmt::Debug + 'static {
 
     /// How many tokens of `event` are waiting.
     async fn waiting_len(&self, event: EventId) -> Result<u64, QueueError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_admission_is_valid_until_it_expires() {
-        let at = Timestamp::UNIX_EPOCH;
-        let later = at.checked_add(Duration::from_secs(1)).unwrap();
-        assert_eq!(
-            QueueStatus::of_admission(later, at),
-            QueueStatus::Admitted { expires_at: later }
-        );
-        assert_eq!(
-            QueueStatus::of_admission(later, later),
-            QueueStatus::Expired { expired_at: later }
-        );
-    }
-
-    #[test]
-    fn only_an_admitted_token_passes_the_gate() {
-        let at = Timestamp::UNIX_EPOCH;
-        assert_eq!(
-            QueueStatus::Admitted { expires_at: at }.admitted().unwrap(),
-            at
-        );
-        assert!(matches!(
-            QueueStatus::Waiting { position: 3 }.admitted(),
-            Err(QueueError::NotAdmitted { position: 3 })
-        ));
-        assert!(matches!(
-            QueueStatus::Expired { expired_at: at }.admitted(),
-            Err(QueueError::AdmissionExpired { .. })
-        ));
-    }
-
-    #[test]
-    fn admissions_need_a_positive_ttl_within_the_clock() {
-        let at = Timestamp::UNIX_EPOCH;
-        let ttl = Duration::from_secs(60);
-        assert_eq!(
-            admission_expiry(at, ttl).unwrap(),
-            at.checked_add(ttl).unwrap()
-        );
-        assert!(matches!(
-            admission_expiry(at, Duration::ZERO),
-            Err(QueueError::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            admission_expiry(Timestamp::MAX, ttl),
-            Err(QueueError::InvalidArgument(_))
-        ));
-    }
 }

@@ -105,7 +105,7 @@ impl RefundRequest {
                 format!("line {line} appears twice in one refund request"),
             ));
         }
-        crate::ports::gateway::validate_cancel_reason(&self.reason)
+        crate::ports::backend::gateway::validate_cancel_reason(&self.reason)
             .map_err(|e| BookingError::invalid("reason", e))
     }
 
@@ -149,8 +149,10 @@ impl RefundRequest {
         Ok(Some(replay(answer, record)))
     }
 
+    /// `Ok` if this request asks for `requested`, the lines the first request with `id`
+    /// asked for. Refunds recorded before the lines were kept have none: any lines match.
     fn same_as(&self, id: &str, requested: &[(LineId, Option<u32>)]) -> Result<(), BookingError> {
-        if self.requested() == requested {
+        if requested.is_empty() || self.requested() == requested {
             Ok(())
         } else {
             Err(BookingError::RequestMismatch {
@@ -279,6 +281,14 @@ mod tests {
             request(Some("k"), Some(2)).started(&pending(Some("k"), None)),
             Err(BookingError::RequestMismatch { what: "refund request", id }) if id == "k"
         ));
+    }
+
+    #[test]
+    fn a_refund_recorded_without_its_lines_matches_any_repeat_of_its_id() {
+        let mut old = pending(Some("k"), None);
+        old.requested.clear();
+        assert!(request(Some("k"), Some(2)).started(&old).unwrap());
+        assert!(request(Some("k"), None).started(&old).unwrap());
     }
 
     #[test]

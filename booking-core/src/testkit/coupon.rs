@@ -216,21 +216,3 @@ pub async fn coupon_bad_calls_are_typed(b: Backend) {
     assert!(store.coupons_of(stranger).await.unwrap().is_empty());
     assert_eq!(store.remaining(closing.id).await.unwrap(), 9);
 }
-
-/// Runs the coupon suite (used by [`conformance_tests!`](crate::conformance_tests)).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __coupon_suite {
-    ($factory:expr) => {
-        mod coupon_suite {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__conformance_suite!($factory; coupon:
-                coupon_thousand_users_hundred_coupons,
-                coupon_reserved_by_one_order_and_used_once,
-                coupon_concurrent_reserves_have_one_winner,
-                coupon_bad_calls_are_typed,
-            );
-        }
-    };
-}

@@ -211,24 +211,3 @@ pub async fn idempotency_concurrent_begin_claims_once(b: Backend) {
         }
     }
 }
-
-/// Runs the idempotency suite (used by [`conformance_tests!`](crate::conformance_tests)).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __idempotency_suite {
-    ($factory:expr) => {
-        mod idempotency_suite {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__conformance_suite!($factory; idempotency:
-                idempotency_completed_request_is_replayed,
-                idempotency_expired_claim_is_taken_over,
-                idempotency_abandon_frees_the_key,
-                idempotency_records_are_forgotten_after_retention,
-                idempotency_scopes_never_collide,
-                idempotency_zero_lease_is_refused,
-                idempotency_concurrent_begin_claims_once,
-            );
-        }
-    };
-}

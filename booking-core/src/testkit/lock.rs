@@ -211,26 +211,3 @@ pub async fn lock_parallel_holders_are_exclusive_with_growing_tokens(b: Backend)
     }
     assert_eq!(count.load(Ordering::SeqCst), 2_000);
 }
-
-/// Runs the lock suite (used by [`conformance_tests!`](crate::conformance_tests)).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __lock_suite {
-    ($factory:expr) => {
-        mod lock_suite {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__conformance_suite!($factory; lock:
-                lock_held_key_is_busy_and_tokens_grow,
-                lock_expired_holder_is_taken_over_and_fenced_out,
-                lock_extend_keeps_the_lease,
-                lock_many_keys_are_all_or_nothing,
-                lock_bounded_wait_gives_up_busy,
-                lock_invalid_requests_are_typed,
-                lock_with_lock_encloses_the_work,
-                lock_opposite_key_orders_never_deadlock,
-                lock_parallel_holders_are_exclusive_with_growing_tokens,
-            );
-        }
-    };
-}

@@ -1,19 +1,60 @@
 //! The conformance suite: behaviour every backend must show, written once.
 //!
-//! Each suite is a module of `pub async fn name(backend: Backend)` tests over the ports. A
-//! backend crate provides a [`BackendFactory`] that builds a fresh, isolated [`Backend`] (its
-//! own schema, database or key prefix) and runs every suite with one macro call:
+//! A backend crate runs the suite from an integration test with one macro call over a
+//! [`BackendFactory`], which builds a fresh, isolated [`Backend`] per test (its own schema,
+//! database or key prefix):
 //!
-//! ```ignore
-//! booking_core::conformance_tests!(my_backend::TestFactory::from_env());
+//! ```no_run
+//! // In `tests/conformance.rs` of a backend crate, with its own factory.
+//! booking_core::conformance_tests!(booking_core::testkit::MemoryBackend);
 //! ```
 //!
-//! The macro expands to one `#[test]` per suite function; each runs on its own two-thread
-//! tokio runtime, so the races inside the suites run truly in parallel. A factory that cannot
-//! reach its server returns `None` outside CI (the test prints `skipped: …` and passes) and
-//! fails under CI.
+//! [`conformance_tests!`](crate::conformance_tests) expands to one `#[test]` per case of every
+//! section; [`conformance_sections!`](crate::conformance_sections) to the cases of the sections
+//! it names, for a backend that implements only some ports (a Redis crate: `lock`,
+//! `idempotency`, `queue`, `coupon`). Each test runs on its own two-thread tokio runtime, so the
+//! races inside the suite run truly in parallel. [`MemoryBackend`] is the in-memory reference;
+//! booking-core runs the whole suite on it. [`fixtures`] and [`concurrency`] are the building
+//! blocks of the suite, for a backend's own tests too.
 //!
-//! [`MemoryBackend`] is the in-memory reference; booking-core runs the whole suite on it.
+//! # Backends on a server: ignored with their reason, never passed silently
+//!
+//! A test that did nothing must not count as passed. A backend whose tests need a server reads
+//! its URL from the environment (`BOOKING_TEST_POSTGRES_URL`, `BOOKING_TEST_REDIS_URL`, …) and
+//! has a build script set a cfg when the URL is unset, which the tests turn into
+//! `#[ignore = "reason"]`: `cargo test` then reports them as ignored and prints the reason
+//! beside each. Under CI (`CI` set) the cfg is never set, so an unset or unreachable server
+//! fails the tests instead. The backend crate's `build.rs`:
+//!
+//! ```no_run
+//! fn main() {
+//!     println!("cargo::rustc-check-cfg=cfg(no_redis_url)");
+//!     println!("cargo::rerun-if-env-changed=BOOKING_TEST_REDIS_URL");
+//!     println!("cargo::rerun-if-env-changed=CI");
+//!     if std::env::var_os("BOOKING_TEST_REDIS_URL").is_none() && std::env::var_os("CI").is_none() {
+//!         println!("cargo::rustc-cfg=no_redis_url");
+//!     }
+//! }
+//! ```
+//!
+//! and its test, with the attribute put on every generated case:
+//!
+//! ```no_run
+//! # #![allow(unexpected_cfgs)]
+//! # use booking_core::testkit::MemoryBackend as RedisFactory;
+//! booking_core::conformance_sections!(
+//!     #[cfg_attr(no_redis_url, ignore = "BOOKING_TEST_REDIS_URL is not set")]
+//!     RedisFactory; lock, idempotency, queue, coupon
+//! );
+//! ```
+//!
+//! The factory itself panics when the URL is unset (a test forced to run with `--ignored`
+//! then fails, saying why) or when the server does not answer. booking-sqlx does exactly
+//! this for PostgreSQL and MySQL.
+// The build-script example above is a whole `build.rs`: its `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
+mod macros;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,17 +76,29 @@ use crate::ports::store::BookingStore;
 use crate::ports::wallet::WalletStore;
 
 pub mod concurrency;
-pub mod coupon;
 pub mod fixtures;
 pub mod gateway;
+
+// The suite's cases, reached by the macros; their docs live in the source.
+#[doc(hidden)]
+pub mod coupon;
+#[doc(hidden)]
 pub mod idempotency;
+#[doc(hidden)]
 pub mod lock;
+#[doc(hidden)]
 pub mod queue;
+#[doc(hidden)]
 pub mod service;
+#[doc(hidden)]
 pub mod store;
+#[doc(hidden)]
 pub mod store_listing;
+#[doc(hidden)]
 pub mod store_orders;
+#[doc(hidden)]
 pub mod store_upkeep;
+#[doc(hidden)]
 pub mod wallet;
 
 /// One backend's implementation of every port, fresh and empty.
@@ -69,24 +122,14 @@ pub struct Backend {
     pub clock: ManualClock,
 }
 
-/// Builds a fresh [`Backend`] per test.
-#[async_trait]
-pub trait BackendFactory: Send + Sync + 'static {
-    /// A new, empty backend reading time from `clock`, or `None` when the backend's server
-    /// is not configured and this is not CI (print one `skipped: …` line before returning).
-    async fn backend(&self, clock: ManualClock) -> Option<Backend>;
-}
-
-/// The in-memory backend.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MemoryBackend;
-
-#[async_trait]
-impl BackendFactory for MemoryBackend {
-    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
+impl Backend {
+    /// Every port in memory, on `clock`'s time: what [`MemoryBackend`] builds, and the start
+    /// of a backend that implements only some ports (replace those fields:
+    /// `Backend { locks, ..Backend::in_memory(clock) }`).
+    pub fn in_memory(clock: ManualClock) -> Backend {
         let shared: Arc<dyn crate::clock::Clock> = Arc::new(clock.clone());
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
-        Some(Backend {
+        Backend {
             store: Arc::new(MemoryBookingStore::new()),
             coupons: Arc::new(MemoryCouponStore::new()),
             wallet: Arc::new(MemoryWalletStore::new()),
@@ -97,7 +140,29 @@ impl BackendFactory for MemoryBackend {
             )),
             locks: Arc::new(MemoryLockManager::new(shared, sleeper)),
             clock,
-        })
+        }
+    }
+}
+
+/// Builds a fresh [`Backend`] per test.
+#[async_trait]
+pub trait BackendFactory: Send + Sync + 'static {
+    /// A new, empty backend reading time from `clock`.
+    ///
+    /// # Panics
+    /// When the backend's server is not configured or does not answer: the test fails, saying
+    /// why. (Keep such tests ignored where the server is not configured: see the module docs.)
+    async fn backend(&self, clock: ManualClock) -> Backend;
+}
+
+/// The in-memory backend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryBackend;
+
+#[async_trait]
+impl BackendFactory for MemoryBackend {
+    async fn backend(&self, clock: ManualClock) -> Backend {
+        Backend::in_memory(clock)
     }
 }
 
@@ -111,13 +176,15 @@ pub fn start_time() -> Timestamp {
     Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// A suite test, boxed so the macro can pass any of them to [`run`].
+/// A suite test, boxed so the macros can pass any of them to [`run`].
+#[doc(hidden)]
 pub type SuiteFn = fn(Backend) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs one suite test on a fresh backend from `factory`, on a two-thread tokio runtime.
 ///
 /// # Panics
 /// If the runtime cannot be built, or the test fails (that is how a test reports failure).
+#[doc(hidden)]
 #[allow(clippy::expect_used)] // a test harness reports failure by panicking
 pub fn run<F: BackendFactory>(factory: &F, name: &str, test: SuiteFn) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -126,57 +193,8 @@ pub fn run<F: BackendFactory>(factory: &F, name: &str, test: SuiteFn) {
         .build()
         .expect("build a tokio runtime for the conformance test");
     runtime.block_on(async {
-        let Some(backend) = factory.backend(ManualClock::new(start_time())).await else {
-            return;
-        };
+        let backend = factory.backend(ManualClock::new(start_time())).await;
         tracing::debug!(test = name, "conformance test");
         test(backend).await;
     });
-}
-
-/// Expands to one `#[test]` per listed suite function, each run on a fresh backend.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __conformance_suite {
-    ($factory:expr; $module:ident: $($name:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(&$factory, stringify!($name), |backend| {
-                    ::std::boxed::Box::pin($crate::testkit::$module::$name(backend))
-                });
-            }
-        )+
-    };
-}
-
-/// Runs the whole conformance suite against the backends `$factory` builds.
-///
-/// Invoke it at the top level of an integration test file; it defines one `#[test]` per case,
-/// grouped in modules named after the suites.
-#[macro_export]
-macro_rules! conformance_tests {
-    ($factory:expr) => {
-        $crate::__store_suite!($factory);
-        $crate::__service_suite!($factory);
-        $crate::__coupon_suite!($factory);
-        $crate::__wallet_suite!($factory);
-        $crate::__queue_suite!($factory);
-        $crate::__idempotency_suite!($factory);
-        $crate::__lock_suite!($factory);
-    };
-}
-
-/// Runs only the [`BookingStore`] suite (modules `store`, `store_orders`, `store_upkeep`,
-/// `store_listing`) against the backends `$factory` builds.
-///
-/// For a backend that implements the booking store and not (yet) the other ports: its
-/// factory fills the other [`Backend`] fields with the in-memory ports, and this macro runs
-/// the cases that exercise the store alone. Invoke it at the top level of an integration
-/// test file, like [`conformance_tests!`](crate::conformance_tests).
-#[macro_export]
-macro_rules! store_conformance_tests {
-    ($factory:expr) => {
-        $crate::__store_suite!($factory);
-    };
 }

@@ -274,23 +274,3 @@ pub async fn queue_concurrent_admitters_admit_each_token_once(b: Backend) {
         assert_eq!(b.queue.waiting_len(event).await.unwrap(), 0);
     }
 }
-
-/// Runs the waiting-room suite (used by [`conformance_tests!`](crate::conformance_tests)).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __queue_suite {
-    ($factory:expr) => {
-        mod queue_suite {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__conformance_suite!($factory; queue:
-                queue_thousand_joiners_fifty_per_cycle,
-                queue_join_is_idempotent_per_user,
-                queue_rooms_are_independent,
-                queue_gate_refuses_waiting_foreign_and_unknown_tokens,
-                queue_leaving_closes_the_gap,
-                queue_concurrent_admitters_admit_each_token_once,
-            );
-        }
-    };
-}

@@ -255,22 +255,3 @@ pub async fn wallet_bad_calls_are_typed_and_change_nothing(b: Backend) {
         Err(WalletError::InsufficientFunds { .. })
     ));
 }
-
-/// Runs the wallet suite (used by [`conformance_tests!`](crate::conformance_tests)).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __wallet_suite {
-    ($factory:expr) => {
-        mod wallet_suite {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__conformance_suite!($factory; wallet:
-                wallet_concurrent_debits_never_overdraw,
-                wallet_concurrent_movements_lose_nothing,
-                wallet_one_reference_applies_once,
-                wallet_repeated_debit_returns_the_first_entry,
-                wallet_bad_calls_are_typed_and_change_nothing,
-            );
-        }
-    };
-}

@@ -15,8 +15,9 @@
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
+use booking_core::ports::backend::coupon::{CouponStep, check_issuance};
 use booking_core::ports::coupon::{
-    CouponCampaign, CouponError, CouponStep, CouponStore, Issuance, IssuedCoupon, check_issuance,
+    CouponCampaign, CouponError, CouponStore, Issuance, IssuedCoupon,
 };
 use sqlx::{MySqlConnection, MySqlPool};
 

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
+use booking_core::ports::backend::idempotency::{ClaimTerms, claim, retained_until};
 use booking_core::ports::idempotency::{
-    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
-    IdempotencyStore, Scope, StoredOutcome, retained_until,
+    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
+    StoredOutcome,
 };
 use sqlx::{MySqlConnection, MySqlPool};
 
@@ -145,7 +146,7 @@ impl MySqlIdempotencyStore {
             };
         }
         tx.commit().await.port(MY)?;
-        Ok(Some(BeginOutcome::Claimed(Claim::new(
+        Ok(Some(BeginOutcome::Claimed(claim(
             scope.clone(),
             key.clone(),
             *fingerprint,

@@ -32,9 +32,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::policy::Sleeper;
+use booking_core::ports::backend::lock::{LeaseHandle, acquire_polling, lease, normalize_keys};
 use booking_core::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
-    acquire_polling, normalize_keys,
+    FencingToken, Lease, LockError, LockGuard, LockManager, LockOptions,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, MySql, MySqlConnection, MySqlPool};
@@ -204,7 +204,7 @@ impl Shared {
         }
         tx.commit().await.port(MY)?;
         let grants = keys.iter().map(|k| (k.clone(), token)).collect();
-        Ok((Lease::new(grants), expires_at))
+        Ok((lease(grants), expires_at))
     }
 }
 

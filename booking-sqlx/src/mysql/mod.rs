@@ -2,7 +2,7 @@
 //!
 //! | port | type | file |
 //! |---|---|---|
-//! | [`BookingStore`](booking_core::ports::store::BookingStore) | [`MySqlStore`] | `store.rs` (+ `place`, `flow`, `sweep`, `tickets`, `stocks`, `records`) |
+//! | [`BookingStore`](booking_core::ports::store::BookingStore) | [`MySqlStore`] | `store.rs`, `inventory.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
 //! | [`CouponStore`](booking_core::ports::coupon::CouponStore) | [`MySqlCouponStore`] | `coupon.rs` |
 //! | [`WalletStore`](booking_core::ports::wallet::WalletStore) | [`MySqlWalletStore`] | `wallet.rs` |
 //! | [`IdempotencyStore`](booking_core::ports::idempotency::IdempotencyStore) | [`MySqlIdempotencyStore`] | `idempotency.rs` |
@@ -39,24 +39,25 @@
 //!   id, stocks by id (a stock's row guards its hold records too) — so operations wait for
 //!   each other instead of deadlocking. A deadlock or lock-wait timeout that still happens
 //!   (InnoDB detects it and rolls the transaction back) is reported as
-//!   [`StoreError::Busy`]: nothing was done.
+//!   [`StoreError::Busy`](booking_core::ports::store::StoreError::Busy): nothing was done.
 //! - **No foreign keys**: InnoDB checks them with shared locks on the parent row, which
 //!   turns two writers of one parent into a deadlock.
 
-use booking_core::ports::store::StoreError;
-use sqlx::{MySql, MySqlPool, Transaction};
+use sqlx::MySql;
 
 use crate::error::Backend;
+use crate::store::SqlStore;
 
 mod coupon;
-mod flow;
 mod idempotency;
+mod inventory;
+mod items;
 mod lock;
+mod outbox;
 mod place;
 mod queue;
 mod records;
 mod rows;
-mod steps;
 mod stocks;
 mod store;
 mod sweep;
@@ -69,15 +70,10 @@ pub use lock::MySqlLockManager;
 pub use queue::MySqlAdmissionQueue;
 pub use wallet::MySqlWalletStore;
 
+use store::begin;
+
 /// The backend these modules report errors as.
 const MY: Backend = Backend::MySql;
-
-/// Starts a transaction at `READ COMMITTED` (see the module docs for why), for this
-/// transaction only.
-async fn begin(pool: &MySqlPool) -> Result<Transaction<'static, MySql>, sqlx::Error> {
-    pool.begin_with("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION")
-        .await
-}
 
 /// The migrations that create the tables of every MySQL port (`migrations/mysql`), embedded
 /// in the binary. They create unqualified tables in the connection's database.
@@ -85,34 +81,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql"
 
 /// The [`BookingStore`](booking_core::ports::store::BookingStore) on MySQL / MariaDB.
 ///
-/// Every operation is one transaction at `READ COMMITTED` (see the module docs). Cloning is
-/// cheap: clones share the pool.
-#[derive(Debug, Clone)]
-pub struct MySqlStore {
-    pool: MySqlPool,
-}
-
-impl MySqlStore {
-    /// A store over `pool`. The pool's database must have the tables [`MySqlStore::migrate`]
-    /// creates.
-    pub fn new(pool: MySqlPool) -> Self {
-        MySqlStore { pool }
-    }
-
-    /// Creates or upgrades the tables of every MySQL port with [`MIGRATOR`]. Safe to run on
-    /// every start and from several processes at once (the migrator takes a lock).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Backend {
-                backend: MY.name(),
-                source: Box::new(e),
-            })
-    }
-
-    /// The pool the store runs on.
-    pub fn pool(&self) -> &MySqlPool {
-        &self.pool
-    }
-}
+/// Every operation is one transaction at `READ COMMITTED` (see the module docs). Its pool's
+/// database must have the tables [`migrate`](SqlStore::migrate) creates. Cloning is cheap:
+/// clones share the pool.
+pub type MySqlStore = SqlStore<MySql>;

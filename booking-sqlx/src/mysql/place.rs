@@ -5,17 +5,19 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId};
 use booking_core::machine::{OrderStateKind, StockCommand};
+use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
-use sqlx::MySqlConnection;
+use sqlx::{MySql, MySqlConnection};
 use uuid::Uuid;
 
 use super::MY;
 use super::records::insert_order;
-use super::rows::{append_outbox, marks};
+use super::rows::marks;
 use super::stocks::{lock_stocks, locked_stock, put_hold_record, save_stocks};
-use super::tickets::{hold_free_tickets, ticket_ids};
-use crate::codec::{listed_event, placed_events};
+use super::tickets::hold_free_tickets;
 use crate::error::Db;
+use crate::store::database::{Outbox, Placing};
+use crate::store::rules::{listed_event, placed_events, ticket_ids};
 
 /// The event of every listed id of `ids` in `table` (`tickets` or `stocks`).
 async fn events_in(
@@ -41,8 +43,11 @@ async fn events_in(
         .collect())
 }
 
-/// Checks the order's lines by the store contract ([`OrderRecord::check_lines`]).
-async fn check_lines(conn: &mut MySqlConnection, record: &OrderRecord) -> Result<(), StoreError> {
+/// Checks the order's lines by the store contract ([`check_lines`]).
+async fn check_order_lines(
+    conn: &mut MySqlConnection,
+    record: &OrderRecord,
+) -> Result<(), StoreError> {
     let tickets = events_in(
         conn,
         "tickets",
@@ -54,7 +59,7 @@ async fn check_lines(conn: &mut MySqlConnection, record: &OrderRecord) -> Result
         .map(|(s, _)| *s.as_uuid())
         .collect();
     let stocks = events_in(conn, "stocks", &stock_ids).await?;
-    record.check_lines(|item| listed_event(item, &tickets, &stocks))
+    check_lines(record, |item| listed_event(item, &tickets, &stocks))
 }
 
 /// The stock lines of `record`, as `(stock, quantity)`.
@@ -69,64 +74,66 @@ fn stock_lines(record: &OrderRecord) -> Vec<(StockId, u32)> {
         .collect()
 }
 
-/// Holds every item of `record` and inserts it, inside the caller's transaction. On error
-/// the caller rolls back, so nothing is held.
-pub(crate) async fn place_order(
-    conn: &mut MySqlConnection,
-    record: &OrderRecord,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    // Inserting the order first claims its id: a concurrent insert of the same id waits for
-    // this transaction. The row disappears again if anything below fails.
-    insert_order(conn, record).await?;
-    if record.order.state().kind() != OrderStateKind::Pending {
-        return Err(StoreError::Invalid(
-            "a new order must be pending".to_owned(),
-        ));
-    }
-    // The lines are checked up front (two indexed reads): the hold below only ever takes
-    // tickets of the order's event, but an unknown or foreign item must be reported before
-    // an unavailable one, as every store does.
-    check_lines(conn, record).await?;
-    let (id, hold, expires_at) = (record.order.id(), record.hold, record.order.expires_at());
+impl Placing for MySql {
+    /// Holds every item of `record` and inserts it, inside the caller's transaction. On error
+    /// the caller rolls back, so nothing is held.
+    async fn place_order(
+        conn: &mut MySqlConnection,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Inserting the order first claims its id: a concurrent insert of the same id waits for
+        // this transaction. The row disappears again if anything below fails.
+        insert_order(conn, record).await?;
+        if record.order.state().kind() != OrderStateKind::Pending {
+            return Err(StoreError::Invalid(
+                "a new order must be pending".to_owned(),
+            ));
+        }
+        // The lines are checked up front (two indexed reads): the hold below only ever takes
+        // tickets of the order's event, but an unknown or foreign item must be reported before
+        // an unavailable one, as every store does.
+        check_order_lines(conn, record).await?;
+        let (id, hold, expires_at) = (record.order.id(), record.hold, record.order.expires_at());
 
-    // Tickets first, all in one locking read; then stocks in id order. Every step takes
-    // tickets before stocks, so steps wait for each other instead of deadlocking.
-    let tickets = ticket_ids(record.lines.iter().map(|l| &l.item));
-    let held = if tickets.is_empty() {
-        HashMap::new()
-    } else {
-        hold_free_tickets(conn, &tickets, record.event, (id, hold, expires_at), now).await?
-    };
-    let mut wanted = stock_lines(record);
-    wanted.sort_unstable();
-    let ids: Vec<StockId> = wanted.iter().map(|(s, _)| *s).collect();
-    let mut stocks = lock_stocks(conn, &ids).await?;
-    let mut stock_events = HashMap::new();
-    let mut refused = HashMap::new();
-    for (stock, quantity) in wanted {
-        let locked = locked_stock(&mut stocks, stock)?;
-        let mut events = locked.reclaim_lapsed(conn, now).await?;
-        let command = StockCommand::Hold {
-            order: id,
-            hold,
-            quantity,
+        // Tickets first, all in one locking read; then stocks in id order. Every step takes
+        // tickets before stocks, so steps wait for each other instead of deadlocking.
+        let tickets = ticket_ids(record.lines.iter().map(|l| &l.item));
+        let held = if tickets.is_empty() {
+            HashMap::new()
+        } else {
+            hold_free_tickets(conn, &tickets, record.event, (id, hold, expires_at), now).await?
         };
-        match locked.apply(command, now) {
-            Ok(event) => {
-                events.push(event);
-                put_hold_record(conn, (hold, stock), quantity, expires_at, "active").await?;
-                stock_events.insert(stock, events);
-            }
-            // A refusal is reported in line order below.
-            Err(e) => {
-                refused.insert(stock, e);
+        let mut wanted = stock_lines(record);
+        wanted.sort_unstable();
+        let ids: Vec<StockId> = wanted.iter().map(|(s, _)| *s).collect();
+        let mut stocks = lock_stocks(conn, &ids).await?;
+        let mut stock_events = HashMap::new();
+        let mut refused = HashMap::new();
+        for (stock, quantity) in wanted {
+            let locked = locked_stock(&mut stocks, stock)?;
+            let mut events = locked.reclaim_lapsed(conn, now).await?;
+            let command = StockCommand::Hold {
+                order: id,
+                hold,
+                quantity,
+            };
+            match locked.apply(command, now) {
+                Ok(event) => {
+                    events.push(event);
+                    put_hold_record(conn, (hold, stock), quantity, expires_at, "active").await?;
+                    stock_events.insert(stock, events);
+                }
+                // A refusal is reported in line order below.
+                Err(e) => {
+                    refused.insert(stock, e);
+                }
             }
         }
-    }
 
-    // Report as the in-memory store does; nothing is written unless everything was held.
-    let events = placed_events(record, held, stock_events, refused)?;
-    save_stocks(conn, &stocks).await?;
-    append_outbox(conn, &events, now).await
+        // Report as the in-memory store does; nothing is written unless everything was held.
+        let events = placed_events(record, held, stock_events, refused)?;
+        save_stocks(conn, &stocks).await?;
+        Self::append_outbox(conn, &events, now).await
+    }
 }

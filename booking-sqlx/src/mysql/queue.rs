@@ -15,9 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, EventId, UserId};
-use booking_core::ports::queue::{
-    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
-};
+use booking_core::ports::backend::queue::{admission_expiry, admitted};
+use booking_core::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
 use sqlx::{MySqlConnection, MySqlPool};
 use uuid::Uuid;
 
@@ -249,7 +248,7 @@ impl AdmissionQueue for MySqlAdmissionQueue {
         if row.user_id != *user.as_uuid() {
             return Err(QueueError::WrongUser);
         }
-        status_of(&mut conn, &row, now).await?.admitted()
+        admitted(status_of(&mut conn, &row, now).await?)
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

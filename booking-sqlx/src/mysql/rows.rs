@@ -1,19 +1,15 @@
 //! MySQL rows as plain structs (`FromRow`), turned into records by the rules in
-//! [`crate::codec`]; the outbox; and the `IN (?, …)` lists MySQL needs where PostgreSQL
-//! binds an array.
+//! [`crate::codec`]; and the `IN (?, …)` lists MySQL needs where PostgreSQL binds an array.
 
-use booking_core::clock::Timestamp;
 use booking_core::ids::EventId;
-use booking_core::machine::{DomainEvent, Stock, Ticket};
-use booking_core::ports::store::{OutboxEntry, StockListing, StoreError, TicketListing};
-use serde::de::DeserializeOwned;
-use sqlx::MySqlConnection;
+use booking_core::machine::{Stock, Ticket};
+use booking_core::ports::store::{StockListing, StoreError, TicketListing};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::MY;
-use crate::codec::{Listing, events_json, from_db, instant, nanos, stock_of, ticket_of};
-use crate::error::{Db, DbError};
+use crate::codec::{Listing, stock_of, ticket_of};
+use crate::error::Db;
 
 /// `n` comma-separated placeholders, for `IN (…)` and multi-row `VALUES`.
 pub(crate) fn marks(n: usize, one: &str) -> String {
@@ -114,60 +110,5 @@ impl StockListingRow {
             listing.price,
         )
         .tagged(listing.tags))
-    }
-}
-
-/// A JSON column's record, decoded by serde.
-pub(crate) fn record<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| DbError::corrupt(what, e))
-        .db(MY)
-}
-
-/// A record as the JSON text its column stores.
-pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Invalid(format!("record not serializable: {e}")))
-}
-
-/// Appends `events` to the outbox as one multi-row insert: InnoDB numbers the rows of one
-/// statement in the order they are listed.
-pub(crate) async fn append_outbox(
-    conn: &mut MySqlConnection,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO outbox (event, recorded_ns) VALUES {}",
-        marks(events.len(), "(?, ?)")
-    );
-    let at = nanos(now)?;
-    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for event in events_json(events)? {
-        insert = insert.bind(event).bind(at);
-    }
-    insert.execute(conn).await.db(MY)?;
-    Ok(())
-}
-
-/// An `outbox` row.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct OutboxRow {
-    seq: i64,
-    event: String,
-    recorded_ns: i64,
-}
-
-impl OutboxRow {
-    /// The entry the row stores.
-    pub(crate) fn entry(&self) -> Result<OutboxEntry, StoreError> {
-        Ok(OutboxEntry::new(
-            from_db(self.seq, "outbox seq").db(MY)?,
-            record(&self.event, "outbox event")?,
-            instant(self.recorded_ns).db(MY)?,
-        ))
     }
 }

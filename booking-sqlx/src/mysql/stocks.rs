@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{HoldId, StockId};
 use booking_core::machine::{DomainEvent, Stock, StockCommand};
+use booking_core::ports::backend::store::stock_refused;
 use booking_core::ports::store::StoreError;
 use sqlx::MySqlConnection;
 use uuid::Uuid;
@@ -40,7 +41,7 @@ impl LockedStock {
         let t = self
             .stock
             .apply(command, now)
-            .map_err(|e| StoreError::stock_refused(id, e))?;
+            .map_err(|e| stock_refused(id, e))?;
         self.stock = t.next;
         Ok(t.event)
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, TicketId};
 use booking_core::machine::{DomainEvent, Ticket, TicketCommand, Transition};
-use booking_core::ports::store::{ItemRef, StoreError};
+use booking_core::ports::store::StoreError;
 use sqlx::MySqlConnection;
 use uuid::Uuid;
 
@@ -19,17 +19,6 @@ use super::MY;
 use super::rows::{TICKET_COLUMNS, TicketRow, marks};
 use crate::codec::{TicketColumns, nanos, to_db};
 use crate::error::{Db, DbError};
-
-/// The tickets among `items`, as ids.
-pub(crate) fn ticket_ids<'a>(items: impl IntoIterator<Item = &'a ItemRef>) -> Vec<Uuid> {
-    items
-        .into_iter()
-        .filter_map(|item| match item {
-            ItemRef::Ticket { ticket } => Some(*ticket.as_uuid()),
-            ItemRef::Stock { .. } => None,
-        })
-        .collect()
-}
 
 /// Locks the tickets `ids` (in id order) that match `condition` (SQL over the row, binding
 /// `binds` after the ids), and returns them.

@@ -14,9 +14,9 @@
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{CouponId, OrderId, UserId};
+use booking_core::ports::backend::coupon::{CouponStep, check_issuance};
 use booking_core::ports::coupon::{
-    CouponCampaign, CouponError, CouponStep, CouponStore, CouponUse, Issuance, IssuedCoupon,
-    check_issuance,
+    CouponCampaign, CouponError, CouponStore, CouponUse, Issuance, IssuedCoupon,
 };
 use sqlx::{PgConnection, PgPool, Row};
 

@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
+use booking_core::ports::backend::idempotency::{ClaimTerms, claim, retained_until};
 use booking_core::ports::idempotency::{
-    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
-    IdempotencyStore, Scope, StoredOutcome, retained_until,
+    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
+    StoredOutcome,
 };
 use sqlx::PgPool;
 
@@ -204,7 +205,7 @@ impl IdempotencyStore for PostgresIdempotencyStore {
                 stored_retention(terms.retain_until),
             ];
             if let Some(token) = self.try_claim(scope, key, fingerprint, times).await? {
-                let claim = Claim::new(
+                let claim = claim(
                     scope.clone(),
                     key.clone(),
                     *fingerprint,

@@ -37,9 +37,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::policy::Sleeper;
+use booking_core::ports::backend::lock::{LeaseHandle, acquire_polling, lease, normalize_keys};
 use booking_core::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
-    acquire_polling, normalize_keys,
+    FencingToken, Lease, LockError, LockGuard, LockManager, LockOptions,
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -189,7 +189,7 @@ impl Leases {
         let token = rows.first().map_or(0, |(_, t)| *t);
         let token = FencingToken::new(u64::try_from(token).unwrap_or(0));
         let grants = keys.iter().map(|k| (k.clone(), token)).collect();
-        Ok((Lease::new(grants), expires_at))
+        Ok((lease(grants), expires_at))
     }
 
     /// Ends (`held_until` `None`) or moves every key of `lease`, all or none unless

@@ -12,17 +12,21 @@ use booking_core::clock::Timestamp;
 use booking_core::ids::TicketId;
 use booking_core::ids::{EventId, StockId};
 use booking_core::machine::{DomainEvent, OrderStateKind, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 use super::PG;
-use super::codec::{TICKET, append_outbox, events_json, nanos, ticket_in};
-use super::holds::insert_stock_hold;
-use super::inventory::{OLD_TICKET, agree, apply_stock, hold_tickets, reclaim_lapsed, ticket_step};
 use super::records::{bind_order, insert_order};
+use super::rows::{TICKET, agree, ticket_in};
+use super::stocks::{apply_stock, insert_stock_hold, reclaim_lapsed};
+use super::tickets::{OLD_TICKET, hold_tickets, ticket_step};
+use crate::codec::{events_json, nanos};
 use crate::error::{Db, DbError};
+use crate::store::database::{Outbox, Placing};
+use crate::store::rules::{listed_event, placed_events, ticket_ids};
 
 /// The event of every listed item of `ids` in `table`, by id.
 async fn events_of(
@@ -54,8 +58,8 @@ enum Table {
     Stocks,
 }
 
-/// Checks an order's lines by the store contract ([`OrderRecord::check_lines`]), reading the
-/// event of every listed item in two queries.
+/// Checks an order's lines by the store contract ([`check_lines`]), reading the event of every
+/// listed item in two queries.
 async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), StoreError> {
     let (mut tickets, mut stocks) = (Vec::new(), Vec::new());
     for line in &record.lines {
@@ -66,15 +70,8 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
     }
     let ticket_events = events_of(conn, Table::Tickets, &tickets).await?;
     let stock_events = events_of(conn, Table::Stocks, &stocks).await?;
-    record.check_lines(|item| match *item {
-        ItemRef::Ticket { ticket } => ticket_events
-            .get(ticket.as_uuid())
-            .copied()
-            .ok_or_else(|| StoreError::not_found("ticket", ticket)),
-        ItemRef::Stock { stock, .. } => stock_events
-            .get(stock.as_uuid())
-            .copied()
-            .ok_or_else(|| StoreError::not_found("stock", stock)),
+    check_lines(record, |item| {
+        listed_event(item, &ticket_events, &stock_events)
     })
 }
 
@@ -124,7 +121,8 @@ async fn place_tickets(
         "WITH placed AS (
              INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                                  payment_id, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id),
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT (id) DO NOTHING
+             RETURNING id),
          lines AS (
              SELECT id, event, n FROM unnest($10::uuid[], $11::text[]) WITH ORDINALITY AS l(id, event, n)),
          free AS (
@@ -182,7 +180,7 @@ async fn place_tickets(
     let (mut listed, mut unavailable) = (HashMap::new(), Vec::new());
     for (row, &id) in rows.iter().zip(tickets) {
         if let Some(event) = row.try_get::<Option<Uuid>, _>("listed_event").db(PG)? {
-            listed.insert(id, EventId::from_uuid(event));
+            listed.insert(*id.as_uuid(), EventId::from_uuid(event));
         }
         if !row.try_get::<bool, _>("free").db(PG)? {
             unavailable.push(id);
@@ -208,115 +206,84 @@ async fn place_tickets(
         .db(PG);
     }
     // Unknown or of another event is reported before unavailable.
-    record.check_lines(|item| match *item {
-        ItemRef::Ticket { ticket } => listed
-            .get(&ticket)
-            .copied()
-            .ok_or_else(|| StoreError::not_found("ticket", ticket)),
-        ItemRef::Stock { stock, .. } => Err(StoreError::not_found("stock", stock)),
-    })?;
+    check_lines(record, |item| listed_event(item, &listed, &HashMap::new()))?;
     Err(StoreError::Unavailable {
         tickets: unavailable,
     })
 }
 
-/// Holds every item of `record` and inserts it, inside the caller's transaction. On error
-/// the caller rolls back, so nothing is held.
-pub(crate) async fn place_order(
-    conn: &mut PgConnection,
-    record: &OrderRecord,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    if let Some(tickets) = distinct_tickets_only(record) {
-        return place_tickets(conn, record, &tickets, now).await;
-    }
-    let id = record.order.id();
-    // Inserting the order first claims its id: a concurrent insert of the same id waits for
-    // this transaction. The row disappears again if anything below fails.
-    if !insert_order(conn, record).await? {
-        return Err(StoreError::AlreadyExists {
-            what: "order",
-            id: id.to_string(),
-        });
-    }
-    if record.order.state().kind() != OrderStateKind::Pending {
-        return Err(StoreError::Invalid(
-            "a new order must be pending".to_owned(),
-        ));
-    }
-    validate(conn, record).await?;
-    let expires_at = record.order.expires_at();
+impl Placing for Postgres {
+    /// Holds every item of `record` and inserts it, inside the caller's transaction. On error
+    /// the caller rolls back, so nothing is held.
+    async fn place_order(
+        conn: &mut PgConnection,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if let Some(tickets) = distinct_tickets_only(record) {
+            return place_tickets(conn, record, &tickets, now).await;
+        }
+        let id = record.order.id();
+        // Inserting the order first claims its id: a concurrent insert of the same id waits for
+        // this transaction. The row disappears again if anything below fails.
+        if !insert_order(conn, record).await? {
+            return Err(StoreError::AlreadyExists {
+                what: "order",
+                id: id.to_string(),
+            });
+        }
+        if record.order.state().kind() != OrderStateKind::Pending {
+            return Err(StoreError::Invalid(
+                "a new order must be pending".to_owned(),
+            ));
+        }
+        validate(conn, record).await?;
+        let expires_at = record.order.expires_at();
 
-    // Tickets first, all in one statement; then stocks in id order. Every writer takes
-    // tickets before stock holds before stock counts, so they cannot deadlock.
-    let tickets: Vec<Uuid> = record
-        .lines
-        .iter()
-        .filter_map(|l| match l.item {
-            ItemRef::Ticket { ticket } => Some(*ticket.as_uuid()),
-            ItemRef::Stock { .. } => None,
-        })
-        .collect();
-    let mut ticket_events = if tickets.is_empty() {
-        HashMap::new()
-    } else {
-        let hold = (id, record.hold, expires_at);
-        hold_tickets(conn, &tickets, record.event, hold, now).await?
-    };
-    let mut stocks: Vec<(StockId, u32)> = record
-        .lines
-        .iter()
-        .filter_map(|l| match l.item {
-            ItemRef::Stock { stock, quantity } => Some((stock, quantity)),
-            ItemRef::Ticket { .. } => None,
-        })
-        .collect();
-    stocks.sort_unstable();
-    let mut stock_events: HashMap<StockId, Vec<DomainEvent>> = HashMap::new();
-    let mut refused: HashMap<StockId, StoreError> = HashMap::new();
-    for (stock, quantity) in stocks {
-        let mut events = reclaim_lapsed(conn, stock, now).await?;
-        let hold = StockCommand::Hold {
-            order: id,
-            hold: record.hold,
-            quantity,
+        // Tickets first, all in one statement; then stocks in id order. Every writer takes
+        // tickets before stock holds before stock counts, so they cannot deadlock.
+        let tickets = ticket_ids(record.lines.iter().map(|l| &l.item));
+        let ticket_events = if tickets.is_empty() {
+            HashMap::new()
+        } else {
+            let hold = (id, record.hold, expires_at);
+            hold_tickets(conn, &tickets, record.event, hold, now).await?
         };
-        match apply_stock(conn, stock, hold, now).await {
-            Ok(event) => {
-                events.push(event);
-                insert_stock_hold(conn, record.hold, stock, quantity, expires_at).await?;
-                stock_events.insert(stock, events);
-            }
-            // A refusal is reported in line order below; a failure of the backend at once.
-            Err(e @ (StoreError::InsufficientStock { .. } | StoreError::Refused { .. })) => {
-                refused.insert(stock, e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-
-    // Report as the in-memory store does: the first refused stock line (short or closed),
-    // else every unavailable ticket, in line order.
-    let mut unavailable = Vec::new();
-    let mut events = Vec::new();
-    for line in &record.lines {
-        match line.item {
-            ItemRef::Ticket { ticket } => match ticket_events.remove(&ticket) {
-                Some(event) => events.push(event),
-                None => unavailable.push(ticket),
-            },
-            ItemRef::Stock { stock, .. } => {
-                if let Some(e) = refused.remove(&stock) {
-                    return Err(e);
+        let mut stocks: Vec<(StockId, u32)> = record
+            .lines
+            .iter()
+            .filter_map(|l| match l.item {
+                ItemRef::Stock { stock, quantity } => Some((stock, quantity)),
+                ItemRef::Ticket { .. } => None,
+            })
+            .collect();
+        stocks.sort_unstable();
+        let mut stock_events: HashMap<StockId, Vec<DomainEvent>> = HashMap::new();
+        let mut refused: HashMap<StockId, StoreError> = HashMap::new();
+        for (stock, quantity) in stocks {
+            let mut events = reclaim_lapsed(conn, stock, now).await?;
+            let hold = StockCommand::Hold {
+                order: id,
+                hold: record.hold,
+                quantity,
+            };
+            match apply_stock(conn, stock, hold, now).await {
+                Ok(event) => {
+                    events.push(event);
+                    insert_stock_hold(conn, record.hold, stock, quantity, expires_at).await?;
+                    stock_events.insert(stock, events);
                 }
-                events.extend(stock_events.remove(&stock).unwrap_or_default());
+                // A refusal is reported in line order below; a failure of the backend at once.
+                Err(e @ (StoreError::InsufficientStock { .. } | StoreError::Refused { .. })) => {
+                    refused.insert(stock, e);
+                }
+                Err(e) => return Err(e),
             }
         }
+
+        // Report as every store does: the first refused stock line (short or closed), else every
+        // unavailable ticket, in line order.
+        let events = placed_events(record, ticket_events, stock_events, refused)?;
+        Self::append_outbox(conn, &events, now).await
     }
-    if !unavailable.is_empty() {
-        return Err(StoreError::Unavailable {
-            tickets: unavailable,
-        });
-    }
-    append_outbox(conn, &events, now).await
 }

@@ -19,9 +19,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, EventId, UserId};
-use booking_core::ports::queue::{
-    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
-};
+use booking_core::ports::backend::queue::{admission_expiry, admitted};
+use booking_core::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -265,7 +264,7 @@ impl AdmissionQueue for PostgresAdmissionQueue {
         if entry.user != *user.as_uuid() {
             return Err(QueueError::WrongUser);
         }
-        status_of(&mut conn, entry, now).await?.admitted()
+        admitted(status_of(&mut conn, entry, now).await?)
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

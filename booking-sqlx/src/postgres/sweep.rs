@@ -17,16 +17,17 @@ use booking_core::clock::Timestamp;
 use booking_core::ids::OrderId;
 use booking_core::machine::OrderCommand;
 use booking_core::ports::store::{Cas, ExpirySweep, ItemRef, OrderRecord, StoreError};
-use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
 
 use super::PG;
-use super::codec::{append_outbox, nanos};
-use super::inventory::{free_step, lock_tickets, write_tickets};
-use super::records::cas_orders;
+use super::records::{cas_orders, order_in};
+use super::tickets::{free_step, lock_tickets, write_tickets};
+use crate::codec::nanos;
 use crate::error::Db;
-use crate::expiry_sweep::{Outcome, expire_one, merge};
+use crate::store::database::{Outbox, Sweep};
+use crate::store::expiry::{Outcome, expire_one, merge};
+use crate::store::rules::ticket_ids;
 
 /// Most due orders claimed per transaction.
 const PAGE: u32 = 256;
@@ -41,11 +42,7 @@ fn batched(record: &OrderRecord) -> bool {
 }
 
 /// Runs the sweep on `pool`: see the module docs.
-pub(super) async fn expire_due(
-    pool: &PgPool,
-    now: Timestamp,
-    batch: u32,
-) -> Result<ExpirySweep, StoreError> {
+async fn sweep_pages(pool: &PgPool, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError> {
     let mut sweep = ExpirySweep::default();
     let target = usize::try_from(batch).unwrap_or(usize::MAX);
     let now_ns = nanos(now)?;
@@ -76,7 +73,7 @@ pub(super) async fn expire_due(
         );
         let (mut together, mut alone) = (Vec::new(), Vec::new());
         for row in &page {
-            let Json(record) = row.try_get::<Json<OrderRecord>, _>("record").db(PG)?;
+            let record = order_in(row)?;
             if batched(&record) {
                 together.push(record);
             } else {
@@ -91,7 +88,7 @@ pub(super) async fn expire_due(
         for id in alone {
             let mut part = ExpirySweep::default();
             let mut tx = pool.begin().await.db(PG)?;
-            match expire_one(&mut *tx, id, now, &mut part).await? {
+            match expire_one::<Postgres>(&mut *tx, id, now, &mut part).await? {
                 Outcome::Expired => tx.commit().await.db(PG)?,
                 Outcome::Skipped => {
                     tx.rollback().await.db(PG)?;
@@ -125,14 +122,7 @@ async fn expire_together(
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = records
-        .iter()
-        .flat_map(|r| &r.lines)
-        .filter_map(|l| match l.item {
-            ItemRef::Ticket { ticket } => Some(*ticket.as_uuid()),
-            ItemRef::Stock { .. } => None,
-        })
-        .collect();
+    let ids = ticket_ids(records.iter().flat_map(|r| &r.lines).map(|l| &l.item));
     let tickets = lock_tickets(conn, &ids).await?;
     let (mut changes, mut orders, mut events) = (Vec::new(), Vec::new(), Vec::new());
     let mut outcomes = Vec::with_capacity(records.len());
@@ -168,50 +158,35 @@ async fn expire_together(
     }
     write_tickets(conn, &changes).await?;
     cas_orders(conn, &orders).await?;
-    append_outbox(conn, &events, now).await?;
+    Postgres::append_outbox(conn, &events, now).await?;
     Ok(outcomes)
 }
 
-/// `(id, deadline)` of at most `limit` unpaid orders due at `now_ns` after the cursor
-/// `after`, oldest deadline first: the page of the shared one-order-at-a-time sweep
-/// (`crate::expiry_sweep`), which [`expire_due`] above replaces on PostgreSQL with pages
-/// claimed in one transaction.
-pub(super) async fn due_page(
-    pool: &PgPool,
-    now_ns: i64,
-    after: (i64, Uuid),
-    limit: i64,
-) -> Result<Vec<(Uuid, i64)>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, expires_ns FROM orders
-         WHERE state IN ('Pending', 'AwaitingPayment') AND expires_ns <= $1
-           AND (expires_ns, id) > ($2, $3)
-         ORDER BY expires_ns, id LIMIT $4",
-    )
-    .bind(now_ns)
-    .bind(after.0)
-    .bind(after.1)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .db(PG)
-}
+impl Sweep for Postgres {
+    async fn expire_due(
+        pool: &PgPool,
+        now: Timestamp,
+        batch: u32,
+    ) -> Result<ExpirySweep, StoreError> {
+        sweep_pages(pool, now, batch).await
+    }
 
-/// Order `id`, locked, if it is still unpaid and due and no other transaction holds it.
-pub(super) async fn claim_due(
-    conn: &mut PgConnection,
-    id: OrderId,
-    now: Timestamp,
-) -> Result<Option<OrderRecord>, StoreError> {
-    let claimed: Option<(Json<OrderRecord>,)> = sqlx::query_as(
-        "SELECT record FROM orders
-         WHERE id = $1 AND state IN ('Pending', 'AwaitingPayment') AND expires_ns <= $2
-         FOR UPDATE SKIP LOCKED",
-    )
-    .bind(id.as_uuid())
-    .bind(nanos(now)?)
-    .fetch_optional(conn)
-    .await
-    .db(PG)?;
-    Ok(claimed.map(|(Json(record),)| record))
+    /// Locked, and only if no other transaction holds it (`SKIP LOCKED`).
+    async fn claim_due(
+        conn: &mut PgConnection,
+        id: OrderId,
+        now: Timestamp,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let claimed = sqlx::query(
+            "SELECT record FROM orders
+             WHERE id = $1 AND state IN ('Pending', 'AwaitingPayment') AND expires_ns <= $2
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(id.as_uuid())
+        .bind(nanos(now)?)
+        .fetch_optional(conn)
+        .await
+        .db(PG)?;
+        claimed.as_ref().map(order_in).transpose()
+    }
 }

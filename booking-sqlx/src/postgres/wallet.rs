@@ -14,9 +14,8 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::UserId;
 use booking_core::money::{Currency, Money};
-use booking_core::ports::wallet::{
-    LedgerEntry, LedgerRef, Movement, MovementRequest, WalletError, WalletStore,
-};
+use booking_core::ports::backend::wallet::MovementRequest;
+use booking_core::ports::wallet::{LedgerEntry, LedgerRef, Movement, WalletError, WalletStore};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::PG;

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use booking_core::clock::Clock;
+use booking_core::ports::backend::idempotency::{ClaimTerms, claim, retained_until};
 use booking_core::ports::idempotency::{
-    BeginOutcome, Claim, ClaimTerms, Fingerprint, IdempotencyError, IdempotencyKey,
-    IdempotencyStore, Scope, StoredOutcome, retained_until,
+    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, IdempotencyStore, Scope,
+    StoredOutcome,
 };
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -139,7 +140,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         .await
         .port(SQ)?;
         tx.commit().await.port(SQ)?;
-        Ok(BeginOutcome::Claimed(Claim::new(
+        Ok(BeginOutcome::Claimed(claim(
             scope.clone(),
             key.clone(),
             *fingerprint,

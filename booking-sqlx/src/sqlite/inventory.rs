@@ -1,252 +1,113 @@
-//! Tickets, stock counts and stock hold records, read and written inside a write
-//! transaction.
-//!
-//! Callers read a row, run its state machine in Rust and write the machine's next state back
-//! with `WHERE version = ?`: the write lock the transaction holds since `BEGIN IMMEDIATE`
-//! keeps the row as read, and the version check would catch a row changed behind its back.
+//! Listing tickets and stocks on SQLite, reading them back, and what is left to sell.
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, HoldId, StockId, TicketId};
-use booking_core::machine::{DomainEvent, Kind, Stock, StockCommand, Ticket};
-use booking_core::ports::store::StoreError;
-use sqlx::SqliteConnection;
-use sqlx::types::Json;
+use booking_core::ids::{EventId, StockId, TicketId};
+use booking_core::machine::Kind;
+use booking_core::ports::store::{Availability, StockListing, StoreError, TicketListing};
+use sqlx::{Sqlite, SqlitePool};
 use uuid::Uuid;
 
 use super::SQ;
 use super::rows::{
-    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, one_row, stock_of_row, ticket_of_row,
+    STOCK_COLUMNS, StockRow, TICKET_COLUMNS, TicketRow, inserted, stock_listing, ticket_listing,
 };
-use crate::codec::{Listing, TicketColumns, from_db, nanos, to_db};
+use super::store::begin_write;
+use super::tickets::insert_ticket;
+use crate::codec::{Listing, from_db, nanos, to_db};
 use crate::error::Db;
+use crate::store::database::Inventory;
 
-/// The ticket `id` and its event, if listed.
-pub(super) async fn find_ticket(
-    conn: &mut SqliteConnection,
-    id: TicketId,
-) -> Result<Option<(Ticket, EventId)>, StoreError> {
-    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?");
-    let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id.as_uuid())
-        .fetch_optional(conn)
+impl Inventory for Sqlite {
+    async fn add_tickets(pool: &SqlitePool, listings: &[TicketListing]) -> Result<(), StoreError> {
+        // One write transaction: a taken id fails all of it (the dropped transaction rolls
+        // back the rows already inserted).
+        let mut tx = begin_write(pool).await.db(SQ)?;
+        for l in listings {
+            let listing = Listing::of_ticket(l);
+            let rows = insert_ticket(&mut tx, &l.ticket, l.event, listing).await?;
+            inserted("ticket", l.ticket.id(), rows)?;
+        }
+        tx.commit().await.db(SQ)
+    }
+
+    async fn add_stock(pool: &SqlitePool, listing: &StockListing) -> Result<(), StoreError> {
+        let stock = &listing.stock;
+        let rows = sqlx::query(
+            "INSERT INTO stocks (id, event_id, state, capacity, held, sold, version, listing)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(stock.id().as_uuid())
+        .bind(listing.event.as_uuid())
+        .bind(stock.state().name())
+        .bind(i64::from(stock.capacity()))
+        .bind(i64::from(stock.held()))
+        .bind(i64::from(stock.sold()))
+        .bind(to_db(stock.version())?)
+        .bind(Listing::of_stock(listing))
+        .execute(pool)
+        .await
+        .db(SQ)?
+        .rows_affected();
+        inserted("stock", stock.id(), rows)
+    }
+
+    async fn ticket(pool: &SqlitePool, id: TicketId) -> Result<TicketListing, StoreError> {
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?");
+        let row: TicketRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .db(SQ)?
+            .ok_or_else(|| StoreError::not_found("ticket", id))?;
+        ticket_listing(row)
+    }
+
+    async fn stock(pool: &SqlitePool, id: StockId) -> Result<StockListing, StoreError> {
+        let sql = format!("SELECT {STOCK_COLUMNS} FROM stocks WHERE id = ?");
+        let row: StockRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .db(SQ)?
+            .ok_or_else(|| StoreError::not_found("stock", id))?;
+        stock_listing(row)
+    }
+
+    async fn availability(
+        pool: &SqlitePool,
+        event: EventId,
+        now: Timestamp,
+    ) -> Result<Availability, StoreError> {
+        let now = nanos(now)?;
+        let (available, total): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state = 'Available' OR (state = 'Held' AND expires_ns <= ?)), 0),
+                    COUNT(*)
+             FROM tickets WHERE event_id = ?",
+        )
+        .bind(now)
+        .bind(event.as_uuid())
+        .fetch_one(pool)
         .await
         .db(SQ)?;
-    row.map(|row| Ok((ticket_of_row(&row)?, EventId::from_uuid(row.6))))
-        .transpose()
-}
-
-/// The ticket `id`, or `NotFound`.
-pub(super) async fn ticket(
-    conn: &mut SqliteConnection,
-    id: TicketId,
-) -> Result<Ticket, StoreError> {
-    find_ticket(conn, id)
-        .await?
-        .map(|(ticket, _)| ticket)
-        .ok_or_else(|| StoreError::not_found("ticket", id))
-}
-
-/// Writes `next` over the ticket stored at version `was`.
-pub(super) async fn save_ticket(
-    conn: &mut SqliteConnection,
-    was: u64,
-    next: &Ticket,
-) -> Result<(), StoreError> {
-    let c = TicketColumns::of(next)?;
-    let written = sqlx::query(
-        "UPDATE tickets SET state = ?, order_id = ?, hold_id = ?, expires_ns = ?, version = ?
-         WHERE id = ? AND version = ?",
-    )
-    .bind(c.state)
-    .bind(c.order)
-    .bind(c.hold)
-    .bind(c.expires_ns)
-    .bind(c.version)
-    .bind(next.id().as_uuid())
-    .bind(to_db(was)?)
-    .execute(conn)
-    .await
-    .db(SQ)?
-    .rows_affected();
-    one_row("ticket", written)
-}
-
-/// Inserts a listed ticket; how many rows it inserted (0: the id is taken).
-pub(super) async fn insert_ticket(
-    conn: &mut SqliteConnection,
-    ticket: &Ticket,
-    event: EventId,
-    listing: Json<Listing>,
-) -> Result<u64, StoreError> {
-    let c = TicketColumns::of(ticket)?;
-    let rows = sqlx::query(
-        "INSERT INTO tickets (id, event_id, state, order_id, hold_id, expires_ns, version, listing)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(ticket.id().as_uuid())
-    .bind(event.as_uuid())
-    .bind(c.state)
-    .bind(c.order)
-    .bind(c.hold)
-    .bind(c.expires_ns)
-    .bind(c.version)
-    .bind(listing)
-    .execute(conn)
-    .await
-    .db(SQ)?
-    .rows_affected();
-    Ok(rows)
-}
-
-/// The stock `id` and its event, if listed.
-pub(super) async fn find_stock(
-    conn: &mut SqliteConnection,
-    id: StockId,
-) -> Result<Option<(Stock, EventId)>, StoreError> {
-    let sql = format!("SELECT {STOCK_COLUMNS} FROM stocks WHERE id = ?");
-    let row: Option<StockRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id.as_uuid())
-        .fetch_optional(conn)
+        let stocks: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT s.id, s.capacity - s.held - s.sold + COALESCE(
+                        (SELECT SUM(h.quantity) FROM stock_holds h
+                         WHERE h.stock_id = s.id AND h.status = 'active' AND h.expires_ns <= ?),
+                        0)
+             FROM stocks s WHERE s.event_id = ? ORDER BY s.listed",
+        )
+        .bind(now)
+        .bind(event.as_uuid())
+        .fetch_all(pool)
         .await
         .db(SQ)?;
-    row.map(|row| Ok((stock_of_row(&row)?, EventId::from_uuid(row.6))))
-        .transpose()
-}
-
-/// Applies `command` to stock `id` and writes the result; returns its event. A refusal is
-/// `InsufficientStock` or `Refused`; an unknown stock `NotFound`.
-pub(super) async fn apply_stock(
-    conn: &mut SqliteConnection,
-    id: StockId,
-    command: StockCommand,
-    now: Timestamp,
-) -> Result<DomainEvent, StoreError> {
-    let (stock, _) = find_stock(conn, id)
-        .await?
-        .ok_or_else(|| StoreError::not_found("stock", id))?;
-    let t = stock
-        .apply(command, now)
-        .map_err(|e| StoreError::stock_refused(id, e))?;
-    let next = t.next;
-    let written = sqlx::query(
-        "UPDATE stocks SET state = ?, capacity = ?, held = ?, sold = ?, version = ?
-         WHERE id = ? AND version = ?",
-    )
-    .bind(next.state().name())
-    .bind(i64::from(next.capacity()))
-    .bind(i64::from(next.held()))
-    .bind(i64::from(next.sold()))
-    .bind(to_db(next.version())?)
-    .bind(id.as_uuid())
-    .bind(to_db(stock.version())?)
-    .execute(conn)
-    .await
-    .db(SQ)?
-    .rows_affected();
-    one_row("stock", written)?;
-    Ok(t.event)
-}
-
-/// How a stock hold record ended, or that it is still active.
-pub(super) mod status {
-    /// Holding its units.
-    pub(crate) const ACTIVE: &str = "active";
-    /// Given back by a cancel.
-    pub(crate) const RELEASED: &str = "released";
-    /// Given back after its deadline (by the sweep or a later order).
-    pub(crate) const EXPIRED: &str = "expired";
-    /// Its units were sold.
-    pub(crate) const SOLD: &str = "sold";
-}
-
-/// One stock hold record: its quantity, deadline and status.
-#[derive(Debug, Clone)]
-pub(super) struct HoldRecord {
-    pub(super) quantity: u32,
-    pub(super) expires_ns: i64,
-    pub(super) status: String,
-}
-
-impl HoldRecord {
-    /// Whether the hold still keeps its units.
-    pub(super) fn is_active(&self) -> bool {
-        self.status == status::ACTIVE
+        Ok(Availability::new(
+            from_db(available, "ticket count").db(SQ)?,
+            from_db(total, "ticket count").db(SQ)?,
+            stocks
+                .into_iter()
+                .map(|(id, n)| Ok((StockId::from_uuid(id), from_db(n, "stock count").db(SQ)?)))
+                .collect::<Result<_, StoreError>>()?,
+        ))
     }
-}
-
-/// `hold`'s record of `stock`, if it has one.
-pub(super) async fn stock_hold(
-    conn: &mut SqliteConnection,
-    hold: HoldId,
-    stock: StockId,
-) -> Result<Option<HoldRecord>, StoreError> {
-    let row: Option<(i64, i64, String)> = sqlx::query_as(
-        "SELECT quantity, expires_ns, status FROM stock_holds WHERE hold_id = ? AND stock_id = ?",
-    )
-    .bind(hold.as_uuid())
-    .bind(stock.as_uuid())
-    .fetch_optional(conn)
-    .await
-    .db(SQ)?;
-    row.map(|(quantity, expires_ns, status)| {
-        Ok(HoldRecord {
-            quantity: from_db(quantity, "hold quantity").db(SQ)?,
-            expires_ns,
-            status,
-        })
-    })
-    .transpose()
-}
-
-/// Writes `hold`'s record of `stock`, replacing any earlier one.
-pub(super) async fn put_stock_hold(
-    conn: &mut SqliteConnection,
-    hold: HoldId,
-    stock: StockId,
-    record: &HoldRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO stock_holds (hold_id, stock_id, quantity, expires_ns, status)
-         VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (hold_id, stock_id) DO UPDATE
-         SET quantity = excluded.quantity, expires_ns = excluded.expires_ns,
-             status = excluded.status",
-    )
-    .bind(hold.as_uuid())
-    .bind(stock.as_uuid())
-    .bind(i64::from(record.quantity))
-    .bind(record.expires_ns)
-    .bind(&record.status)
-    .execute(conn)
-    .await
-    .db(SQ)?;
-    Ok(())
-}
-
-/// Gives back the units of every lapsed active hold of `stock` at `now` (lazy expiry),
-/// oldest deadline first; returns their events.
-pub(super) async fn reclaim_lapsed(
-    conn: &mut SqliteConnection,
-    stock: StockId,
-    now: Timestamp,
-) -> Result<Vec<DomainEvent>, StoreError> {
-    let lapsed: Vec<(Uuid, i64)> = sqlx::query_as(
-        "UPDATE stock_holds SET status = 'expired'
-         WHERE stock_id = ? AND status = 'active' AND expires_ns <= ?
-         RETURNING hold_id, quantity",
-    )
-    .bind(stock.as_uuid())
-    .bind(nanos(now)?)
-    .fetch_all(&mut *conn)
-    .await
-    .db(SQ)?;
-    let mut events = Vec::with_capacity(lapsed.len());
-    for (hold, quantity) in lapsed {
-        let command = StockCommand::Expire {
-            hold: HoldId::from_uuid(hold),
-            quantity: from_db(quantity, "hold quantity").db(SQ)?,
-        };
-        events.push(apply_stock(conn, stock, command, now).await?);
-    }
-    Ok(events)
 }

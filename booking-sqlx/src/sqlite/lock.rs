@@ -17,9 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::{Clock, Timestamp};
 use booking_core::policy::Sleeper;
+use booking_core::ports::backend::lock::{LeaseHandle, acquire_polling, lease, normalize_keys};
 use booking_core::ports::lock::{
-    FencingToken, Lease, LeaseHandle, LockError, LockGuard, LockManager, LockOptions,
-    acquire_polling, normalize_keys,
+    FencingToken, Lease, LockError, LockGuard, LockManager, LockOptions,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -109,7 +109,7 @@ impl Leases {
         tx.commit().await.port(SQ)?;
         let token = FencingToken::new(from_db(raw, "lock token").port(SQ)?);
         let grants = keys.iter().map(|k| (k.clone(), token)).collect();
-        Ok((Lease::new(grants), end))
+        Ok((lease(grants), end))
     }
 }
 

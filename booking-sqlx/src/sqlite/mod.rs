@@ -1,10 +1,19 @@
 //! The SQLite backend: every port of booking-core in one database file.
 //!
-//! [`SqliteStore`] (the booking store), [`SqliteCouponStore`], [`SqliteWalletStore`],
-//! [`SqliteIdempotencyStore`], [`SqliteAdmissionQueue`] and [`SqliteLockManager`] share one
-//! pool and one schema, created by [`MIGRATOR`] ([`SqliteStore::migrate`]).
-//! [`SqliteStore::connect`] opens a file (`sqlite://booking.db?mode=rwc`) or an in-memory
-//! database (`sqlite::memory:`) with the pool options the backend is built for.
+//! | port | type | file |
+//! |---|---|---|
+//! | [`BookingStore`](booking_core::ports::store::BookingStore) | [`SqliteStore`] | `store.rs`, `inventory.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
+//! | [`CouponStore`](booking_core::ports::coupon::CouponStore) | [`SqliteCouponStore`] | `coupon.rs` |
+//! | [`WalletStore`](booking_core::ports::wallet::WalletStore) | [`SqliteWalletStore`] | `wallet.rs` |
+//! | [`IdempotencyStore`](booking_core::ports::idempotency::IdempotencyStore) | [`SqliteIdempotencyStore`] | `idempotency.rs` |
+//! | [`AdmissionQueue`](booking_core::ports::queue::AdmissionQueue) | [`SqliteAdmissionQueue`] | `queue.rs` |
+//! | [`LockManager`](booking_core::ports::lock::LockManager) | [`SqliteLockManager`] | `lock.rs` |
+//!
+//! They share one pool and one schema, created by [`MIGRATOR`]
+//! ([`SqliteStore::migrate`](crate::SqlStore::migrate)).
+//! [`SqliteStore::connect`](crate::SqlStore::connect) opens a file
+//! (`sqlite://booking.db?mode=rwc`) or an in-memory database (`sqlite::memory:`) with the pool
+//! options the backend is built for.
 //!
 //! # Schema
 //!
@@ -27,7 +36,7 @@
 //! transaction see the last committed state (WAL lets them run beside the writer).
 //!
 //! A writer waits for the lock up to the connection's `busy_timeout`; if that runs out the
-//! operation fails with `SQLITE_BUSY`, reported as [`StoreError::Busy`] (nothing was done,
+//! operation fails with `SQLITE_BUSY`, reported as [`StoreError::Busy`](booking_core::ports::store::StoreError::Busy) (nothing was done,
 //! retry), or as the port's `Backend` error for ports without a busy variant.
 //!
 //! Per operation: a hold reads its tickets and stocks, runs the machines (a lapsed hold is
@@ -47,121 +56,52 @@
 //!   once). Throughput is one writer's.
 //! - [`SqliteLockManager`]'s leases are rows of the same file: they coordinate the processes
 //!   that share that file (one host, a local file system), nothing beyond.
-//! - An in-memory database lives in one connection; [`SqliteStore::connect`] gives it a pool
-//!   of one.
+//! - An in-memory database lives in one connection; [`SqliteStore::connect`](crate::SqlStore::connect)
+//!   gives it a pool of one.
 
-use std::str::FromStr;
-use std::time::Duration;
+use sqlx::Sqlite;
 
-use booking_core::ports::store::StoreError;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
-
-use crate::error::{Backend, Db};
+use crate::error::Backend;
+use crate::store::SqlStore;
 
 mod coupon;
-mod flow;
 mod idempotency;
 mod inventory;
+mod items;
 mod lock;
+mod outbox;
 mod place;
 mod queue;
 mod records;
 mod rows;
-mod steps;
+mod stocks;
 mod store;
 mod sweep;
+mod tickets;
 mod wallet;
 
 pub use coupon::SqliteCouponStore;
 pub use idempotency::SqliteIdempotencyStore;
 pub use lock::SqliteLockManager;
 pub use queue::SqliteAdmissionQueue;
+pub use store::{BUSY_TIMEOUT, connect_options};
 pub use wallet::SqliteWalletStore;
+
+pub(crate) use store::begin_write;
 
 /// The backend these modules report errors as.
 const SQ: Backend = Backend::Sqlite;
-
-/// How long a writer waits for another's write lock before failing busy.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Connections of a file database's pool from [`SqliteStore::connect`]: readers run beside
-/// the one writer.
-const POOL_SIZE: u32 = 8;
 
 /// The migrations that create every port's tables (`migrations/sqlite`), embedded in the
 /// binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Opens a write transaction: `BEGIN IMMEDIATE` takes the database's write lock now, so
-/// everything the transaction reads stays as read until it commits.
-pub(crate) async fn begin_write(
-    pool: &SqlitePool,
-) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
-
-/// The connect options [`SqliteStore::connect`] uses for `url`: WAL journal, foreign keys,
-/// `synchronous = NORMAL` (durable at checkpoints, never corrupt) and [`BUSY_TIMEOUT`].
-pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
-    Ok(SqliteConnectOptions::from_str(url)?
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(BUSY_TIMEOUT))
-}
-
 /// The [`BookingStore`](booking_core::ports::store::BookingStore) on SQLite.
 ///
 /// Every writing operation is one `BEGIN IMMEDIATE` transaction (see the module docs).
+/// [`SqliteStore::connect`](SqlStore::connect) opens a file (`sqlite://booking.db?mode=rwc`) or
+/// an in-memory database (`sqlite::memory:`) with the pool options the backend is built for;
+/// a pool of your own ([`SqliteStore::new`](SqlStore::new)) needs a `busy_timeout` on its
+/// connections (as [`connect_options`] sets), or concurrent writers fail busy at once.
 /// Cloning is cheap: clones share the pool.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
-
-impl SqliteStore {
-    /// A store over `pool`, whose database must have the tables [`SqliteStore::migrate`]
-    /// creates. Give its connections a `busy_timeout` (as [`connect_options`] does), or
-    /// concurrent writers fail busy at once.
-    pub fn new(pool: SqlitePool) -> Self {
-        SqliteStore { pool }
-    }
-
-    /// Opens the database at `url` (`sqlite://booking.db?mode=rwc` creates the file,
-    /// `sqlite::memory:` is private to the pool) with [`connect_options`]; an in-memory
-    /// database gets a pool of one connection that is never closed, a file one of eight.
-    /// Run [`SqliteStore::migrate`] next.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = connect_options(url).db(SQ)?;
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = if in_memory {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(POOL_SIZE)
-        };
-        let pool = pool.connect_with(options).await.db(SQ)?;
-        Ok(SqliteStore { pool })
-    }
-
-    /// Creates or upgrades the tables of every SQLite port with [`MIGRATOR`]. Safe to run on
-    /// every start.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Backend {
-                backend: SQ.name(),
-                source: Box::new(e),
-            })
-    }
-
-    /// The pool the store runs on; build the other SQLite ports over it.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-}
+pub type SqliteStore = SqlStore<Sqlite>;

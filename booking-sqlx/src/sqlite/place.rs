@@ -1,27 +1,30 @@
-//! `place_order`: hold every item of an order and insert it, in one write transaction.
+//! `place_order` on SQLite: hold every item of an order and insert it, in one write
+//! transaction.
 
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, StockId, TicketId};
+use booking_core::ids::{EventId, TicketId};
 use booking_core::machine::{OrderStateKind, StockCommand, Ticket, TicketCommand};
+use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
-use sqlx::SqliteConnection;
+use sqlx::{Sqlite, SqliteConnection};
+use uuid::Uuid;
 
-use super::inventory::{
-    HoldRecord, apply_stock, find_stock, find_ticket, put_stock_hold, reclaim_lapsed, save_ticket,
-    status,
-};
 use super::records::insert_order;
-use super::rows::append_outbox;
+use super::stocks::{HoldRecord, apply_stock, find_stock, put_stock_hold, reclaim_lapsed, status};
+use super::tickets::{find_ticket, save_ticket};
 use crate::codec::nanos;
+use crate::store::database::{Outbox, Placing};
+use crate::store::rules::{listed_event, placed_events};
 
-/// What the order's lines name, as read at the start of the hold: each ticket with its
-/// event, each stock's event. Unknown items are absent.
+/// What the order's lines name, as read at the start of the hold: each ticket, and the event
+/// of each listed ticket and stock. Unknown items are absent.
 #[derive(Debug, Default)]
 struct Items {
-    tickets: HashMap<TicketId, (Ticket, EventId)>,
-    stocks: HashMap<StockId, EventId>,
+    tickets: HashMap<TicketId, Ticket>,
+    ticket_events: HashMap<Uuid, EventId>,
+    stock_events: HashMap<Uuid, EventId>,
 }
 
 impl Items {
@@ -31,102 +34,92 @@ impl Items {
         for line in &record.lines {
             match line.item {
                 ItemRef::Ticket { ticket } => {
-                    if let Some(found) = find_ticket(conn, ticket).await? {
+                    if let Some((found, event)) = find_ticket(conn, ticket).await? {
                         items.tickets.insert(ticket, found);
+                        items.ticket_events.insert(*ticket.as_uuid(), event);
                     }
                 }
                 ItemRef::Stock { stock, .. } => {
                     if let Some((_, event)) = find_stock(conn, stock).await? {
-                        items.stocks.insert(stock, event);
+                        items.stock_events.insert(*stock.as_uuid(), event);
                     }
                 }
             }
         }
         Ok(items)
     }
-
-    /// The event `item` is listed under, or `NotFound`.
-    fn event_of(&self, item: &ItemRef) -> Result<EventId, StoreError> {
-        match *item {
-            ItemRef::Ticket { ticket } => self
-                .tickets
-                .get(&ticket)
-                .map(|(_, event)| *event)
-                .ok_or_else(|| StoreError::not_found("ticket", ticket)),
-            ItemRef::Stock { stock, .. } => self
-                .stocks
-                .get(&stock)
-                .copied()
-                .ok_or_else(|| StoreError::not_found("stock", stock)),
-        }
-    }
 }
 
-/// Holds every item of `record` and inserts it, inside the caller's write transaction. On
-/// error the caller rolls back, so nothing is held.
-///
-/// Errors as the reference store reports them: a taken order id, a non-pending order, an
-/// invalid line (unknown item, another event's, repeated, zero quantity), then in line order
-/// the first stock line that cannot be held, else every ticket that is not free.
-pub(super) async fn place_order(
-    conn: &mut SqliteConnection,
-    record: &OrderRecord,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let id = record.order.id();
-    // Inserting the order first claims its id; the row goes again if anything below fails.
-    insert_order(conn, record).await?;
-    if record.order.state().kind() != OrderStateKind::Pending {
-        return Err(StoreError::Invalid(
-            "a new order must be pending".to_owned(),
-        ));
-    }
-    let items = Items::read(conn, record).await?;
-    record.check_lines(|item| items.event_of(item))?;
+impl Placing for Sqlite {
+    /// The write lock keeps every row read here as read until the commit; on error the caller
+    /// rolls back, so nothing is held.
+    async fn place_order(
+        conn: &mut SqliteConnection,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = record.order.id();
+        // Inserting the order first claims its id; the row goes again if anything below fails.
+        insert_order(conn, record).await?;
+        if record.order.state().kind() != OrderStateKind::Pending {
+            return Err(StoreError::Invalid(
+                "a new order must be pending".to_owned(),
+            ));
+        }
+        let items = Items::read(conn, record).await?;
+        check_lines(record, |item| {
+            listed_event(item, &items.ticket_events, &items.stock_events)
+        })?;
 
-    let expires_at = record.order.expires_at();
-    let take = TicketCommand::Hold {
-        order: id,
-        hold: record.hold,
-        expires_at,
-    };
-    let (mut events, mut unavailable) = (Vec::new(), Vec::new());
-    for line in &record.lines {
-        match line.item {
-            ItemRef::Ticket { ticket } => {
-                let Some((current, _)) = items.tickets.get(&ticket) else {
-                    continue; // check_lines found every ticket
-                };
-                // A ticket is free if available or held by a lapsed hold: the machine says.
-                match current.apply(take, now) {
-                    Ok(t) => {
+        let expires_at = record.order.expires_at();
+        let take = TicketCommand::Hold {
+            order: id,
+            hold: record.hold,
+            expires_at,
+        };
+        let (mut held, mut stock_events, mut refused) =
+            (HashMap::new(), HashMap::new(), HashMap::new());
+        for line in &record.lines {
+            match line.item {
+                ItemRef::Ticket { ticket } => {
+                    let Some(current) = items.tickets.get(&ticket) else {
+                        continue; // check_lines found every ticket
+                    };
+                    // A ticket is free if available or held by a lapsed hold: the machine says.
+                    if let Ok(t) = current.apply(take, now) {
                         save_ticket(conn, current.version(), &t.next).await?;
-                        events.push(t.event);
+                        held.insert(ticket, t.event);
                     }
-                    Err(_) => unavailable.push(ticket),
+                }
+                ItemRef::Stock { stock, quantity } => {
+                    let mut events = reclaim_lapsed(conn, stock, now).await?;
+                    let hold = StockCommand::Hold {
+                        order: id,
+                        hold: record.hold,
+                        quantity,
+                    };
+                    match apply_stock(conn, stock, hold, now).await {
+                        Ok(event) => events.push(event),
+                        // A refusal is reported in line order below; a failure at once.
+                        Err(
+                            e @ (StoreError::InsufficientStock { .. } | StoreError::Refused { .. }),
+                        ) => {
+                            refused.insert(stock, e);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    stock_events.insert(stock, events);
+                    let held = HoldRecord {
+                        quantity,
+                        expires_ns: nanos(expires_at)?,
+                        status: status::ACTIVE.to_owned(),
+                    };
+                    put_stock_hold(conn, record.hold, stock, &held).await?;
                 }
             }
-            ItemRef::Stock { stock, quantity } => {
-                events.extend(reclaim_lapsed(conn, stock, now).await?);
-                let hold = StockCommand::Hold {
-                    order: id,
-                    hold: record.hold,
-                    quantity,
-                };
-                events.push(apply_stock(conn, stock, hold, now).await?);
-                let held = HoldRecord {
-                    quantity,
-                    expires_ns: nanos(expires_at)?,
-                    status: status::ACTIVE.to_owned(),
-                };
-                put_stock_hold(conn, record.hold, stock, &held).await?;
-            }
         }
+        let events = placed_events(record, held, stock_events, refused)?;
+        Self::append_outbox(conn, &events, now).await
     }
-    if !unavailable.is_empty() {
-        return Err(StoreError::Unavailable {
-            tickets: unavailable,
-        });
-    }
-    append_outbox(conn, &events, now).await
 }

@@ -12,9 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{AdmissionToken, EventId, UserId};
-use booking_core::ports::queue::{
-    Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus, admission_expiry,
-};
+use booking_core::ports::backend::queue::{admission_expiry, admitted};
+use booking_core::ports::queue::{Admission, AdmissionQueue, QueueEntry, QueueError, QueueStatus};
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
@@ -213,7 +212,7 @@ impl AdmissionQueue for SqliteAdmissionQueue {
         if row.user != user {
             return Err(QueueError::WrongUser);
         }
-        row.status(now).port::<QueueError>(SQ)?.admitted()
+        admitted(row.status(now).port::<QueueError>(SQ)?)
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

@@ -1,16 +1,14 @@
-//! SQLite rows to records and back: each table's row as a tuple, decoded by the rules in
-//! [`crate::codec`]; and the outbox, written in the caller's transaction.
+//! SQLite rows to records: each table's row as a tuple, decoded by the rules in
+//! [`crate::codec`]; and the checks of what a statement changed.
 
-use booking_core::clock::Timestamp;
 use booking_core::ids::EventId;
-use booking_core::machine::{DomainEvent, Stock, Ticket};
-use booking_core::ports::store::{OutboxEntry, StockListing, StoreError, TicketListing};
-use sqlx::SqliteConnection;
+use booking_core::machine::{Stock, Ticket};
+use booking_core::ports::store::{StockListing, StoreError, TicketListing};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::SQ;
-use crate::codec::{Listing, events_json, from_db, instant, nanos, stock_of, ticket_of};
+use crate::codec::{Listing, stock_of, ticket_of};
 use crate::error::{Db, DbError};
 
 /// The columns [`TicketRow`] reads, in its order.
@@ -72,36 +70,6 @@ pub(super) fn stock_listing(row: StockRow) -> Result<StockListing, StoreError> {
         listing.price,
     )
     .tagged(listing.tags))
-}
-
-/// Appends `events` to the outbox, in order, inside the caller's transaction. The write
-/// lock makes `seq` follow commit order.
-pub(super) async fn append_outbox(
-    conn: &mut SqliteConnection,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let at = nanos(now)?;
-    for event in events_json(events)? {
-        sqlx::query("INSERT INTO outbox (event, recorded_ns) VALUES (?, ?)")
-            .bind(event)
-            .bind(at)
-            .execute(&mut *conn)
-            .await
-            .db(SQ)?;
-    }
-    Ok(())
-}
-
-/// An `outbox` row `(seq, event, recorded_ns)` as an entry.
-pub(super) fn outbox_entry(
-    (seq, Json(event), recorded): (i64, Json<DomainEvent>, i64),
-) -> Result<OutboxEntry, StoreError> {
-    Ok(OutboxEntry::new(
-        from_db(seq, "outbox seq").db(SQ)?,
-        event,
-        instant(recorded).db(SQ)?,
-    ))
 }
 
 /// Fails unless a write of a row read in the same write transaction changed exactly that

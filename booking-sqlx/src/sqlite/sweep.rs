@@ -1,4 +1,4 @@
-//! The SQL of `expire_due` on SQLite (the sweep itself is `crate::expiry_sweep`).
+//! The SQL of `expire_due` on SQLite (the sweep itself is `crate::store::expiry`).
 //!
 //! Due orders are read a page at a time from the `orders_unpaid_by_deadline` index, oldest
 //! deadline first, outside any transaction. Each is then re-read inside its own write
@@ -9,52 +9,63 @@
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::OrderId;
-use booking_core::ports::store::{OrderRecord, StoreError};
-use sqlx::types::Json;
-use sqlx::{SqliteConnection, SqlitePool};
+use booking_core::ports::store::{ExpirySweep, OrderRecord, StoreError};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::SQ;
-use crate::codec::nanos;
+use crate::codec::{nanos, order_of};
 use crate::error::Db;
+use crate::store::database::{DuePages, Sweep};
+use crate::store::expiry;
 
-/// `(id, deadline)` of at most `limit` unpaid orders due at `now_ns` after the cursor
-/// `after`, oldest deadline first.
-pub(super) async fn due_page(
-    pool: &SqlitePool,
-    now_ns: i64,
-    after: (i64, Uuid),
-    limit: i64,
-) -> Result<Vec<(Uuid, i64)>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, expires_ns FROM orders
-         WHERE state IN ('Pending', 'AwaitingPayment') AND expires_ns <= ?
-           AND (expires_ns, id) > (?, ?)
-         ORDER BY expires_ns, id LIMIT ?",
-    )
-    .bind(now_ns)
-    .bind(after.0)
-    .bind(after.1)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .db(SQ)
+impl Sweep for Sqlite {
+    async fn expire_due(
+        pool: &SqlitePool,
+        now: Timestamp,
+        batch: u32,
+    ) -> Result<ExpirySweep, StoreError> {
+        expiry::expire_due(pool, now, batch).await
+    }
+
+    /// The write transaction keeps the order as read.
+    async fn claim_due(
+        conn: &mut SqliteConnection,
+        id: OrderId,
+        now: Timestamp,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT record FROM orders
+             WHERE id = ? AND state IN ('Pending', 'AwaitingPayment') AND expires_ns <= ?",
+        )
+        .bind(id.as_uuid())
+        .bind(nanos(now)?)
+        .fetch_optional(conn)
+        .await
+        .db(SQ)?;
+        due.map(|text| order_of(&text).db(SQ)).transpose()
+    }
 }
 
-/// Order `id` if it is still unpaid and due; the write transaction keeps it so.
-pub(super) async fn claim_due(
-    conn: &mut SqliteConnection,
-    id: OrderId,
-    now: Timestamp,
-) -> Result<Option<OrderRecord>, StoreError> {
-    let due: Option<(Json<OrderRecord>,)> = sqlx::query_as(
-        "SELECT record FROM orders
-         WHERE id = ? AND state IN ('Pending', 'AwaitingPayment') AND expires_ns <= ?",
-    )
-    .bind(id.as_uuid())
-    .bind(nanos(now)?)
-    .fetch_optional(conn)
-    .await
-    .db(SQ)?;
-    Ok(due.map(|(Json(record),)| record))
+impl DuePages for Sqlite {
+    async fn due_page(
+        pool: &SqlitePool,
+        now_ns: i64,
+        after: (i64, Uuid),
+        limit: i64,
+    ) -> Result<Vec<(Uuid, i64)>, StoreError> {
+        sqlx::query_as(
+            "SELECT id, expires_ns FROM orders
+             WHERE state IN ('Pending', 'AwaitingPayment') AND expires_ns <= ?
+               AND (expires_ns, id) > (?, ?)
+             ORDER BY expires_ns, id LIMIT ?",
+        )
+        .bind(now_ns)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .db(SQ)
+    }
 }

@@ -4,7 +4,7 @@
 //! Each test gets its own database (`booking_test_<unix seconds>_<uuid>`) holding freshly
 //! migrated tables, so tests run in parallel without seeing each other. Set
 //! `BOOKING_TEST_MYSQL_URL` (for example `mysql://root@127.0.0.1:3306/test`); without it the
-//! tests print `skipped: …` and pass, except under CI (`CI` set), where they fail. The user
+//! tests are ignored with that reason, except under CI (`CI` set), where they fail. The user
 //! needs the right to create and drop databases.
 //!
 //! A test cannot drop its database when it ends (the backend has no teardown hook), so the
@@ -23,7 +23,7 @@ use booking_sqlx::{
     MySqlAdmissionQueue, MySqlCouponStore, MySqlIdempotencyStore, MySqlLockManager, MySqlStore,
     MySqlWalletStore,
 };
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
 use super::support::{PREFIX, fresh_name, is_stale, server_url};
@@ -61,38 +61,46 @@ async fn drop_stale_databases(admin: &mut MySqlConnection) {
     }
 }
 
+/// A fresh database on the test server with every port's tables, and a pool of it.
+async fn fresh_database() -> MySqlPool {
+    let url = server_url(URL_VAR);
+    let options = MySqlConnectOptions::from_str(&url)
+        .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a MySQL URL: {e}"));
+    let mut admin = MySqlConnection::connect_with(&options)
+        .await
+        .unwrap_or_else(|e| panic!("MySQL at {URL_VAR}={url:?} does not answer: {e}"));
+    if !CLEANED.swap(true, Ordering::SeqCst) {
+        drop_stale_databases(&mut admin).await;
+    }
+    let database = fresh_name();
+    // The name is built here from digits and hex, never from input.
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+    admin.close().await.expect("close the admin connection");
+
+    let pool = MySqlPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options.database(&database))
+        .await
+        .expect("connect the test pool");
+    MySqlStore::new(pool.clone())
+        .migrate()
+        .await
+        .expect("migrate the test database");
+    pool
+}
+
 #[async_trait]
 impl BackendFactory for MySql {
-    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
-        let url = server_url(URL_VAR)?;
-        let options = MySqlConnectOptions::from_str(&url)
-            .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a MySQL URL: {e}"));
-        let mut admin = MySqlConnection::connect_with(&options)
-            .await
-            .unwrap_or_else(|e| panic!("MySQL at {URL_VAR}={url:?} does not answer: {e}"));
-        if !CLEANED.swap(true, Ordering::SeqCst) {
-            drop_stale_databases(&mut admin).await;
-        }
-        let database = fresh_name();
-        // The name is built here from digits and hex, never from input.
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        admin.close().await.expect("close the admin connection");
-
-        let pool = MySqlPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.database(&database))
-            .await
-            .expect("connect the test pool");
+    async fn backend(&self, clock: ManualClock) -> Backend {
+        let pool = fresh_database().await;
         let store = MySqlStore::new(pool.clone());
-        store.migrate().await.expect("migrate the test database");
-
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
-        Some(Backend {
+        Backend {
             store: Arc::new(store),
             coupons: Arc::new(MySqlCouponStore::new(pool.clone())),
             wallet: Arc::new(MySqlWalletStore::new(pool.clone())),
@@ -104,8 +112,44 @@ impl BackendFactory for MySql {
             )),
             locks: Arc::new(MySqlLockManager::new(pool, shared, sleeper)),
             clock,
-        })
+        }
     }
 }
 
-booking_core::conformance_tests!(MySql);
+booking_core::conformance_tests!(
+    #[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
+    MySql
+);
+
+/// Rows written in the previous stored form (before it was versioned, before refunds kept
+/// their answers) read as the records they stand for; the next write stores the current form.
+#[tokio::test]
+#[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
+async fn mysql_reads_rows_of_the_previous_stored_form() {
+    let pool = fresh_database().await;
+    super::legacy_rows::check_legacy_rows!(
+        &pool,
+        &MySqlStore::new(pool.clone()),
+        "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
+                             payment_id, record)
+         VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT INTO payments (id, order_id, order_ref, state, version, record)
+         VALUES (?, ?, ?, ?, 0, ?)",
+        "SELECT record FROM orders WHERE id = ?",
+    );
+}
+
+/// `MySqlStore::connect` to a server that is not there fails at once, naming the backend and
+/// where it was connecting, never the password. No server needed.
+#[tokio::test]
+async fn mysql_connect_names_where_it_failed_and_not_the_password() {
+    let err = MySqlStore::connect("mysql://booker:s3cret@127.0.0.1:1/shop")
+        .await
+        .expect_err("nothing listens on port 1");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("mysql store failed: cannot reach 127.0.0.1:1/shop: "),
+        "{message}"
+    );
+    assert!(!format!("{message} {err:?}").contains("s3cret"), "{err:?}");
+}

@@ -52,7 +52,7 @@ fn delete_stale_files(dir: &std::path::Path) {
 
 #[async_trait]
 impl BackendFactory for Sqlite {
-    async fn backend(&self, clock: ManualClock) -> Option<Backend> {
+    async fn backend(&self, clock: ManualClock) -> Backend {
         let dir = std::env::temp_dir();
         if !CLEANED.swap(true, Ordering::SeqCst) {
             delete_stale_files(&dir);
@@ -71,7 +71,7 @@ impl BackendFactory for Sqlite {
 
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
-        Some(Backend {
+        Backend {
             store: Arc::new(store),
             coupons: Arc::new(SqliteCouponStore::new(pool.clone())),
             wallet: Arc::new(SqliteWalletStore::new(pool.clone())),
@@ -83,7 +83,7 @@ impl BackendFactory for Sqlite {
             )),
             locks: Arc::new(SqliteLockManager::new(pool, shared, sleeper)),
             clock,
-        })
+        }
     }
 }
 
@@ -107,4 +107,42 @@ async fn an_in_memory_store_keeps_its_tables() {
             "{missing:?}"
         );
     }
+}
+
+/// Rows written in the previous stored form (before it was versioned, before refunds kept
+/// their answers) read as the records they stand for; the next write stores the current form.
+#[tokio::test]
+async fn sqlite_reads_rows_of_the_previous_stored_form() {
+    let store = SqliteStore::connect("sqlite::memory:")
+        .await
+        .expect("open an in-memory database");
+    store.migrate().await.expect("migrate it");
+    super::legacy_rows::check_legacy_rows!(
+        store.pool(),
+        &store,
+        "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
+                             payment_id, record)
+         VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT INTO payments (id, order_id, order_ref, state, version, record)
+         VALUES (?, ?, ?, ?, 0, ?)",
+        "SELECT record FROM orders WHERE id = ?",
+    );
+}
+
+/// A file SQLite cannot open is refused at once, and the message says which file and why.
+#[tokio::test]
+async fn sqlite_connect_names_the_file_it_could_not_open() {
+    let err = SqliteStore::connect("sqlite:///nonexistent-dir/x.db?mode=rwc")
+        .await
+        .expect_err("the directory does not exist");
+    let message = err.to_string();
+    assert!(
+        message
+            .starts_with("sqlite store failed: cannot reach database file /nonexistent-dir/x.db: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("unable to open database file"),
+        "{message}"
+    );
 }

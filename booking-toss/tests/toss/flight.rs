@@ -18,8 +18,8 @@ use booking_core::service::{
     BookingError, BookingService, Confirmation, HoldRequest, ItemRef, PaymentIntent, Policies,
     Ports, RefundRequest,
 };
+use booking_core::testkit::Backend;
 use booking_core::testkit::fixtures::seats;
-use booking_core::testkit::{Backend, BackendFactory, MemoryBackend};
 use booking_toss::fake::{FakeFault, FakeOp, FakeTossConfig};
 use booking_toss::{GATEWAY_NAME, Status, SuccessRedirect};
 
@@ -83,7 +83,7 @@ impl Flight {
     pub(crate) async fn open_with(tune: impl FnOnce(FakeTossConfig) -> FakeTossConfig) -> Flight {
         let clock = ManualClock::new(booking_core::testkit::start_time());
         let toss = Toss::on(clock, tune, booking_toss::Timeouts::default()).await;
-        let backend = MemoryBackend.backend(toss.clock.clone()).await.unwrap();
+        let backend = Backend::in_memory(toss.clock.clone());
         let clock: Arc<dyn Clock> = Arc::new(toss.clock.clone());
         let gateway: Arc<dyn PaymentGateway> = Arc::new(toss.gateway.clone());
         let sleeper = ManualSleeper::new(toss.clock.clone());

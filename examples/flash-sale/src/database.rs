@@ -153,7 +153,10 @@ impl Stores {
     async fn postgres(url: &str) -> Result<Stores, Box<dyn Error>> {
         let options = PgConnectOptions::from_str(url)?;
         let schema = fresh_name();
-        let mut admin = options.connect().await?;
+        let mut admin = options
+            .connect()
+            .await
+            .map_err(|e| format!("PostgreSQL at {}: {e}", server(url)))?;
         // The name is made of letters, digits and underscores above, never of input.
         sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
             .execute(&mut admin)
@@ -178,7 +181,10 @@ impl Stores {
     async fn mysql(url: &str) -> Result<Stores, Box<dyn Error>> {
         let options = MySqlConnectOptions::from_str(url)?;
         let database = fresh_name();
-        let mut admin = options.connect().await?;
+        let mut admin = options
+            .connect()
+            .await
+            .map_err(|e| format!("MySQL at {}: {e}", server(url)))?;
         // As above: a generated name.
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
             .execute(&mut admin)
@@ -233,9 +239,29 @@ impl Teardown {
     }
 }
 
+/// The host, port and database a server URL names, without the user and password.
+fn server(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    rest.split(['?', '#']).next().unwrap_or(rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_is_named_without_its_password() {
+        assert_eq!(
+            server("postgres://bob:s3cret@db.example:5433/shop?sslmode=require"),
+            "db.example:5433/shop"
+        );
+        assert_eq!(
+            server("mysql://root@127.0.0.1:3306/test"),
+            "127.0.0.1:3306/test"
+        );
+        assert_eq!(server("postgres://localhost/x"), "localhost/x");
+    }
 
     #[test]
     fn urls_name_their_database() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 
 use super::{FencingToken, LockError, LockOptions};
+use crate::ports::backend::lock::LeaseHandle;
 
 /// Which keys a lease holds and the fencing token each was granted. Cheap to clone: pass it
 /// into the work done under the lock so every write can carry its token.
@@ -17,8 +18,9 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// A lease over `grants` (key, token), sorted by key. Backends build this on acquisition.
-    pub fn new(mut grants: Vec<(String, FencingToken)>) -> Self {
+    /// A lease over `grants` (key, token), sorted by key. Backends build this on acquisition,
+    /// through [`backend::lock::lease`](crate::ports::backend::lock::lease).
+    pub(crate) fn new(mut grants: Vec<(String, FencingToken)>) -> Self {
         grants.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Lease {
             grants: grants.into(),
@@ -49,26 +51,6 @@ impl Lease {
     }
 }
 
-/// What a [`LockGuard`] asks of the backend that granted it.
-#[async_trait::async_trait]
-pub trait LeaseHandle: Send + Sync + fmt::Debug + 'static {
-    /// Pushes the lease's expiry to `ttl` from now and returns the new expiry.
-    ///
-    /// # Errors
-    /// [`LockError::Lost`] if the lease already ran out or was taken over.
-    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<Timestamp, LockError>;
-
-    /// Gives the keys up.
-    ///
-    /// # Errors
-    /// [`LockError::Lost`] if the lease ran out before this call (the keys are free anyway).
-    async fn release(&self, lease: &Lease) -> Result<(), LockError>;
-
-    /// Best-effort release for a guard dropped without [`LockGuard::release`]. May do
-    /// nothing, in which case the lease ends at its expiry.
-    fn release_detached(&self, lease: &Lease);
-}
-
 /// A held lease. Release it with [`release`](Self::release) (dropping it releases on a
 /// best-effort basis); prefer [`LockManagerExt::with_lock`](super::LockManagerExt::with_lock),
 /// which does both for you.
@@ -92,8 +74,9 @@ impl fmt::Debug for LockGuard {
 
 impl LockGuard {
     /// A guard over `lease`, valid until `expires_at`, extended and released through
-    /// `handle`. Backends call this, then [`arm`](Self::arm).
-    pub fn new(lease: Lease, expires_at: Timestamp, handle: Arc<dyn LeaseHandle>) -> Self {
+    /// `handle`; [`arm`](Self::arm) it next. Backends do both through
+    /// [`backend::lock::guard`](crate::ports::backend::lock::guard).
+    pub(crate) fn new(lease: Lease, expires_at: Timestamp, handle: Arc<dyn LeaseHandle>) -> Self {
         LockGuard {
             lease,
             expires_at: Arc::new(Mutex::new(expires_at)),
@@ -109,7 +92,7 @@ impl LockGuard {
     /// # Errors
     /// [`LockError::WatchdogUnavailable`] without the `tokio` feature or outside a tokio
     /// runtime; the lease is released before returning it.
-    pub async fn arm(self, options: &LockOptions) -> Result<Self, LockError> {
+    pub(crate) async fn arm(self, options: &LockOptions) -> Result<Self, LockError> {
         if !options.watchdog {
             return Ok(self);
         }

@@ -12,7 +12,7 @@ pub enum WithLockError<E> {
     #[error(transparent)]
     Lock(LockError),
     /// The work ran under the lock and failed with its own error.
-    #[error("work under the lock failed")]
+    #[error("work under the lock failed: {0}")]
     Work(#[source] E),
 }
 

@@ -1,7 +1,9 @@
-//! The wait every [`LockManager`](super::LockManager) applies to held keys: the lease's end,
-//! the bounded wait's backoff schedule, and the polling loop of managers that cannot be told
-//! when a key is released (the SQL ones).
+//! For implementors of [`LockManager`]: the one order keys are taken in, the lease's end, the
+//! bounded wait's backoff schedule and the polling loop of managers that cannot be told when
+//! a key is released (the SQL ones), and the guard a manager hands out with the
+//! [`LeaseHandle`] it extends and releases through.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,84 @@ use std::time::Duration;
 use crate::clock::{Clock, Timestamp};
 use crate::policy::{Sleeper, span_between};
 
-use super::{Lease, LeaseHandle, LockError, LockGuard, LockOptions, LockWait};
+#[cfg(doc)]
+use crate::ports::lock::LockManager;
+use crate::ports::lock::{FencingToken, Lease, LockError, LockGuard, LockOptions, LockWait};
+
+/// Sorts and dedupes `keys` and checks the request, so every implementation takes keys in one
+/// global order.
+///
+/// # Errors
+/// [`LockError::Invalid`] for no keys, an empty key, a zero TTL or a bounded wait whose
+/// backoff cannot grow past zero (it would spin).
+pub fn normalize_keys(keys: &[&str], options: &LockOptions) -> Result<Vec<String>, LockError> {
+    if keys.is_empty() {
+        return Err(LockError::Invalid {
+            reason: "no keys to lock",
+        });
+    }
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(LockError::Invalid {
+            reason: "a lock key is empty",
+        });
+    }
+    if options.ttl.is_zero() {
+        return Err(LockError::Invalid {
+            reason: "the lease TTL is zero",
+        });
+    }
+    if let LockWait::Bounded { max_backoff, .. } = options.wait
+        && max_backoff.is_zero()
+    {
+        return Err(LockError::Invalid {
+            reason: "a bounded wait needs a max_backoff greater than zero",
+        });
+    }
+    let mut sorted: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    Ok(sorted)
+}
+
+/// The lease a manager grants: `grants` (key, fencing token), kept sorted by key.
+pub fn lease(grants: Vec<(String, FencingToken)>) -> Lease {
+    Lease::new(grants)
+}
+
+/// The guard a manager hands out for `lease`, valid until `expires_at`, extended and released
+/// through `handle`; with its watchdog started if `options` ask for one.
+///
+/// # Errors
+/// [`LockError::WatchdogUnavailable`] if `options` ask for a watchdog without the `tokio`
+/// feature or outside a tokio runtime; the lease is released before returning it.
+pub async fn guard(
+    lease: Lease,
+    expires_at: Timestamp,
+    handle: Arc<dyn LeaseHandle>,
+    options: &LockOptions,
+) -> Result<LockGuard, LockError> {
+    LockGuard::new(lease, expires_at, handle).arm(options).await
+}
+
+/// What a [`LockGuard`] asks of the backend that granted it.
+#[async_trait::async_trait]
+pub trait LeaseHandle: Send + Sync + fmt::Debug + 'static {
+    /// Pushes the lease's expiry to `ttl` from now and returns the new expiry.
+    ///
+    /// # Errors
+    /// [`LockError::Lost`] if the lease already ran out or was taken over.
+    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<Timestamp, LockError>;
+
+    /// Gives the keys up.
+    ///
+    /// # Errors
+    /// [`LockError::Lost`] if the lease ran out before this call (the keys are free anyway).
+    async fn release(&self, lease: &Lease) -> Result<(), LockError>;
+
+    /// Best-effort release for a guard dropped without [`LockGuard::release`]. May do
+    /// nothing, in which case the lease ends at its expiry.
+    fn release_detached(&self, lease: &Lease);
+}
 
 /// The shortest pause: keeps a zero backoff from spinning on a clock that does not move.
 const MIN_PAUSE: Duration = Duration::from_micros(1);
@@ -88,7 +167,7 @@ where
     loop {
         let busy = match attempt(clock.now()).await {
             Ok((lease, expires_at)) => {
-                return LockGuard::new(lease, expires_at, handle).arm(options).await;
+                return guard(lease, expires_at, handle, options).await;
             }
             Err(busy @ LockError::Busy { .. }) => busy,
             Err(other) => return Err(other),
@@ -154,6 +233,41 @@ mod tests {
         assert_eq!(lease_end(at(0), MS).unwrap(), at(1));
         assert!(matches!(
             lease_end(Timestamp::MAX, MS),
+            Err(LockError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn keys_are_sorted_and_deduped() {
+        let opts = LockOptions::default();
+        assert_eq!(
+            normalize_keys(&["b", "a", "b"], &opts).unwrap(),
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+    }
+
+    #[test]
+    fn nonsense_requests_are_typed_errors() {
+        let opts = LockOptions::default();
+        assert!(matches!(
+            normalize_keys(&[], &opts),
+            Err(LockError::Invalid { .. })
+        ));
+        assert!(matches!(
+            normalize_keys(&["a", ""], &opts),
+            Err(LockError::Invalid { .. })
+        ));
+        assert!(matches!(
+            normalize_keys(&["a"], &LockOptions::new(Duration::ZERO)),
+            Err(LockError::Invalid { .. })
+        ));
+        let spinning = LockOptions::default().with_wait(LockWait::Bounded {
+            max_wait: Duration::from_secs(1),
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        });
+        assert!(matches!(
+            normalize_keys(&["a"], &spinning),
             Err(LockError::Invalid { .. })
         ));
     }

@@ -1,13 +1,18 @@
-//! The lease and retention rules every [`IdempotencyStore`](super::IdempotencyStore) applies,
-//! as pure functions of the stored record and `now`: stores differ in how they read and
-//! write records atomically, never in what a record means.
+//! For implementors of [`IdempotencyStore`]: the lease and retention rules every store
+//! applies, as pure functions of the stored record and `now` (stores differ in how they read
+//! and write records atomically, never in what a record means), and the claims `begin` hands
+//! out.
 
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::policy::{add_saturating, span_between};
 
-use super::{BeginOutcome, Fingerprint, IdempotencyError, StoredOutcome};
+#[cfg(doc)]
+use crate::ports::idempotency::IdempotencyStore;
+use crate::ports::idempotency::{
+    BeginOutcome, Claim, Fingerprint, IdempotencyError, IdempotencyKey, Scope, StoredOutcome,
+};
 
 /// When a claim made at `now` lapses, and until when its record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +101,19 @@ pub fn begin_answer(
         }
         RecordState::InFlight { .. } => None,
     }
+}
+
+/// The claim [`IdempotencyStore::begin`] grants on `key` of `scope` for the request with
+/// `fingerprint`, until `lease_expires_at`; `token` must differ from every earlier claim of the
+/// same key (it is how a taken-over claim is told apart).
+pub fn claim(
+    scope: Scope,
+    key: IdempotencyKey,
+    fingerprint: Fingerprint,
+    token: u64,
+    lease_expires_at: Timestamp,
+) -> Claim {
+    Claim::new(scope, key, fingerprint, token, lease_expires_at)
 }
 
 #[cfg(test)]

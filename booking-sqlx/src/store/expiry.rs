@@ -1,8 +1,9 @@
-//! `expire_due` of every SQL `BookingStore`: the sweep of unpaid orders past their deadline.
+//! The shared `expire_due` of the SQL stores: the sweep of unpaid orders past their deadline,
+//! one order per transaction (PostgreSQL batches ticket-only orders on top of [`expire_one`]).
 //!
-//! Due orders are read a page at a time ([`StoreDatabase::due_page`]), oldest deadline
-//! first, outside any transaction. Each is then expired in its own write transaction that
-//! first claims it ([`StoreRows::claim_due`]), re-checking that it is still unpaid and due:
+//! Due orders are read a page at a time ([`DuePages::due_page`]), oldest deadline first,
+//! outside any transaction. Each is then expired in its own write transaction that first
+//! claims it ([`Sweep::claim_due`](super::database::Sweep::claim_due)), re-checking that it is still unpaid and due:
 //! an order another sweeper got to first, or a buyer paid meanwhile, leaves nothing to do.
 //! Orders left alone for their payment do not use up the batch; the page cursor moves past
 //! them so the sweep reaches the due orders behind.
@@ -10,14 +11,22 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::OrderId;
 use booking_core::machine::OrderCommand;
-use booking_core::ports::store::{Cas, ExpirySweep, StoreError, SweepStep};
+use booking_core::ports::backend::store::SweepStep;
+use booking_core::ports::store::{Cas, ExpirySweep, StoreError};
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 use sqlx::Pool;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 use uuid::Uuid;
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use super::database::DuePages;
+use super::database::StoreDatabase;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 use crate::codec::nanos;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 use crate::error::Db;
-use crate::store_writes::{StoreDatabase, StoreRows};
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 /// Most due orders read per page.
 const PAGE: u32 = 256;
 
@@ -32,7 +41,8 @@ pub(crate) enum Outcome {
 }
 
 /// Expires at most `batch` due orders of `pool`: see the module docs.
-pub(crate) async fn expire_due<DB: StoreDatabase>(
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) async fn expire_due<DB: StoreDatabase + DuePages>(
     pool: &Pool<DB>,
     now: Timestamp,
     batch: u32,
@@ -52,7 +62,7 @@ pub(crate) async fn expire_due<DB: StoreDatabase>(
             }
             cursor = (deadline, id);
             let mut tx = DB::begin_write(pool).await.db(DB::BACKEND)?;
-            match expire_one(&mut *tx, OrderId::from_uuid(id), now, &mut sweep).await? {
+            match expire_one::<DB>(&mut *tx, OrderId::from_uuid(id), now, &mut sweep).await? {
                 Outcome::Expired => tx.commit().await.db(DB::BACKEND)?,
                 Outcome::Skipped => {
                     tx.rollback().await.db(DB::BACKEND)?;
@@ -67,26 +77,26 @@ pub(crate) async fn expire_due<DB: StoreDatabase>(
 
 /// Claims and expires order `id` inside `conn`'s transaction, with its payment if that is
 /// still waiting for the buyer; counts an expired order in `sweep`.
-pub(crate) async fn expire_one<C: StoreRows>(
-    conn: &mut C,
+pub(crate) async fn expire_one<DB: StoreDatabase>(
+    conn: &mut DB::Connection,
     id: OrderId,
     now: Timestamp,
     sweep: &mut ExpirySweep,
 ) -> Result<Outcome, StoreError> {
-    let Some(record) = conn.claim_due(id, now).await? else {
+    let Some(record) = DB::claim_due(conn, id, now).await? else {
         return Ok(Outcome::Gone);
     };
     let mut events = Vec::new();
     let mut payment_expired = false;
     if let Some(payment_id) = record.payment {
-        let payment = conn.lock_payment(payment_id).await?;
+        let payment = DB::lock_payment(conn, payment_id).await?;
         match SweepStep::for_payment(&payment.payment, now) {
             SweepStep::ExpirePayment(t) => {
                 events.push(t.event);
                 let expected = payment.version();
                 let mut next = payment;
                 next.payment = t.next;
-                conn.cas_payment(&Cas::new(expected, next)).await?;
+                DB::cas_payment(conn, &Cas::new(expected, next)).await?;
                 payment_expired = true;
             }
             SweepStep::OrderOnly => {}
@@ -98,13 +108,13 @@ pub(crate) async fn expire_one<C: StoreRows>(
         .apply(OrderCommand::Expire, now)
         .map_err(|e| StoreError::refused("Order", e))?;
     events.push(expired.event);
-    let (tickets, units) = conn.free_items(&record, true, now, &mut events).await?;
+    let (tickets, units) = DB::free_items(conn, &record, true, now, &mut events).await?;
     let expected = record.version();
     let mut next = record;
     next.order = expired.next;
     let change = Cas::new(expected, next);
-    conn.cas_order(&change).await?;
-    conn.append_outbox(&events, now).await?;
+    DB::cas_order(conn, &change).await?;
+    DB::append_outbox(conn, &events, now).await?;
     sweep.tickets_released = sweep.tickets_released.saturating_add(tickets);
     sweep.stock_units_released = sweep.stock_units_released.saturating_add(units);
     sweep.payments_expired = sweep
@@ -117,6 +127,7 @@ pub(crate) async fn expire_one<C: StoreRows>(
 }
 
 /// Adds the sweep `part` (of orders later in deadline order) to `sweep`.
+#[cfg(feature = "postgres")]
 pub(crate) fn merge(sweep: &mut ExpirySweep, part: ExpirySweep) {
     sweep.tickets_released = sweep.tickets_released.saturating_add(part.tickets_released);
     sweep.stock_units_released = sweep

@@ -1,5 +1,12 @@
 //! Driver errors, classified once for every database and told to callers as booking-core's
-//! typed errors ([`StoreError`] here; each port maps [`Failure`] to its own error type).
+//! typed errors ([`StoreError`] here; each port maps [`Failure`] to its own error type);
+//! [`location`] says where a failure happened.
+
+mod location;
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) use location::server_target;
+pub(crate) use location::{locate, unreachable};
 
 use booking_core::ports::store::StoreError;
 
@@ -8,32 +15,41 @@ use booking_core::ports::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres,
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite,
     /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
     MySql,
 }
 
 /// PostgreSQL SQLSTATEs that mean "nothing was done, try again": serialization failure,
 /// deadlock, lock not available (`lock_timeout`), statement cancelled (`statement_timeout`).
+#[cfg(feature = "postgres")]
 const PG_RETRYABLE: [&str; 4] = ["40001", "40P01", "55P03", "57014"];
 
 /// MySQL / MariaDB error numbers that mean the same: lock wait timeout (1205), deadlock
 /// (1213), `NOWAIT` lock not granted (3572), statement time limit reached (3024, and 1969
 /// on MariaDB), query interrupted (1317).
+#[cfg(feature = "mysql")]
 const MYSQL_RETRYABLE: [u16; 6] = [1205, 1213, 3572, 3024, 1969, 1317];
 
 /// SQLite primary result codes that mean the same: `SQLITE_BUSY` (5), `SQLITE_LOCKED` (6).
 /// The driver reports extended codes; their low byte is the primary code.
+#[cfg(feature = "sqlite")]
 const SQLITE_RETRYABLE: [i64; 2] = [5, 6];
 
 impl Backend {
     /// The name errors carry (`StoreError::Backend { backend, .. }`).
     pub(crate) const fn name(self) -> &'static str {
         match self {
+            #[cfg(feature = "postgres")]
             Backend::Postgres => "postgres",
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => "sqlite",
+            #[cfg(feature = "mysql")]
             Backend::MySql => "mysql",
         }
     }
@@ -42,13 +58,16 @@ impl Backend {
     /// timeout), with the transaction rolled back.
     fn retryable(self, err: &dyn sqlx::error::DatabaseError) -> bool {
         match self {
+            #[cfg(feature = "postgres")]
             Backend::Postgres => err
                 .code()
                 .is_some_and(|code| PG_RETRYABLE.contains(&code.as_ref())),
+            #[cfg(feature = "mysql")]
             Backend::MySql => {
                 mysql_number(err).is_some_and(|n| MYSQL_RETRYABLE.contains(&n))
                     || err.code().is_some_and(|code| code == "40001")
             }
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => err
                 .code()
                 .and_then(|code| code.parse::<i64>().ok())
@@ -62,12 +81,6 @@ impl Backend {
 fn mysql_number(err: &dyn sqlx::error::DatabaseError) -> Option<u16> {
     err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
         .map(sqlx::mysql::MySqlDatabaseError::number)
-}
-
-/// Without the `mysql` feature no error is a MySQL error.
-#[cfg(not(feature = "mysql"))]
-fn mysql_number(_: &dyn sqlx::error::DatabaseError) -> Option<u16> {
-    None
 }
 
 /// What went wrong below a port, before it is mapped to the port's error.
@@ -111,7 +124,8 @@ impl DbError {
                 }
             }
             DbError::Sql(sqlx::Error::PoolTimedOut) => Failure::Busy(
-                "no database connection free within the pool's acquire timeout".into(),
+                "no connection free within the pool's acquire timeout (the database may be down)"
+                    .into(),
             ),
             DbError::Sql(other) => Failure::Other(Box::new(other)),
             corrupt @ DbError::Corrupt { .. } => Failure::Other(Box::new(corrupt)),
@@ -236,9 +250,22 @@ impl<T, D: Into<DbError>> PortDb<T> for Result<T, D> {
 mod tests {
     use super::*;
 
+    /// Every backend compiled in, with its name.
+    #[allow(clippy::vec_init_then_push)] // which pushes happen depends on the features
+    pub(super) fn every_backend() -> Vec<(Backend, &'static str)> {
+        let mut all = Vec::new();
+        #[cfg(feature = "postgres")]
+        all.push((Backend::Postgres, "postgres"));
+        #[cfg(feature = "sqlite")]
+        all.push((Backend::Sqlite, "sqlite"));
+        #[cfg(feature = "mysql")]
+        all.push((Backend::MySql, "mysql"));
+        all
+    }
+
     #[test]
     fn an_exhausted_pool_is_busy_on_every_backend() {
-        for backend in [Backend::Postgres, Backend::Sqlite, Backend::MySql] {
+        for (backend, _) in every_backend() {
             let err: Result<(), _> = Err(sqlx::Error::PoolTimedOut);
             assert!(matches!(err.db(backend), Err(StoreError::Busy(_))));
         }
@@ -246,7 +273,7 @@ mod tests {
 
     #[test]
     fn other_driver_failures_and_corrupt_rows_name_the_backend() {
-        for (backend, name) in [(Backend::Postgres, "postgres"), (Backend::Sqlite, "sqlite")] {
+        for (backend, name) in every_backend() {
             for err in [
                 DbError::Sql(sqlx::Error::PoolClosed),
                 DbError::corrupt("ticket", "unknown state"),

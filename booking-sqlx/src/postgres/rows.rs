@@ -1,19 +1,16 @@
-//! PostgreSQL rows to records: the columns read here, the rules in [`crate::codec`].
+//! PostgreSQL rows to records: the columns read here, the rules in [`crate::codec`]; and the
+//! checks that a statement changed what the transaction locked, as the machine computed it.
 
-use booking_core::clock::Timestamp;
 use booking_core::ids::EventId;
-use booking_core::machine::{DomainEvent, Stock, Ticket};
-use booking_core::ports::store::{OutboxEntry, StockListing, StoreError, TicketListing};
+use booking_core::machine::{Stock, Ticket};
+use booking_core::ports::store::{StockListing, StoreError, TicketListing};
+use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
 
 use super::PG;
-pub(crate) use crate::codec::{
-    Listing, TicketColumns, events_json, from_db, instant, nanos, to_db,
-};
-use crate::codec::{stock_of, ticket_of};
-use crate::error::Db;
+use crate::codec::{Listing, stock_of, ticket_of};
+use crate::error::{Db, DbError};
 
 /// The ticket stored in `row`, whose ticket columns carry the names `cols` gives
 /// (`[id, state, order_id, hold_id, expires_ns, version]`).
@@ -76,35 +73,33 @@ pub(crate) fn stock_listing(row: &PgRow) -> Result<StockListing, StoreError> {
     .tagged(listing.tags))
 }
 
-/// Appends `events` to the outbox, in order, as part of the caller's transaction.
-pub(crate) async fn append_outbox(
-    conn: &mut PgConnection,
-    events: &[DomainEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
+/// Fails unless a write of `n` rows the transaction has locked changed `written` of them:
+/// only a change behind its back gets here.
+pub(crate) fn all_written(written: u64, n: usize, what: &'static str) -> Result<(), StoreError> {
+    if written == n as u64 {
+        Ok(())
+    } else {
+        Err(DbError::corrupt(
+            what,
+            format!("a locked {what} changed during the transaction"),
+        ))
+        .db(PG)
     }
-    let json = events_json(events)?;
-    // WITH ORDINALITY keeps the events' order in the identity values they get.
-    sqlx::query(
-        "INSERT INTO outbox (event, recorded_ns)
-         SELECT e::jsonb, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
-    )
-    .bind(json)
-    .bind(nanos(now)?)
-    .execute(conn)
-    .await
-    .db(PG)?;
-    Ok(())
 }
 
-/// An `outbox` row as an entry.
-pub(crate) fn outbox_entry(row: &PgRow) -> Result<OutboxEntry, StoreError> {
-    let Json(event): Json<DomainEvent> = row.try_get("event").db(PG)?;
-    Ok(OutboxEntry::new(
-        from_db(row.try_get("seq").db(PG)?, "outbox seq").db(PG)?,
-        event,
-        instant(row.try_get("recorded_ns").db(PG)?).db(PG)?,
-    ))
+/// Fails unless the machine's next state is what the statement wrote.
+pub(crate) fn agree<T: PartialEq + std::fmt::Debug>(
+    what: &'static str,
+    machine: &T,
+    stored: &T,
+) -> Result<(), StoreError> {
+    if machine == stored {
+        Ok(())
+    } else {
+        Err(DbError::corrupt(
+            what,
+            format!("machine computed {machine:?}, database wrote {stored:?}"),
+        ))
+        .db(PG)
+    }
 }

@@ -10,11 +10,12 @@
 //! A cursor at the lowest id has nothing below it, and no statement is run.
 
 use booking_core::ids::{EventId, OrderId, UserId};
+use booking_core::ports::backend::store::check_page;
 use booking_core::ports::store::{OrderPage, OrderRecord, StoreError};
 use sqlx::Pool;
 use uuid::Uuid;
 
-use crate::store_writes::StoreDatabase;
+use super::database::Records;
 
 /// Whose orders a page lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +46,12 @@ impl OrdersOf {
 
 /// One page of the orders of `of` on `pool`: see the module docs. A limit outside 1 to
 /// [`OrderPage::MAX_LIMIT`] is `Invalid`.
-pub(crate) async fn order_page<DB: StoreDatabase>(
+pub(crate) async fn order_page<DB: Records>(
     pool: &Pool<DB>,
     of: OrdersOf,
     page: &OrderPage,
 ) -> Result<Vec<OrderRecord>, StoreError> {
-    page.check()?;
+    check_page(page)?;
     let Some(upto) = highest_listed(page.before) else {
         return Ok(Vec::new());
     };

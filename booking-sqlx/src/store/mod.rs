@@ -1,0 +1,97 @@
+//! The SQL [`BookingStore`](booking_core::ports::store::BookingStore), written once for every
+//! database: [`SqlStore`].
+//!
+//! | file | what |
+//! |---|---|
+//! | `booking.rs` | the port, operation by operation: reads call the database's statement, writes run the sequence of `writes.rs` |
+//! | `writes.rs` | every write as one transaction of row steps in one fixed order |
+//! | `expiry.rs` | the sweep of due orders, one order per transaction |
+//! | `pages.rs` | a page of a buyer's or an event's orders |
+//! | `rules.rs` | the item rules every database applies alike |
+//! | `database.rs` | what a database supplies: its SQL, one trait per job |
+//!
+//! A backend (`sqlite/`, `postgres/`, `mysql/`) implements the traits of `database.rs`, each in
+//! its file of the same name, and holds its SQL and little else.
+
+mod booking;
+pub(crate) mod database;
+pub(crate) mod expiry;
+pub(crate) mod pages;
+pub(crate) mod rules;
+pub(crate) mod writes;
+
+use std::fmt;
+
+use booking_core::ports::store::StoreError;
+use sqlx::Pool;
+
+use crate::error::locate;
+use database::StoreDatabase;
+
+/// The [`BookingStore`](booking_core::ports::store::BookingStore) on the database `DB`:
+/// [`SqliteStore`](crate::SqliteStore), [`PostgresStore`](crate::PostgresStore) or
+/// [`MySqlStore`](crate::MySqlStore).
+///
+/// `DB` is `sqlx::Sqlite`, `sqlx::Postgres` or `sqlx::MySql`, each with its feature. Every
+/// operation is one transaction of `DB` (see the backend's module docs for how each database
+/// makes it atomic). Cloning is cheap: clones share the pool.
+pub struct SqlStore<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
+// `StoreDatabase` is crate-private: the store exists for the databases of this crate only.
+#[allow(private_bounds)]
+impl<DB: StoreDatabase> SqlStore<DB> {
+    /// A store over `pool`, whose database must have the tables
+    /// [`migrate`](SqlStore::migrate) creates.
+    pub fn new(pool: Pool<DB>) -> Self {
+        SqlStore { pool }
+    }
+
+    /// Opens the database at `url` with the pool options the backend is built for (see its
+    /// module docs), once a first connection showed that the database answers; run
+    /// [`migrate`](SqlStore::migrate) next. An error names the backend and where it was
+    /// connecting, never the password.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Ok(SqlStore {
+            pool: DB::connect(url).await?,
+        })
+    }
+
+    /// Creates or upgrades the tables of every port of the backend. Safe to run on every
+    /// start, and from several processes at once on PostgreSQL and MySQL (the migrator takes
+    /// a lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrated = DB::migrator().run(&self.pool).await;
+        self.located(migrated.map_err(|e| StoreError::Backend {
+            backend: DB::BACKEND.name(),
+            source: Box::new(e),
+        }))
+    }
+
+    /// The pool the store runs on; build the backend's other ports over it.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// `result`, with a connection failure or a busy database told where it happened.
+    fn located<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        result.map_err(|e| locate(e, DB::BACKEND, || DB::target(&self.pool)))
+    }
+}
