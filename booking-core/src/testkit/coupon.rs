@@ -216,3 +216,36 @@ pub async fn coupon_bad_calls_are_typed(b: Backend) {
     assert!(store.coupons_of(stranger).await.unwrap().is_empty());
     assert_eq!(store.remaining(closing.id).await.unwrap(), 9);
 }
+
+/// A holder's coupons of every campaign are listed, oldest first, and a campaign that
+/// refused the user is not.
+pub async fn coupon_holders_list_their_coupons_of_every_campaign(b: Backend) {
+    let store = &b.coupons;
+    let (first, second, spent) = (campaign(5), campaign(5), campaign(1));
+    for c in [&first, &second, &spent] {
+        store.create_campaign(c).await.unwrap();
+    }
+    let user = UserId::new();
+    store
+        .issue(spent.id, UserId::new(), b.clock.now())
+        .await
+        .unwrap();
+    store.issue(first.id, user, b.clock.now()).await.unwrap();
+    b.clock.advance(Duration::from_secs(1));
+    store.issue(second.id, user, b.clock.now()).await.unwrap();
+    assert!(matches!(
+        store.issue(spent.id, user, b.clock.now()).await,
+        Err(CouponError::Exhausted)
+    ));
+    let held = store.coupons_of(user).await.unwrap();
+    assert_eq!(
+        held.iter().map(|c| (c.coupon, c.state)).collect::<Vec<_>>(),
+        [
+            (first.id, CouponUse::Issued),
+            (second.id, CouponUse::Issued)
+        ]
+    );
+    assert!(held.iter().all(|c| c.user == user && c.code == "FIRST100"));
+    assert!(held[0].issued_at < held[1].issued_at);
+    assert!(store.coupons_of(UserId::new()).await.unwrap().is_empty());
+}

@@ -115,17 +115,34 @@ pub async fn idempotency_expired_claim_is_taken_over(b: Backend) {
     );
 }
 
-/// Abandoning a claim frees the key for any request, even a different one.
+/// Abandoning a claim frees the key for any request, even a different one; the abandoned
+/// claim can neither complete nor abandon the claim that came after it.
 pub async fn idempotency_abandon_frees_the_key(b: Backend) {
     let scope = Scope::tenant("shop");
     let claim = claimed(begin(&b, &scope, "{}").await);
     b.idempotency.abandon(&claim).await.unwrap();
     let next = claimed(begin(&b, &scope, r#"{"new":true}"#).await);
     assert_ne!(next.token(), claim.token());
+    assert!(matches!(
+        b.idempotency.complete(&claim, stored(200, "stale")).await,
+        Err(IdempotencyError::Lost)
+    ));
+    assert!(matches!(
+        b.idempotency.abandon(&claim).await,
+        Err(IdempotencyError::Lost)
+    ));
+    b.idempotency
+        .complete(&next, stored(201, "new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        begin(&b, &scope, r#"{"new":true}"#).await,
+        BeginOutcome::Replay(stored(201, "new"))
+    );
 }
 
 /// A completed record is replayed until the retention period ends, survives a purge before
-/// then, and is forgotten after: the key may be used afresh.
+/// then, and is forgotten after (a purge counts it): the key may be used afresh.
 pub async fn idempotency_records_are_forgotten_after_retention(b: Backend) {
     let scope = Scope::tenant("shop");
     let claim = claimed(begin(&b, &scope, "{}").await);
@@ -141,7 +158,8 @@ pub async fn idempotency_records_are_forgotten_after_retention(b: Backend) {
         BeginOutcome::Replay(_)
     ));
     b.clock.advance(Duration::from_secs(1));
-    b.idempotency.purge_expired(10).await.unwrap();
+    assert_eq!(b.idempotency.purge_expired(10).await.unwrap(), 1);
+    assert_eq!(b.idempotency.purge_expired(10).await.unwrap(), 0);
     claimed(begin(&b, &scope, r#"{"x":1}"#).await);
 }
 

@@ -166,6 +166,7 @@ macro_rules! __conformance_section {
                 coupon_reserved_by_one_order_and_used_once,
                 coupon_concurrent_reserves_have_one_winner,
                 coupon_bad_calls_are_typed,
+                coupon_holders_list_their_coupons_of_every_campaign,
             );
         }
     };

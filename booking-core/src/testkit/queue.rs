@@ -209,6 +209,10 @@ pub async fn queue_leaving_closes_the_gap(b: Backend) {
     }
     b.queue.leave(tokens[1]).await.unwrap();
     b.queue.leave(tokens[1]).await.unwrap();
+    assert!(matches!(
+        b.queue.status(tokens[1], at(&b, 0)).await,
+        Err(QueueError::UnknownToken)
+    ));
     let mut positions = Vec::new();
     for t in [tokens[0], tokens[2], tokens[3], tokens[4]] {
         positions.push(b.queue.status(t, at(&b, 0)).await.unwrap());
@@ -232,6 +236,10 @@ pub async fn queue_leaving_closes_the_gap(b: Backend) {
             .await
             .is_err()
     );
+    // A leaver who comes back joins at the back, with a new token.
+    let back = b.queue.join(event, users[0], at(&b, 1)).await.unwrap();
+    assert_ne!(back.token, tokens[0]);
+    assert_eq!(back.status, QueueStatus::Waiting { position: 3 });
 }
 
 /// Admissions from many concurrent operators never admit a token twice or skip one, and

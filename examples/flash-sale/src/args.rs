@@ -1,5 +1,5 @@
-//! The command line: `--buyers N --seats N --seed N --database URL`, parsed by hand (four
-//! flags do not need a parser crate).
+//! The command line: `--buyers N --seats N --seed N --database URL --redis URL`, parsed by
+//! hand (five flags do not need a parser crate).
 
 use crate::database::Database;
 
@@ -14,10 +14,12 @@ pub(crate) struct Args {
     pub(crate) seed: u64,
     /// Where the records are kept.
     pub(crate) database: Database,
+    /// Redis nodes to coordinate on (locks, waiting room, coupons, hot-stock gate), if any.
+    pub(crate) redis: Option<Vec<String>>,
 }
 
 pub(crate) const USAGE: &str = "\
-usage: example-flash-sale [--buyers N] [--seats N] [--seed N] [--database URL]
+usage: example-flash-sale [--buyers N] [--seats N] [--seed N] [--database URL] [--redis URL]
 
   --buyers N       buyers arriving when the sale opens (default 1000, at most 100000)
   --seats N        seats on sale (default 100, at most 10000)
@@ -27,7 +29,10 @@ usage: example-flash-sale [--buyers N] [--seats N] [--seed N] [--database URL]
                      sqlite://FILE       a new SQLite file, kept afterwards
                      postgres://…        a PostgreSQL server (a schema for this sale)
                      mysql://…           a MySQL/MariaDB server (a database for this sale)
-                     memory              booking-core's in-memory ports";
+                     memory              booking-core's in-memory ports
+  --redis URL      coordinate on Redis: locks, the waiting room, coupons and a hot-stock
+                   gate in front of the database (redis://host:port; several URLs separated
+                   by commas: the nodes of a Redis Cluster). Its keys are removed afterwards";
 
 impl Default for Args {
     fn default() -> Self {
@@ -36,6 +41,7 @@ impl Default for Args {
             seats: 100,
             seed: 42,
             database: Database::default(),
+            redis: None,
         }
     }
 }
@@ -73,11 +79,26 @@ impl Args {
                         .parse()
                         .map_err(|why| ArgsError::Invalid(format!("{flag}: {why}")))?;
                 }
+                "--redis" => parsed.redis = Some(redis_nodes(&flag, &value)?),
                 _ => return Err(ArgsError::Invalid(format!("unknown argument {flag:?}"))),
             }
         }
         Ok(parsed)
     }
+}
+
+/// The node URLs of `--redis`: one or more `redis://` URLs separated by commas.
+fn redis_nodes(flag: &str, value: &str) -> Result<Vec<String>, ArgsError> {
+    let nodes: Vec<String> = value.split(',').map(|u| u.trim().to_owned()).collect();
+    if nodes
+        .iter()
+        .any(|u| !u.starts_with("redis://") || u.len() == "redis://".len())
+    {
+        return Err(ArgsError::Invalid(format!(
+            "{flag}: {value:?} is not redis://host:port (or several, separated by commas)"
+        )));
+    }
+    Ok(nodes)
 }
 
 fn number(flag: &str, value: &str, min: u32, max: u32) -> Result<u32, ArgsError> {
@@ -103,6 +124,11 @@ mod tests {
         let args = parse("--seed 7 --seats 30 --database memory --buyers 200").unwrap();
         assert_eq!((args.buyers, args.seats, args.seed), (200, 30, 7));
         assert_eq!(args.database, Database::Memory);
+        let args = parse("--redis redis://a:1,redis://b:2").unwrap();
+        assert_eq!(
+            args.redis,
+            Some(vec!["redis://a:1".to_owned(), "redis://b:2".to_owned()])
+        );
     }
 
     #[test]
@@ -115,6 +141,8 @@ mod tests {
             "--seed x",
             "--fast 1",
             "--database redis://localhost",
+            "--redis localhost:6379",
+            "--redis redis://a,",
         ] {
             assert!(matches!(parse(bad), Err(ArgsError::Invalid(_))), "{bad}");
         }

@@ -1,5 +1,5 @@
-//! One buyer, as one task: grab a coupon, queue, and once admitted hold seats, pay (or walk
-//! away), answering each error the way an application would.
+//! One buyer, as one task: grab a coupon, queue, and once admitted hold seats or standing
+//! places, pay (or walk away), answering each error the way an application would.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -188,13 +188,24 @@ impl Buyer {
         settle(world, id, answer).await
     }
 
-    /// Picks free seats as a seat map would show them and holds them; another buyer may take
-    /// them first, so try a few times. `None`: sold out.
+    /// Holds standing places, or picks free seats as a seat map would show them and holds
+    /// them (another buyer may take them first, so try a few times). `None`: sold out.
     async fn hold(
         &self,
         world: &World,
         out: &mut Outcome,
     ) -> Result<Option<OrderRecord>, BookingError> {
+        if self.plan.standing {
+            let places = ItemRef::Stock {
+                stock: world.standing,
+                quantity: self.plan.seats,
+            };
+            return match world.service.hold(&self.request(world, vec![places])).await {
+                Ok(order) => Ok(Some(order)),
+                Err(BookingError::SoldOut { .. }) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
         let mut rng = SmallRng::seed_from_u64(self.plan.seat_seed);
         for _ in 0..HOLD_ATTEMPTS {
             let seats = free_seats(world, &mut rng, self.plan.seats).await?;
@@ -205,13 +216,7 @@ impl Buyer {
                 .into_iter()
                 .map(|ticket| ItemRef::Ticket { ticket })
                 .collect();
-            let mut request = HoldRequest::new(self.plan.user, world.event, items)
-                .customer(self.plan.customer.clone())
-                .admission(self.token);
-            if let Some(code) = &self.coupon {
-                request = request.coupon(code.clone());
-            }
-            match world.service.hold(&request).await {
+            match world.service.hold(&self.request(world, items)).await {
                 Ok(order) => return Ok(Some(order)),
                 Err(BookingError::Unavailable { .. }) => {
                     out.hold_conflicts = out.hold_conflicts.saturating_add(1);
@@ -220,6 +225,17 @@ impl Buyer {
             }
         }
         Ok(None)
+    }
+
+    /// This buyer's hold of `items`, with their coupon and admission.
+    fn request(&self, world: &World, items: Vec<ItemRef>) -> HoldRequest {
+        let request = HoldRequest::new(self.plan.user, world.event, items)
+            .customer(self.plan.customer.clone())
+            .admission(self.token);
+        match &self.coupon {
+            Some(code) => request.coupon(code.clone()),
+            None => request,
+        }
     }
 
     /// Scripts this buyer's fault on the card gateway; whichever confirm comes next plays it.

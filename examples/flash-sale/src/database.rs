@@ -1,27 +1,36 @@
-//! Where the sale keeps its records: `--database memory|sqlite://…|postgres://…|mysql://…`.
+//! Where the sale keeps its records: `--database memory|sqlite://…|postgres://…|mysql://…`,
+//! and where it coordinates: the same database, or Redis (`--redis`, see `coordination.rs`).
 //!
 //! Every run is a sale of its own, so it gets empty tables: the default is a new SQLite file in
 //! the temp dir (removed afterwards); a PostgreSQL run creates a schema and a MySQL run a
 //! database named `flash_sale_<uuid>`, dropped when the sale ends; a SQLite file named on the
-//! command line must not exist yet and is kept for inspection.
+//! command line must not exist yet and is kept for inspection. On Redis the sale's keys live
+//! under a namespace of their own, deleted when it ends.
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use booking_core::clock::Clock;
 use booking_core::memory::{
-    MemoryAdmissionQueue, MemoryBookingStore, MemoryCouponStore, MemoryWalletStore,
+    MemoryAdmissionQueue, MemoryBookingStore, MemoryCouponStore, MemoryLockManager,
+    MemoryWalletStore,
 };
+use booking_core::policy::Sleeper;
 use booking_core::ports::coupon::CouponStore;
+use booking_core::ports::lock::LockManager;
 use booking_core::ports::queue::AdmissionQueue;
 use booking_core::ports::store::BookingStore;
 use booking_core::ports::wallet::WalletStore;
 use booking_sqlx::{
-    MySqlAdmissionQueue, MySqlCouponStore, MySqlStore, MySqlWalletStore, PostgresAdmissionQueue,
-    PostgresCouponStore, PostgresStore, PostgresWalletStore, SqliteAdmissionQueue,
-    SqliteCouponStore, SqliteStore, SqliteWalletStore,
+    MySqlAdmissionQueue, MySqlCouponStore, MySqlLockManager, MySqlStore, MySqlWalletStore,
+    PostgresAdmissionQueue, PostgresCouponStore, PostgresLockManager, PostgresStore,
+    PostgresWalletStore, SqliteAdmissionQueue, SqliteCouponStore, SqliteLockManager, SqliteStore,
+    SqliteWalletStore,
 };
+
+use crate::coordination::{Gate, Redis};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
@@ -72,21 +81,31 @@ impl FromStr for Database {
     }
 }
 
-/// The ports the sale uses, on one database, and how to clean up after it.
+/// The ports the sale uses, and how to clean up after it.
 #[derive(Debug)]
 pub(crate) struct Stores {
     pub(crate) store: Arc<dyn BookingStore>,
     pub(crate) coupons: Arc<dyn CouponStore>,
     pub(crate) wallet: Arc<dyn WalletStore>,
     pub(crate) queue: Arc<dyn AdmissionQueue>,
+    pub(crate) locks: Arc<dyn LockManager>,
+    /// The hot-stock gate in front of the store, when coordinating on Redis.
+    pub(crate) gate: Option<Arc<dyn Gate>>,
     /// Where the records are, for the report.
     pub(crate) label: String,
     pub(crate) teardown: Teardown,
 }
 
-/// What [`Stores::open`] created and the end of the sale removes.
+/// What the sale created for itself and removes at the end.
 #[derive(Debug)]
-pub(crate) enum Teardown {
+pub(crate) struct Teardown {
+    database: Cleanup,
+    redis: Option<Redis>,
+}
+
+/// What [`Stores::open`] created in the database.
+#[derive(Debug)]
+enum Cleanup {
     /// Nothing to remove.
     Keep,
     /// A temporary SQLite file (and its WAL files).
@@ -97,28 +116,95 @@ pub(crate) enum Teardown {
     DropDatabase(MySqlPool, String),
 }
 
+/// One database's ports, before the sale decides where it coordinates.
+struct Local<S> {
+    store: S,
+    coupons: Arc<dyn CouponStore>,
+    wallet: Arc<dyn WalletStore>,
+    queue: Arc<dyn AdmissionQueue>,
+    locks: Arc<dyn LockManager>,
+    label: String,
+    cleanup: Cleanup,
+}
+
+impl<S: BookingStore> Local<S> {
+    /// The ports on the database, or with the locks, the waiting room, the coupons and the
+    /// gate in front of the store on `redis`.
+    fn coordinated(self, redis: Option<Redis>, time: &Time) -> Stores {
+        let Some(redis) = redis else {
+            return Stores {
+                store: Arc::new(self.store),
+                coupons: self.coupons,
+                wallet: self.wallet,
+                queue: self.queue,
+                locks: self.locks,
+                gate: None,
+                label: self.label,
+                teardown: Teardown {
+                    database: self.cleanup,
+                    redis: None,
+                },
+            };
+        };
+        let gate = redis.gate(self.store);
+        Stores {
+            store: gate.clone(),
+            coupons: redis.coupons(),
+            wallet: self.wallet,
+            queue: redis.queue(),
+            locks: redis.locks(Arc::clone(&time.clock), Arc::clone(&time.sleeper)),
+            gate: Some(gate),
+            label: format!(
+                "{}; locks, waiting room, coupons and hot-stock gate on {}",
+                self.label,
+                redis.label()
+            ),
+            teardown: Teardown {
+                database: self.cleanup,
+                redis: Some(redis),
+            },
+        }
+    }
+}
+
+/// The sale's clock and how its locks wait.
+#[derive(Debug, Clone)]
+pub(crate) struct Time {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sleeper: Arc<dyn Sleeper>,
+}
+
 /// A fresh name for a schema or database: letters, digits and underscores only.
 fn fresh_name() -> String {
     format!("flash_sale_{}", uuid::Uuid::now_v7().simple())
 }
 
 impl Stores {
-    /// Opens `database` with empty tables, migrated.
-    pub(crate) async fn open(database: &Database) -> Result<Stores, Box<dyn Error>> {
+    /// Opens `database` with empty tables, migrated, coordinating on `redis` if given.
+    pub(crate) async fn open(
+        database: &Database,
+        redis: Option<Redis>,
+        time: &Time,
+    ) -> Result<Stores, Box<dyn Error>> {
         match database {
-            Database::Memory => Ok(Stores {
-                store: Arc::new(MemoryBookingStore::new()),
+            Database::Memory => Ok(Local {
+                store: MemoryBookingStore::new(),
                 coupons: Arc::new(MemoryCouponStore::new()),
                 wallet: Arc::new(MemoryWalletStore::new()),
                 queue: Arc::new(MemoryAdmissionQueue::new()),
+                locks: Arc::new(MemoryLockManager::new(
+                    Arc::clone(&time.clock),
+                    Arc::clone(&time.sleeper),
+                )),
                 label: "in memory".to_owned(),
-                teardown: Teardown::Keep,
-            }),
+                cleanup: Cleanup::Keep,
+            }
+            .coordinated(redis, time)),
             Database::SqliteTemp => {
                 let path = std::env::temp_dir().join(format!("{}.db", fresh_name()));
-                let mut stores = Stores::sqlite(&path).await?;
-                stores.teardown = Teardown::RemoveFile(path);
-                Ok(stores)
+                let mut local = Self::sqlite(&path, time).await?;
+                local.cleanup = Cleanup::RemoveFile(path);
+                Ok(local.coordinated(redis, time))
             }
             Database::Sqlite(path) => {
                 if path.exists() {
@@ -128,29 +214,39 @@ impl Stores {
                     )
                     .into());
                 }
-                Stores::sqlite(path).await
+                Ok(Self::sqlite(path, time).await?.coordinated(redis, time))
             }
-            Database::Postgres(url) => Stores::postgres(url).await,
-            Database::MySql(url) => Stores::mysql(url).await,
+            Database::Postgres(url) => {
+                Ok(Self::postgres(url, time).await?.coordinated(redis, time))
+            }
+            Database::MySql(url) => Ok(Self::mysql(url, time).await?.coordinated(redis, time)),
         }
     }
 
-    async fn sqlite(path: &std::path::Path) -> Result<Stores, Box<dyn Error>> {
+    async fn sqlite(
+        path: &std::path::Path,
+        time: &Time,
+    ) -> Result<Local<SqliteStore>, Box<dyn Error>> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = SqliteStore::connect(&url).await?;
         store.migrate().await?;
         let pool = store.pool().clone();
-        Ok(Stores {
+        Ok(Local {
             coupons: Arc::new(SqliteCouponStore::new(pool.clone())),
             wallet: Arc::new(SqliteWalletStore::new(pool.clone())),
-            queue: Arc::new(SqliteAdmissionQueue::new(pool)),
-            store: Arc::new(store),
+            queue: Arc::new(SqliteAdmissionQueue::new(pool.clone())),
+            locks: Arc::new(SqliteLockManager::new(
+                pool,
+                Arc::clone(&time.clock),
+                Arc::clone(&time.sleeper),
+            )),
+            store,
             label: format!("SQLite file {}", path.display()),
-            teardown: Teardown::Keep,
+            cleanup: Cleanup::Keep,
         })
     }
 
-    async fn postgres(url: &str) -> Result<Stores, Box<dyn Error>> {
+    async fn postgres(url: &str, time: &Time) -> Result<Local<PostgresStore>, Box<dyn Error>> {
         let options = PgConnectOptions::from_str(url)?;
         let schema = fresh_name();
         let mut admin = options
@@ -168,17 +264,22 @@ impl Stores {
             .await?;
         let store = PostgresStore::new(pool.clone());
         store.migrate().await?;
-        Ok(Stores {
+        Ok(Local {
             coupons: Arc::new(PostgresCouponStore::new(pool.clone())),
             wallet: Arc::new(PostgresWalletStore::new(pool.clone())),
             queue: Arc::new(PostgresAdmissionQueue::new(pool.clone())),
-            store: Arc::new(store),
+            locks: Arc::new(PostgresLockManager::new(
+                pool.clone(),
+                Arc::clone(&time.clock),
+                Arc::clone(&time.sleeper),
+            )),
+            store,
             label: format!("PostgreSQL schema {schema}"),
-            teardown: Teardown::DropSchema(pool, schema),
+            cleanup: Cleanup::DropSchema(pool, schema),
         })
     }
 
-    async fn mysql(url: &str) -> Result<Stores, Box<dyn Error>> {
+    async fn mysql(url: &str, time: &Time) -> Result<Local<MySqlStore>, Box<dyn Error>> {
         let options = MySqlConnectOptions::from_str(url)?;
         let database = fresh_name();
         let mut admin = options
@@ -196,13 +297,18 @@ impl Stores {
             .await?;
         let store = MySqlStore::new(pool.clone());
         store.migrate().await?;
-        Ok(Stores {
+        Ok(Local {
             coupons: Arc::new(MySqlCouponStore::new(pool.clone())),
             wallet: Arc::new(MySqlWalletStore::new(pool.clone())),
             queue: Arc::new(MySqlAdmissionQueue::new(pool.clone())),
-            store: Arc::new(store),
+            locks: Arc::new(MySqlLockManager::new(
+                pool.clone(),
+                Arc::clone(&time.clock),
+                Arc::clone(&time.sleeper),
+            )),
+            store,
             label: format!("MySQL database {database}"),
-            teardown: Teardown::DropDatabase(pool, database),
+            cleanup: Cleanup::DropDatabase(pool, database),
         })
     }
 }
@@ -210,9 +316,12 @@ impl Stores {
 impl Teardown {
     /// Removes what the sale created for itself.
     pub(crate) async fn run(&self) -> Result<(), Box<dyn Error>> {
-        match self {
-            Teardown::Keep => {}
-            Teardown::RemoveFile(path) => {
+        if let Some(redis) = &self.redis {
+            redis.teardown().await?;
+        }
+        match &self.database {
+            Cleanup::Keep => {}
+            Cleanup::RemoveFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
@@ -222,13 +331,13 @@ impl Teardown {
                     }
                 }
             }
-            Teardown::DropSchema(pool, schema) => {
+            Cleanup::DropSchema(pool, schema) => {
                 sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
                     .execute(pool)
                     .await?;
                 pool.close().await;
             }
-            Teardown::DropDatabase(pool, database) => {
+            Cleanup::DropDatabase(pool, database) => {
                 sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{database}`")))
                     .execute(pool)
                     .await?;

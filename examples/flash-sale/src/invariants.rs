@@ -33,6 +33,8 @@ pub(crate) struct Figures {
     pub(crate) seats_bought: usize,
     /// Seats refunded (back on sale, perhaps bought again by another order).
     pub(crate) seats_refunded: usize,
+    /// Standing places (counted stock) sold and not refunded.
+    pub(crate) sold_standing: u32,
     pub(crate) paid_orders: usize,
     /// Buyers whose journey ended paid.
     pub(crate) paid_endings: usize,
@@ -56,7 +58,7 @@ pub(crate) fn sum(amounts: impl IntoIterator<Item = Money>) -> Result<Money, Box
     Ok(Money::sum(Currency::KRW, amounts)?)
 }
 
-fn check(name: &'static str, held: bool, detail: String) -> Check {
+pub(crate) fn check(name: &'static str, held: bool, detail: String) -> Check {
     Check { name, held, detail }
 }
 
@@ -152,6 +154,8 @@ pub(crate) async fn verify(sale: &Sale) -> Result<(Figures, Vec<Check>), Box<dyn
             paid.len()
         ),
     ));
+    let standing = crate::standing::check(sale, &paid, &events).await?;
+    checks.push(standing.check);
 
     // Revenue, three ways.
     let by_orders = sum(paid.iter().map(|r| r.order.remaining()))?;
@@ -226,7 +230,16 @@ pub(crate) async fn verify(sale: &Sale) -> Result<(Figures, Vec<Check>), Box<dyn
         ledgers_ok,
         "every balance is the running sum of its ledger".to_owned(),
     ));
-    checks.push(resolved(sale, &orders, &tickets).await?);
+    checks.push(resolved(sale, &orders, &tickets, standing.held).await?);
+    let tokens = &sale.tally.lock_tokens;
+    checks.push(check(
+        "locks: one holder at a time, tokens grow",
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        format!(
+            "{} upkeep and refund locks, fencing tokens strictly increasing",
+            tokens.len()
+        ),
+    ));
     let unexpected: Vec<&str> = sale
         .outcomes
         .iter()
@@ -248,6 +261,7 @@ pub(crate) async fn verify(sale: &Sale) -> Result<(Figures, Vec<Check>), Box<dyn
         sold_seats,
         seats_bought,
         seats_refunded,
+        sold_standing: standing.sold,
         paid_orders: paid.len(),
         paid_endings,
         revenue: by_orders,
@@ -330,11 +344,13 @@ async fn coupons(
     ))
 }
 
-/// After the final sweep every order is settled, no seat is held, no payment is open.
+/// After the final sweep every order is settled, no seat or standing place (`standing_held`)
+/// is held, no payment is open.
 async fn resolved(
     sale: &Sale,
     orders: &HashMap<OrderId, OrderRecord>,
     tickets: &HashMap<TicketId, TicketState>,
+    standing_held: u32,
 ) -> Result<Check, Box<dyn Error>> {
     let open_orders = orders
         .values()
@@ -374,9 +390,9 @@ async fn resolved(
     }
     Ok(check(
         "every hold sold, released or expired",
-        open_orders == 0 && held == 0 && open_payments == 0,
+        open_orders == 0 && held == 0 && standing_held == 0 && open_payments == 0,
         format!(
-            "{} orders: {open_orders} open; {held} seats still held; {open_payments} payments open",
+            "{} orders: {open_orders} open; {held} seats and {standing_held} standing places still held; {open_payments} payments open",
             orders.len()
         ),
     ))

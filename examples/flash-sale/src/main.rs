@@ -8,21 +8,28 @@
 //! cargo run -p example-flash-sale -- --database postgres://postgres@127.0.0.1:5432/test
 //! cargo run -p example-flash-sale -- --database mysql://root@127.0.0.1:3306/test
 //! cargo run -p example-flash-sale -- --database sqlite://sale.db
+//! cargo run -p example-flash-sale -- --redis redis://127.0.0.1:6379
+//! cargo run -p example-flash-sale -- --database postgres://… --redis redis://127.0.0.1:7101,redis://127.0.0.1:7102
 //! ```
 //!
 //! The records live in a new SQLite file unless `--database` names another home (see
-//! `database.rs`): a PostgreSQL or MySQL server, or booking-core's in-memory ports.
+//! `database.rs`): a PostgreSQL or MySQL server, or booking-core's in-memory ports. With
+//! `--redis` (see `coordination.rs`) the locks, the waiting room and the coupons live on Redis
+//! (a standalone server, or a cluster given by its nodes) and a hot-stock gate stands in front
+//! of the store; without it they live in the database too.
 //!
 //! Every buyer is a task on a multi-thread tokio runtime. When the sale opens they top up
 //! points, race for a first-come coupon (a fifth as many as there are seats) and join the
 //! waiting room; the driver admits 50 per 30-second cycle of sale time (a `ManualClock` it
-//! moves forward). Admitted buyers pick free seats, hold them (gold and silver members get a
-//! discount, coupon holders 10,000 won more off), and pay by card through the fake gateway or
-//! from their points — or walk away and leave their hold to lapse. The card gateway plays
+//! moves forward). Admitted buyers pick free seats and hold them, or hold standing places (a
+//! counted stock: the hot stock the gate guards), gold and silver members getting a discount
+//! and coupon holders 10,000 won more off; they pay by card through the fake gateway or from
+//! their points — or walk away and leave their hold to lapse. The card gateway plays
 //! scripted faults: transient errors (retried), rejections (the order is cancelled), and a
 //! timeout after charging (the payment is unknown until `reconcile` looks it up). A few
 //! buyers double-click "pay". After the sale some orders are refunded, one of them through a
-//! lost gateway answer, and a final sweep expires what is left.
+//! lost gateway answer, and a final sweep expires what is left. The upkeep (reconcile, sweep)
+//! and each refund run under a lock, as they would with several nodes.
 //!
 //! The summary is checked against the store, its event log, the gateways' own records and the
 //! coupon store; the process exits with status 1 if any invariant breaks. `--seed` fixes
@@ -32,6 +39,7 @@
 
 mod args;
 mod buyer;
+mod coordination;
 mod counting;
 mod database;
 mod invariants;
@@ -39,6 +47,7 @@ mod ledgers;
 mod plan;
 mod report;
 mod sale;
+mod standing;
 mod world;
 
 use std::process::ExitCode;

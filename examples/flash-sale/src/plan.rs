@@ -41,8 +41,10 @@ pub(crate) struct Plan {
     pub(crate) index: u32,
     pub(crate) user: UserId,
     pub(crate) customer: Customer,
-    /// Seats wanted: 1 or 2.
+    /// Places wanted: 1 or 2.
     pub(crate) seats: u32,
+    /// Wants standing places (counted stock) instead of seats.
+    pub(crate) standing: bool,
     /// Tries to grab the first-come coupon before queueing.
     pub(crate) wants_coupon: bool,
     pub(crate) method: Method,
@@ -77,6 +79,7 @@ pub(crate) fn draw(buyers: u32, seed: u64) -> Vec<Plan> {
                 _ => Customer::guest(),
             };
             let seats = if chance(&mut rng, 30) { 2 } else { 1 };
+            let standing = chance(&mut rng, 25);
             let wants_coupon = chance(&mut rng, 40);
             let method = if chance(&mut rng, 30) {
                 Method::Points
@@ -103,6 +106,7 @@ pub(crate) fn draw(buyers: u32, seed: u64) -> Vec<Plan> {
                 user: UserId::new(),
                 customer,
                 seats,
+                standing,
                 wants_coupon,
                 method,
                 points,

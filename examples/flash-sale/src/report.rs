@@ -67,6 +67,13 @@ pub(crate) fn render(
                 figures.sold_seats, args.seats, figures.seats_bought, figures.seats_refunded
             ),
         ),
+        (
+            "sold standing places",
+            format!(
+                "{} of {}",
+                figures.sold_standing, sale.world.standing_places
+            ),
+        ),
         ("revenue (net of refunds)", figures.revenue.to_string()),
         (
             "refunds",
@@ -139,6 +146,26 @@ pub(crate) fn render(
         (
             "double clicks",
             format!("{clicks} ({clicks_alike} answered alike)"),
+        ),
+        (
+            "locks",
+            format!(
+                "{} taken (upkeep and refunds, one holder at a time)",
+                t.lock_tokens.len()
+            ),
+        ),
+        (
+            "hot-stock gate",
+            sale.world.gate.as_ref().map_or_else(
+                || "none (no --redis)".to_owned(),
+                |gate| {
+                    let stats = gate.stats();
+                    format!(
+                        "{} holds sent to the store, {} turned away at Redis",
+                        stats.sent_to_store, stats.turned_away
+                    )
+                },
+            ),
         ),
         ("wall time", format!("{:.2?}", wall)),
     ];

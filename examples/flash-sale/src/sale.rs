@@ -12,6 +12,7 @@ use booking_core::clock::Clock;
 use booking_core::ids::{OrderId, UserId};
 use booking_core::machine::PaymentState;
 use booking_core::memory::{Fault, GatewayOp};
+use booking_core::ports::lock::{FencingToken, LockGuard, LockOptions};
 use booking_core::service::{BookingError, BookingService, RefundRequest};
 use tokio::task::JoinSet;
 
@@ -26,6 +27,9 @@ const REFUND_EVERY: usize = 10;
 const RECONCILE_LIMIT: u32 = 1_000;
 /// Cycles a late buyer spends in the gateway's window: longer than the hold lasts.
 const LATE_BY_CYCLES: u32 = 6;
+/// The lease of the upkeep and refund locks, on the sale's clock (which stands still while
+/// they are held).
+const LOCK_LEASE: Duration = Duration::from_secs(60);
 
 /// What the driver counted.
 #[derive(Debug, Default)]
@@ -41,6 +45,8 @@ pub(crate) struct Tally {
     pub(crate) refunds: u32,
     /// Refunds whose gateway answer was lost and that were sent again.
     pub(crate) refunds_resent: u32,
+    /// The fencing tokens of the locks the driver took (upkeep, refunds), in order.
+    pub(crate) lock_tokens: Vec<FencingToken>,
     /// Errors outside the buyers' own calls (arrival, upkeep, refunds).
     pub(crate) errors: Vec<String>,
 }
@@ -58,7 +64,7 @@ pub(crate) struct Sale {
 
 /// Runs the whole sale.
 pub(crate) async fn run(args: &Args) -> Result<Sale, Box<dyn Error>> {
-    let world = World::open(args.seats, &args.database).await?;
+    let world = World::open(args.seats, &args.database, args.redis.as_deref()).await?;
     let script = Arc::new(FaultScript::default());
     script
         .timeouts_left
@@ -180,8 +186,45 @@ impl Sale {
         }
     }
 
-    /// Reconciles unknown payments and, when `sweep`, expires lapsed orders until none is due.
+    /// Takes `key` (of the event's scope) for the driver's work, as every node running the
+    /// upkeep would; `None` (and an error noted) if it cannot.
+    async fn lock(&mut self, key: &str) -> Option<LockGuard> {
+        let key = format!("{{event:{}}}:{key}", self.world.event);
+        match self
+            .world
+            .locks
+            .acquire(&[&key], &LockOptions::new(LOCK_LEASE))
+            .await
+        {
+            Ok(guard) => {
+                self.tally.lock_tokens.push(guard.token());
+                Some(guard)
+            }
+            Err(e) => {
+                self.tally.errors.push(format!("lock {key}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Releases a lock taken by [`lock`](Self::lock).
+    async fn unlock(&mut self, guard: LockGuard) {
+        if let Err(e) = guard.release().await {
+            self.tally.errors.push(format!("unlock: {e}"));
+        }
+    }
+
+    /// Reconciles unknown payments and, when `sweep`, expires lapsed orders until none is due,
+    /// under the event's upkeep lock.
     async fn upkeep(&mut self, sweep: bool) {
+        let Some(guard) = self.lock("upkeep").await else {
+            return;
+        };
+        self.upkeep_locked(sweep).await;
+        self.unlock(guard).await;
+    }
+
+    async fn upkeep_locked(&mut self, sweep: bool) {
         let t = &mut self.tally;
         match self.world.service.reconcile(RECONCILE_LIMIT).await {
             Ok(r) => {
@@ -216,24 +259,26 @@ impl Sale {
     /// one-seat orders are cancelled. The first card refund's answer is lost on the way back,
     /// and the refund is simply asked for again.
     async fn refund_some(&mut self) {
-        let mut paid: Vec<&Outcome> = self
+        let mut paid: Vec<(u32, OrderId, Method)> = self
             .outcomes
             .iter()
             .filter(|o| o.end == End::Paid)
+            .filter_map(|o| Some((o.plan.index, *o.orders.last()?, o.plan.method)))
             .collect();
-        paid.sort_by_key(|o| o.plan.index);
+        paid.sort_by_key(|&(index, ..)| index);
         let mut lose_answer = true;
-        let service = &self.world.service;
-        for outcome in paid.into_iter().step_by(REFUND_EVERY) {
-            let Some(&order) = outcome.orders.last() else {
+        for (_, order, method) in paid.into_iter().step_by(REFUND_EVERY) {
+            // One gateway call per order at a time, whichever node asks.
+            let Some(guard) = self.lock(&format!("order:{order}")).await else {
                 continue;
             };
-            if lose_answer && outcome.plan.method == Method::Card {
+            if lose_answer && method == Method::Card {
                 self.world
                     .card
                     .fail_next(GatewayOp::Cancel, Fault::TimeoutAfterProcessing);
                 lose_answer = false;
             }
+            let service = &self.world.service;
             let refunded = match refund_once(service, order).await {
                 // The gateway's answer was lost: asking again resends the same refund, with the
                 // same idempotency key, so it is applied once.
@@ -247,6 +292,7 @@ impl Sale {
                 Ok(()) => self.tally.refunds += 1,
                 Err(e) => self.tally.errors.push(format!("refund of {order}: {e}")),
             }
+            self.unlock(guard).await;
         }
     }
 }

@@ -1,28 +1,31 @@
-//! The sale's world: seats, discount rules, the coupon campaign, both gateways, the waiting
-//! room, the policies — and the [`BookingService`] built from them.
+//! The sale's world: seats and standing places, discount rules, the coupon campaign, both
+//! gateways, the waiting room, the locks, the policies — and the [`BookingService`] built from
+//! them.
 
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use booking_core::clock::{ManualClock, Timestamp};
+use booking_core::clock::{Clock, ManualClock, Timestamp};
 use booking_core::discount::{Benefit, QuotePolicy, Rule, RuleSet, Stacking};
 use booking_core::gateways::PointsGateway;
-use booking_core::ids::{CouponId, EventId, TicketId};
-use booking_core::machine::Ticket;
+use booking_core::ids::{CouponId, EventId, StockId, TicketId};
+use booking_core::machine::{Stock, Ticket};
 use booking_core::memory::FakeGateway;
 use booking_core::money::{BasisPoints, Currency, Money};
 use booking_core::policy::TokioSleeper;
 use booking_core::policy::expiry::{ExpiryPolicy, ExpiryPolicyConfig};
 use booking_core::policy::retry::{Jitter, RetryPolicy, RetryPolicyConfig};
 use booking_core::ports::coupon::{CouponCampaign, CouponStore};
+use booking_core::ports::lock::LockManager;
 use booking_core::ports::queue::AdmissionQueue;
-use booking_core::ports::store::{BookingStore, TicketListing};
+use booking_core::ports::store::{BookingStore, StockListing, TicketListing};
 use booking_core::ports::wallet::WalletStore;
 use booking_core::service::{BookingService, Policies, Ports};
 
+use crate::coordination::{Gate, Redis};
 use crate::counting::{Counted, GatewayCalls};
-use crate::database::{Database, Stores, Teardown};
+use crate::database::{Database, Stores, Teardown, Time};
 
 /// Sale time that passes between two waiting-room cycles.
 pub(crate) const CYCLE: Duration = Duration::from_secs(30);
@@ -33,6 +36,8 @@ pub(crate) const ADMISSION_TTL: Duration = Duration::from_secs(5 * 60);
 /// The code of the first-come coupon, and what it takes off an order.
 pub(crate) const COUPON_CODE: &str = "OPEN10K";
 const COUPON_OFF: i64 = 10_000;
+/// The price of a standing place (general admission, counted stock).
+const STANDING_PRICE: i64 = 60_000;
 
 /// Everything the buyers and the driver share. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -42,6 +47,10 @@ pub(crate) struct World {
     pub(crate) coupons: Arc<dyn CouponStore>,
     pub(crate) wallet: Arc<dyn WalletStore>,
     pub(crate) queue: Arc<dyn AdmissionQueue>,
+    /// Locks for the upkeep and the refunds (one node at a time).
+    pub(crate) locks: Arc<dyn LockManager>,
+    /// The hot-stock gate in front of the store, when coordinating on Redis.
+    pub(crate) gate: Option<Arc<dyn Gate>>,
     /// Where the records are, for the report.
     pub(crate) database: String,
     /// What to remove once the sale is checked.
@@ -52,6 +61,9 @@ pub(crate) struct World {
     pub(crate) clock: ManualClock,
     pub(crate) event: EventId,
     pub(crate) seats: Arc<Vec<TicketId>>,
+    /// The standing area: counted stock, half as many places as seats (at least one).
+    pub(crate) standing: StockId,
+    pub(crate) standing_places: u32,
     pub(crate) campaign: CouponId,
     pub(crate) coupon_budget: u32,
 }
@@ -128,18 +140,34 @@ fn policies() -> Result<Policies, Box<dyn Error>> {
 }
 
 impl World {
-    /// `seats` seats on sale in `database`, a coupon budget of a fifth of them, the clock at
-    /// the opening.
-    pub(crate) async fn open(seats: u32, database: &Database) -> Result<World, Box<dyn Error>> {
+    /// `seats` seats and half as many standing places on sale in `database`, coordinated on
+    /// `redis` if given, a coupon budget of a fifth of the seats, the clock at the opening.
+    pub(crate) async fn open(
+        seats: u32,
+        database: &Database,
+        redis: Option<&[String]>,
+    ) -> Result<World, Box<dyn Error>> {
         let clock = ManualClock::new(Timestamp::from_second(1_800_000_000)?);
+        let redis = match redis {
+            Some(nodes) => Some(Redis::connect(nodes).await?),
+            None => None,
+        };
+        // The locks are never waited for (the driver alone takes them), so their sleeper
+        // does not matter; leases run on the sale's clock.
+        let time = Time {
+            clock: Arc::new(clock.clone()),
+            sleeper: Arc::new(TokioSleeper),
+        };
         let Stores {
             store,
             coupons,
             wallet,
             queue,
+            locks,
+            gate,
             label,
             teardown,
-        } = Stores::open(database).await?;
+        } = Stores::open(database, redis, &time).await?;
         let event = EventId::new();
         let listings = (0..seats)
             .map(|i| {
@@ -151,6 +179,19 @@ impl World {
             })
             .collect::<Result<Vec<_>, Box<dyn Error>>>()?;
         store.add_tickets(&listings).await?;
+        let standing_places = (seats / 2).max(1);
+        let standing = StockListing::new(
+            Stock::new(StockId::new(), standing_places),
+            event,
+            "GA",
+            krw(STANDING_PRICE)?,
+        )
+        .tagged(["GA"]);
+        store.add_stock(&standing).await?;
+        if let Some(gate) = &gate {
+            // The sale opens: the gate's counters start from what the store has.
+            gate.rebuild(event, clock.now()).await?;
+        }
 
         let campaign = CouponId::new();
         let coupon_budget = (seats / 5).max(1);
@@ -181,6 +222,8 @@ impl World {
             coupons,
             wallet,
             queue,
+            locks,
+            gate,
             database: label,
             teardown: Arc::new(teardown),
             card,
@@ -188,6 +231,8 @@ impl World {
             clock,
             event,
             seats: Arc::new(listings.iter().map(|l| l.ticket.id()).collect()),
+            standing: standing.stock.id(),
+            standing_places,
             campaign,
             coupon_budget,
         })
