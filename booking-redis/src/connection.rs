@@ -18,6 +18,8 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
+use crate::error::RedisFailure;
+
 /// How long a connection waits before it calls Redis unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -184,6 +186,17 @@ impl RedisConnection {
     /// Whether this is a cluster connection.
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Inner::Cluster(_))
+    }
+
+    /// Sends `PING` (on a cluster, to one node): whether Redis answers now, for readiness
+    /// checks.
+    ///
+    /// # Errors
+    /// The [`RedisFailure`] saying why it did not answer.
+    pub async fn ping(&self) -> Result<(), RedisFailure> {
+        let mut conn = self.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
     }
 }
 

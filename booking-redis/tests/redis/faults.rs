@@ -287,3 +287,16 @@ async fn redis_down_fails_holds_at_once_and_changes_no_row() {
     assert_eq!(store.stock(stock).await.unwrap().stock.held(), 10);
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_redis_server, ignore = "redis-server is not installed")]
+async fn ping_says_whether_redis_answers() {
+    let mut redis = OwnRedis::start().await;
+    let conn = RedisConnection::connect(&redis.url()).await.unwrap();
+    conn.ping().await.unwrap();
+    redis.shutdown_nosave().await;
+    let down = tokio::time::timeout(HANG, conn.ping()).await.unwrap();
+    assert!(down.is_err(), "a stopped Redis does not answer PING");
+    redis.restart().await;
+    until_ok(|| conn.ping()).await;
+}
