@@ -1,0 +1,135 @@
+//! The flight flow: search → hold → Toss window → success URL → confirm → partial refund.
+
+use reqwest::Method;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::support::{Server, reply};
+
+#[tokio::test]
+async fn flight_flow_through_the_fake_toss_refuses_a_tampered_url_and_refunds_part() {
+    let server = Server::start().await;
+    let user = server.login(None).await;
+    let flight = server.flight(&user).await;
+    assert_eq!(flight["number"], "KE1234");
+    let fares = flight["fares"].as_array().expect("fares");
+    assert_eq!(fares.len(), 2, "two fare classes");
+    let economy = fares.iter().find(|f| f["class"] == "Y").expect("Y");
+    assert_eq!(economy["seats_available"], economy["seats_total"]);
+    let flight_id = flight["id"].as_str().expect("id");
+
+    let seats = server.seats(&user, flight_id).await;
+    let pair: Vec<_> = seats
+        .iter()
+        .filter(|s| s["class"] == "Y")
+        .take(2)
+        .map(|s| s["ticket"].clone())
+        .collect();
+    let placed = server
+        .post(
+            &user,
+            "/v1/orders",
+            &json!({ "sale": flight_id, "seats": pair }),
+        )
+        .await;
+    assert_eq!(placed.status, 201, "{:#}", placed.body);
+    // Two economy seats, less the time-window discount on flights.
+    assert_eq!(placed.body["total"], 2 * 89_000 - 5_000);
+    assert_eq!(placed.body["quote"]["applied"][0]["rule"], "flight-window");
+    let order_id = placed.body["id"].as_str().expect("id").to_owned();
+
+    let checkout = server
+        .post(
+            &user,
+            &format!("/v1/orders/{order_id}/payments"),
+            &json!({ "method": "card" }),
+        )
+        .await;
+    assert_eq!(checkout.status, 200, "{:#}", checkout.body);
+    assert_eq!(checkout.body["amount"], 173_000);
+    assert!(checkout.body["orderId"].is_string());
+    assert!(
+        checkout.body["successUrl"]
+            .as_str()
+            .expect("successUrl")
+            .ends_with("/v1/payments/toss/success")
+    );
+    assert!(checkout.body["failUrl"].is_string());
+    let checkout_url = checkout.body["checkoutUrl"].as_str().expect("checkoutUrl");
+
+    // The browser's trip through the window ends in a redirect to the success URL.
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let window = browser.get(checkout_url).send().await.expect("widget");
+    assert!(window.status().is_redirection(), "{}", window.status());
+    let success = window.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(success.contains("amount=173000"), "{success}");
+
+    // A tampered amount is refused before anything reaches Toss: nothing is charged.
+    let tampered = success.replace("amount=173000", "amount=1000");
+    let refused = reply(browser.get(&tampered).send().await.expect("tampered")).await;
+    refused.assert_problem(422, "amount-mismatch");
+    assert_eq!(refused.body["expected"], 173_000);
+    assert_eq!(refused.body["given"], 1_000);
+    let stats = server
+        .call(Method::GET, "/fake-toss/__fake/stats", None, None, &[])
+        .await;
+    assert_eq!(stats.body["charges"], 0, "{:#}", stats.body);
+    let unpaid = server.get(&user, &format!("/v1/orders/{order_id}")).await;
+    assert_eq!(unpaid.body["state"], "AwaitingPayment");
+
+    let confirmed = reply(browser.get(&success).send().await.expect("success")).await;
+    assert_eq!(confirmed.status, 200, "{:#}", confirmed.body);
+    assert_eq!(confirmed.body["state"], "Confirmed");
+    let stats = server
+        .call(Method::GET, "/fake-toss/__fake/stats", None, None, &[])
+        .await;
+    assert_eq!(stats.body["charges"], 1);
+
+    // A partial refund: one seat of two, exactly what it cost under the quote.
+    let line = confirmed.body["lines"][0]["line"]
+        .as_str()
+        .expect("line")
+        .to_owned();
+    let refunded_seat = confirmed.body["lines"][0]["ticket"].clone();
+    let refund = server
+        .post(
+            &user,
+            &format!("/v1/orders/{order_id}/refunds"),
+            &json!({ "lines": [{ "line": line }], "reason": "one traveller cannot come" }),
+        )
+        .await;
+    assert_eq!(refund.status, 201, "{:#}", refund.body);
+    assert_eq!(refund.body["amount"], 173_000 / 2);
+    assert_eq!(refund.body["order"]["state"], "PartiallyRefunded");
+    assert_eq!(refund.body["order"]["refunded"], 173_000 / 2);
+    let stats = server
+        .call(Method::GET, "/fake-toss/__fake/stats", None, None, &[])
+        .await;
+    assert_eq!(stats.body["refunds"], 1);
+    // The refunded seat is back on sale.
+    let seats = server.seats(&user, flight_id).await;
+    let seat = seats
+        .iter()
+        .find(|s| s["ticket"] == refunded_seat)
+        .expect("seat");
+    assert_eq!(seat["available"], true);
+
+    // The fail redirect says what Toss said; nothing changes.
+    let failed = server
+        .call(
+            Method::GET,
+            "/v1/payments/toss/fail?code=PAY_PROCESS_CANCELED&message=cancelled&orderId=x",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(failed.status, 200);
+    assert_eq!(failed.body["code"], "PAY_PROCESS_CANCELED");
+}
