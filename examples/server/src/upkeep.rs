@@ -110,7 +110,8 @@ where
     Fut: Future<Output = Result<(), BookingError>> + Send,
 {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
+        // The first step runs one period after start, not at once.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

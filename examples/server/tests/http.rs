@@ -19,3 +19,5 @@ mod flight;
 mod openapi;
 #[path = "http/orders.rs"]
 mod orders;
+#[path = "http/upkeep.rs"]
+mod upkeep;
