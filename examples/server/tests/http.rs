@@ -11,6 +11,8 @@ mod support;
 mod bad_input;
 #[path = "http/concert.rs"]
 mod concert;
+#[path = "http/databases.rs"]
+mod databases;
 #[path = "http/flash_sale.rs"]
 mod flash_sale;
 #[path = "http/flight.rs"]

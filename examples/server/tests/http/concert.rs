@@ -30,7 +30,11 @@ async fn admitted_token(server: &Server, user: &User, event: &str) -> String {
 
 #[tokio::test]
 async fn concert_flow_with_queue_token_and_points() {
-    let server = Server::start().await;
+    concert_flow(&Server::start().await).await;
+}
+
+/// The whole concert flow on `server`.
+pub(crate) async fn concert_flow(server: &Server) {
     let user = server.login(Some("GOLD")).await;
     let concert = server.event(&user, "concert").await;
     assert_eq!(concert["waiting_room"], true);
@@ -53,7 +57,7 @@ async fn concert_flow_with_queue_token_and_points() {
     let refused = server.post(&user, "/v1/orders", &order_body).await;
     refused.assert_problem(403, "not-admitted");
 
-    let token = admitted_token(&server, &user, event).await;
+    let token = admitted_token(server, &user, event).await;
     let placed = server
         .call(
             Method::POST,

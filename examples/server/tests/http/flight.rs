@@ -8,7 +8,11 @@ use crate::support::{Server, reply};
 
 #[tokio::test]
 async fn flight_flow_through_the_fake_toss_refuses_a_tampered_url_and_refunds_part() {
-    let server = Server::start().await;
+    flight_flow(&Server::start().await).await;
+}
+
+/// The whole flight flow on `server`.
+pub(crate) async fn flight_flow(server: &Server) {
     let user = server.login(None).await;
     let flight = server.flight(&user).await;
     assert_eq!(flight["number"], "KE1234");
