@@ -20,7 +20,7 @@ use crate::auth::Signer;
 use crate::backend::{self, Backend, BoxError};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::routes::catalog::FlightCache;
+use crate::read_cache::ReadCache;
 
 /// The secret key the embedded fake Toss accepts (a test key: it moves no money).
 const FAKE_TOSS_KEY: &str = "test_sk_booking_server_fake";
@@ -42,8 +42,8 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     /// Which waiting room each token joined.
     pub rooms: Arc<Mutex<HashMap<AdmissionToken, EventId>>>,
-    /// Flight search answers, kept briefly.
-    pub flights: FlightCache,
+    /// Seat maps and flight searches, kept briefly.
+    pub reads: ReadCache,
     /// Where browsers reach the server, without a trailing slash.
     pub public_url: Arc<str>,
     /// The embedded fake Toss, when no real key is configured.
@@ -104,7 +104,7 @@ impl AppState {
             )?)?
             .into(),
             rooms: Arc::default(),
-            flights: crate::routes::catalog::flight_cache(config.search_cache_ttl),
+            reads: ReadCache::new(config.search_cache_ttl),
             public_url,
             fake_toss,
             webhooks,

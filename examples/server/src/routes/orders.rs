@@ -119,6 +119,7 @@ pub async fn place(
         request = request.admission(token);
     }
     let record = state.service_for(body.sale).hold(&request).await?;
+    state.reads.changed(body.sale).await;
     tracing::Span::current().record("order", tracing::field::display(record.order.id()));
     let kind = if body.stock.is_empty() {
         "seats"
@@ -219,6 +220,7 @@ pub async fn cancel(
         .service
         .cancel_order(record.order.id(), &body.reason)
         .await?;
+    state.reads.changed(cancelled.event).await;
     Ok(Json(OrderView::from(&cancelled)))
 }
 
@@ -291,6 +293,7 @@ pub async fn refund(
         };
     }
     let receipt = state.service.refund_lines(&request).await?;
+    state.reads.changed(receipt.order.event).await;
     Ok((
         StatusCode::CREATED,
         Json(RefundView {
