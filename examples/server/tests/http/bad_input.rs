@@ -23,9 +23,7 @@ async fn post_raw(server: &Server, user: &User, path: &str, raw: &str) -> Reply 
 async fn bad_input_is_a_4xx_problem_naming_the_field_and_changes_nothing() {
     let server = Server::start().await;
     let user = server.login(None).await;
-    let flight = server.flight(&user).await;
-    let sale = flight["id"].as_str().expect("id").to_owned();
-    let seat = server.seats(&user, &sale).await[0]["ticket"].clone();
+    let (sale, seat) = server.flight_seat(&user).await;
 
     let cases: Vec<(&str, String, u16, &str, &str)> = vec![
         (

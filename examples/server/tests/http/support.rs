@@ -198,6 +198,28 @@ impl Server {
         reply.body[0].clone()
     }
 
+    /// The flight's id and its first seat (the flight has no waiting room).
+    pub(crate) async fn flight_seat(&self, user: &User) -> (String, Value) {
+        let flight = self.flight(user).await;
+        let id = flight["id"].as_str().expect("id").to_owned();
+        let seats = self.seats(user, &id).await;
+        (id, seats[0]["ticket"].clone())
+    }
+
+    /// Holds the flight's first seat for `user`: the order.
+    pub(crate) async fn hold_flight_seat(&self, user: &User) -> Value {
+        let (sale, seat) = self.flight_seat(user).await;
+        let placed = self
+            .post(
+                user,
+                "/v1/orders",
+                &serde_json::json!({ "sale": sale, "seats": [seat] }),
+            )
+            .await;
+        assert_eq!(placed.status, 201, "{:#}", placed.body);
+        placed.body
+    }
+
     /// The user's wallet balance.
     pub(crate) async fn balance(&self, user: &User) -> i64 {
         let reply = self.get(user, "/v1/wallet").await;

@@ -5,15 +5,13 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::Server;
+use crate::support::{Reply, Server};
 
 #[tokio::test]
 async fn a_lapsed_hold_frees_its_seat_at_once_and_cannot_be_paid_or_extended() {
     let server = Server::start_with(|c| c.hold_ttl = Duration::from_secs(1)).await;
     let first = server.login(None).await;
-    let flight = server.flight(&first).await;
-    let sale = flight["id"].as_str().expect("id").to_owned();
-    let seat = server.seats(&first, &sale).await[0]["ticket"].clone();
+    let (sale, seat) = server.flight_seat(&first).await;
     let body = json!({ "sale": sale, "seats": [seat] });
     let placed = server.post(&first, "/v1/orders", &body).await;
     assert_eq!(placed.status, 201, "{:#}", placed.body);
@@ -44,23 +42,14 @@ async fn a_lapsed_hold_frees_its_seat_at_once_and_cannot_be_paid_or_extended() {
 async fn an_extension_moves_the_deadline_forward() {
     let server = Server::start().await;
     let user = server.login(None).await;
-    let flight = server.flight(&user).await;
-    let sale = flight["id"].as_str().expect("id").to_owned();
-    let seat = server.seats(&user, &sale).await[0]["ticket"].clone();
-    let placed = server
-        .post(
-            &user,
-            "/v1/orders",
-            &json!({ "sale": sale, "seats": [seat] }),
-        )
-        .await;
-    let order = placed.body["id"].as_str().expect("id");
+    let placed = server.hold_flight_seat(&user).await;
+    let order = placed["id"].as_str().expect("id");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let extended = server
         .post(&user, &format!("/v1/orders/{order}/extend"), &json!({}))
         .await;
     assert_eq!(extended.status, 200, "{:#}", extended.body);
-    let before: jiff::Timestamp = placed.body["expires_at"]
+    let before: jiff::Timestamp = placed["expires_at"]
         .as_str()
         .expect("t")
         .parse()
@@ -73,53 +62,42 @@ async fn an_extension_moves_the_deadline_forward() {
     assert!(after > before, "{before} -> {after}");
 }
 
+const ADMIN_TOKEN: &str = "admin-secret-for-tests";
+
+/// `POST path` with the admin token.
+async fn admin_post(server: &Server, path: &str, body: &serde_json::Value) -> Reply {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    server
+        .call(
+            Method::POST,
+            path,
+            None,
+            Some(body),
+            &[("Authorization", &auth)],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn admin_calls_need_the_admin_token_and_run_upkeep_and_admissions() {
     // No timed admissions or upkeep during the test: only the admin calls do them.
     let server = Server::start_with(|c| {
-        c.admin_token = Some("admin-secret-for-tests".into());
+        c.admin_token = Some(ADMIN_TOKEN.into());
         c.admit_every = Duration::from_secs(3600);
         c.upkeep_every = Duration::from_secs(3600);
     })
     .await;
-    let admin = [("Authorization", "Bearer admin-secret-for-tests")];
     let user = server.login(None).await;
 
-    let flight = server.flight(&user).await;
-    let sale = flight["id"].as_str().expect("id").to_owned();
-    let seat = server.seats(&user, &sale).await[0]["ticket"].clone();
-    let placed = server
-        .post(
-            &user,
-            "/v1/orders",
-            &json!({ "sale": sale, "seats": [seat] }),
-        )
-        .await;
-    assert_eq!(placed.status, 201, "{:#}", placed.body);
-    let upkeep = server
-        .call(
-            Method::POST,
-            "/v1/admin/upkeep",
-            None,
-            Some(&json!({})),
-            &admin,
-        )
-        .await;
+    server.hold_flight_seat(&user).await;
+    let upkeep = admin_post(&server, "/v1/admin/upkeep", &json!({})).await;
     assert_eq!(upkeep.status, 200, "{:#}", upkeep.body);
     assert!(
         upkeep.body["outbox_relayed"].as_u64().expect("relayed") >= 1,
         "the hold's events"
     );
     assert_eq!(upkeep.body["orders_expired"], 0);
-    let again = server
-        .call(
-            Method::POST,
-            "/v1/admin/upkeep",
-            None,
-            Some(&json!({})),
-            &admin,
-        )
-        .await;
+    let again = admin_post(&server, "/v1/admin/upkeep", &json!({})).await;
     assert_eq!(
         again.body["outbox_relayed"], 0,
         "relayed entries are acknowledged"
@@ -136,15 +114,7 @@ async fn admin_calls_need_the_admin_token_and_run_upkeep_and_admissions() {
     assert_eq!(joined.body["position"], 1);
     let token = joined.body["token"].as_str().expect("token").to_owned();
     let admit = format!("/v1/admin/queue/{event}/admit");
-    let admitted = server
-        .call(
-            Method::POST,
-            &admit,
-            None,
-            Some(&json!({ "count": 1 })),
-            &admin,
-        )
-        .await;
+    let admitted = admin_post(&server, &admit, &json!({ "count": 1 })).await;
     assert_eq!(admitted.status, 200, "{:#}", admitted.body);
     assert_eq!(admitted.body["admitted"], 1);
     let status = server
@@ -164,15 +134,7 @@ async fn admin_calls_need_the_admin_token_and_run_upkeep_and_admissions() {
     wrong.assert_problem(403, "forbidden");
     let user_token = server.post(&user, &admit, &json!({ "count": 1 })).await;
     user_token.assert_problem(403, "forbidden");
-    let bad_count = server
-        .call(
-            Method::POST,
-            &admit,
-            None,
-            Some(&json!({ "count": 0 })),
-            &admin,
-        )
-        .await;
+    let bad_count = admin_post(&server, &admit, &json!({ "count": 0 })).await;
     bad_count.assert_problem(422, "invalid-field");
 }
 
