@@ -137,3 +137,57 @@ pub(crate) async fn flight_flow(server: &Server) {
     assert_eq!(failed.status, 200);
     assert_eq!(failed.body["code"], "PAY_PROCESS_CANCELED");
 }
+
+#[tokio::test]
+async fn toss_webhooks_are_verified_and_applied_once() {
+    let server = Server::start().await;
+    flight_flow(&server).await;
+    let fake = server.fake.as_ref().expect("the embedded fake Toss");
+    let sent = fake.webhooks();
+    // The payment (DONE) and the partial refund (PARTIAL_CANCELED).
+    assert_eq!(sent.len(), 2, "the fake recorded the payment's webhooks");
+    for webhook in &sent {
+        let deliver = || {
+            server
+                .http
+                .post(format!("{}/v1/webhooks/toss", server.base))
+                .header("content-type", "application/json")
+                .header(
+                    "tosspayments-webhook-transmission-id",
+                    &webhook.transmission_id,
+                )
+                .body(webhook.body.clone())
+                .send()
+        };
+        let first = reply(deliver().await.expect("deliver")).await;
+        assert_eq!(
+            first.status, 200,
+            "{}: {:#}",
+            webhook.event_type, first.body
+        );
+        let outcome = first.body["outcome"].as_str().expect("outcome");
+        assert!(!outcome.contains("NeedsAttention"), "{outcome}");
+        let again = reply(deliver().await.expect("redeliver")).await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.body["outcome"], "Duplicate");
+    }
+    // Nothing in a webhook's body is trusted: one naming a payment Toss does not have is
+    // refused as not authentic.
+    let forged = server
+        .http
+        .post(format!("{}/v1/webhooks/toss", server.base))
+        .header("content-type", "application/json")
+        .header("tosspayments-webhook-transmission-id", "forged-1")
+        .body(
+            json!({
+                "eventType": "PAYMENT_STATUS_CHANGED",
+                "createdAt": "2026-01-01T00:00:00.000000",
+                "data": { "paymentKey": "forged_key", "orderId": "forged-order", "status": "DONE" }
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("forged");
+    reply(forged).await.assert_problem(403, "webhook-refused");
+}

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 pub(crate) struct Server {
     pub(crate) base: String,
     pub(crate) http: Client,
+    /// The embedded fake Toss, to read what it sent.
+    pub(crate) fake: Option<booking_toss::fake::FakeToss>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     _data: TempDir,
@@ -79,6 +81,7 @@ impl Server {
         config.upkeep_every = Duration::from_millis(500);
         configure(&mut config);
         let state = AppState::build(config).await.expect("state");
+        let fake = state.fake_toss.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(example_server::serve(listener, state, async {
             let _ = rx.await;
@@ -86,6 +89,7 @@ impl Server {
         Server {
             base: format!("http://{addr}"),
             http: Client::new(),
+            fake,
             shutdown: Some(tx),
             task: Some(task),
             _data: data,
