@@ -191,3 +191,56 @@ async fn toss_webhooks_are_verified_and_applied_once() {
         .expect("forged");
     reply(forged).await.assert_problem(403, "webhook-refused");
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_card_confirm_finish() {
+    let server = Server::start().await;
+    let user = server.login(None).await;
+    let order = server.hold_flight_seat(&user).await;
+    let id = order["id"].as_str().expect("id");
+    let checkout = server
+        .post(
+            &user,
+            &format!("/v1/orders/{id}/payments"),
+            &json!({ "method": "card" }),
+        )
+        .await;
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let window = browser
+        .get(checkout.body["checkoutUrl"].as_str().expect("checkoutUrl"))
+        .send()
+        .await
+        .expect("widget");
+    let success = window.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    // Toss takes a while to answer this confirm.
+    let fault = json!({ "op": "confirm", "fault": { "kind": "latency", "delay": "600ms" } });
+    let scripted = server
+        .call(
+            Method::POST,
+            "/fake-toss/__fake/faults",
+            None,
+            Some(&fault),
+            &[],
+        )
+        .await;
+    assert_eq!(scripted.status, 204);
+
+    let confirming =
+        tokio::spawn(
+            async move { reply(browser.get(&success).send().await.expect("success")).await },
+        );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server
+        .stop()
+        .await
+        .expect("the server drains and stops cleanly");
+    let confirmed = confirming.await.expect("task");
+    assert_eq!(confirmed.status, 200, "{:#}", confirmed.body);
+    assert_eq!(confirmed.body["state"], "Confirmed");
+}
