@@ -141,7 +141,8 @@ impl AppState {
     }
 }
 
-/// The catalog in the data directory, or the demo data listed now and saved there.
+/// The catalog in the data directory (the demo catalog, saved there on first start), with its
+/// inventory listed in the stores: a fresh database gets the catalog's items on start.
 async fn load_or_seed(
     config: &Config,
     backend: &Backend,
@@ -149,12 +150,22 @@ async fn load_or_seed(
 ) -> Result<Catalog, BoxError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join("catalog.json");
-    if let Some(catalog) = Catalog::load(&path)? {
-        return Ok(catalog);
+    let catalog = match Catalog::load(&path)? {
+        Some(catalog) => catalog,
+        None => {
+            let catalog = crate::seed::demo_catalog(now)?;
+            catalog.save(&path)?;
+            tracing::info!(path = %path.display(), "wrote the demo catalog");
+            catalog
+        }
+    };
+    let listed = crate::seed::list(&catalog, &backend.store, &backend.coupons).await?;
+    if listed > 0 {
+        tracing::info!(
+            listed,
+            "listed the catalog's sales and coupons in the database"
+        );
     }
-    let catalog = crate::seed::seed(&backend.store, &backend.coupons, now).await?;
-    catalog.save(&path)?;
-    tracing::info!(path = %path.display(), "seeded the demo data");
     Ok(catalog)
 }
 
