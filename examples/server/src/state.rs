@@ -1,8 +1,8 @@
 //! [`AppState`]: everything a handler reaches, built once from the [`Config`].
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::gateways::PointsGateway;
@@ -14,6 +14,7 @@ use booking_core::service::{BookingService, Policies, Ports};
 use booking_toss::fake::{FakeToss, FakeTossConfig};
 use booking_toss::{SecretKey, TossClient, TossGateway, WebhookHandler};
 use metrics_exporter_prometheus::PrometheusHandle;
+use moka::future::Cache;
 use rand::Rng;
 
 use crate::auth::Signer;
@@ -21,6 +22,9 @@ use crate::backend::{self, Backend, BoxError};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::read_cache::ReadCache;
+
+/// Most waiting-room tokens remembered at once.
+const ROOMS_KEPT: u64 = 1_000_000;
 
 /// The secret key the embedded fake Toss accepts (a test key: it moves no money).
 const FAKE_TOSS_KEY: &str = "test_sk_booking_server_fake";
@@ -40,8 +44,8 @@ pub struct AppState {
     pub signer: Signer,
     /// The token `/v1/admin/*` requires.
     pub admin_token: Arc<str>,
-    /// Which waiting room each token joined.
-    pub rooms: Arc<Mutex<HashMap<AdmissionToken, EventId>>>,
+    /// Which waiting room each token joined (kept a day: longer than any wait and admission).
+    pub rooms: Cache<AdmissionToken, EventId>,
     /// Seat maps and flight searches, kept briefly.
     pub reads: ReadCache,
     /// Where browsers reach the server, without a trailing slash.
@@ -103,7 +107,10 @@ impl AppState {
                 "admin-token",
             )?)?
             .into(),
-            rooms: Arc::default(),
+            rooms: Cache::builder()
+                .max_capacity(ROOMS_KEPT)
+                .time_to_live(Duration::from_secs(24 * 3600))
+                .build(),
             reads: ReadCache::new(config.search_cache_ttl),
             public_url,
             fake_toss,
@@ -124,20 +131,13 @@ impl AppState {
     }
 
     /// Remembers that `token` joined the waiting room of `event`.
-    pub fn remember_room(&self, token: AdmissionToken, event: EventId) {
-        self.rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(token, event);
+    pub async fn remember_room(&self, token: AdmissionToken, event: EventId) {
+        self.rooms.insert(token, event).await;
     }
 
     /// The waiting room `token` joined, if this server issued it.
-    pub fn room_of(&self, token: AdmissionToken) -> Option<EventId> {
-        self.rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&token)
-            .copied()
+    pub async fn room_of(&self, token: AdmissionToken) -> Option<EventId> {
+        self.rooms.get(&token).await
     }
 }
 

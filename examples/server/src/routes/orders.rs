@@ -100,7 +100,7 @@ pub async fn place(
     }
     if let Some(room) = state.catalog.waiting_room_of(body.sale) {
         let token = queue_token(&headers)?;
-        if state.room_of(token) != Some(room) {
+        if state.room_of(token).await != Some(room) {
             return Err(Problem::from(BookingError::NotAdmitted(
                 booking_core::ports::queue::QueueError::UnknownToken,
             )));

@@ -58,6 +58,18 @@ pub(crate) async fn concert_flow(server: &Server) {
     refused.assert_problem(403, "not-admitted");
 
     let token = admitted_token(server, &user, event).await;
+    // An admission is the user's own: someone else presenting it is refused.
+    let stranger = server.login(None).await;
+    let borrowed = server
+        .call(
+            Method::POST,
+            "/v1/orders",
+            Some(&stranger),
+            Some(&order_body),
+            &[("Queue-Token", &token)],
+        )
+        .await;
+    borrowed.assert_problem(403, "not-admitted");
     let placed = server
         .call(
             Method::POST,
