@@ -1,13 +1,20 @@
-//! Sets `no_redis_url` when `BOOKING_TEST_REDIS_URL` is unset and `CI` is not: the server's
-//! tests on Redis are then ignored, with the reason shown, instead of passing without having
-//! run. Under CI the cfg is never set, so an unset or unreachable Redis fails them.
+//! Sets `no_postgres_url`, `no_mysql_url`, `no_redis_url` when `BOOKING_TEST_POSTGRES_URL`,
+//! `BOOKING_TEST_MYSQL_URL`, `BOOKING_TEST_REDIS_URL` is unset and `CI` is not: the server's
+//! flows on that backend are then ignored, with the reason shown, instead of passing without
+//! having run. Under CI no cfg is set, so an unset or unreachable server fails them.
 
 fn main() {
     println!("cargo::rerun-if-env-changed=CI");
-    println!("cargo::rerun-if-env-changed=BOOKING_TEST_REDIS_URL");
-    println!("cargo::rustc-check-cfg=cfg(no_redis_url)");
     let ci = std::env::var_os("CI").is_some();
-    if !ci && std::env::var_os("BOOKING_TEST_REDIS_URL").is_none_or(|v| v.is_empty()) {
-        println!("cargo::rustc-cfg=no_redis_url");
+    for (var, cfg) in [
+        ("BOOKING_TEST_POSTGRES_URL", "no_postgres_url"),
+        ("BOOKING_TEST_MYSQL_URL", "no_mysql_url"),
+        ("BOOKING_TEST_REDIS_URL", "no_redis_url"),
+    ] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        println!("cargo::rerun-if-env-changed={var}");
+        if !ci && std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+            println!("cargo::rustc-cfg={cfg}");
+        }
     }
 }

@@ -223,6 +223,14 @@ impl Catalog {
             })
     }
 
+    /// The stock of the sale `id` (a performance), if it is one.
+    pub fn stock_of(&self, id: EventId) -> &[StockItem] {
+        self.performances
+            .iter()
+            .find(|p| p.id == id)
+            .map_or(&[], |p| p.stock.as_slice())
+    }
+
     /// The event whose waiting room gates the sale `sale`, if it has one.
     pub fn waiting_room_of(&self, sale: EventId) -> Option<EventId> {
         let performance = self.performances.iter().find(|p| p.id == sale)?;

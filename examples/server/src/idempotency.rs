@@ -253,3 +253,119 @@ fn invalid_key(detail: String) -> Response {
         .with("field", "Idempotency-Key")
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::Router;
+    use axum::http::HeaderMap;
+    use axum::http::header::AUTHORIZATION;
+    use axum::routing::post;
+    use booking_core::clock::SystemClock;
+    use booking_core::memory::MemoryIdempotencyStore;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// An app whose handler counts its runs, answers `status`, and waits `delay` first; the
+    /// scope is the `Authorization` header's value.
+    fn app(runs: Arc<AtomicU32>, status: StatusCode, delay: Duration) -> Router {
+        let store = Arc::new(MemoryIdempotencyStore::new(
+            Arc::new(SystemClock),
+            Duration::from_secs(60),
+        ));
+        let layer = IdempotencyLayer::new(
+            store,
+            |parts: &Parts| {
+                let user = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+                Some(Scope::user("test", user))
+            },
+            Duration::from_secs(30),
+            1024,
+        );
+        Router::new()
+            .route(
+                "/things",
+                post(move || async move {
+                    tokio::time::sleep(delay).await;
+                    let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                    (status, format!("{{\"run\":{n}}}"))
+                }),
+            )
+            .layer(layer)
+    }
+
+    fn request(user: &str, key: &str, body: &str) -> Request {
+        Request::post("/things")
+            .header(AUTHORIZATION, user)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    async fn send(app: &Router, request: Request) -> (StatusCode, HeaderMap, String) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_retry_replays_and_a_changed_body_is_refused() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let app = app(runs.clone(), StatusCode::CREATED, Duration::ZERO);
+        let first = send(&app, request("alice", "k", "{\"a\":1,\"b\":2}")).await;
+        assert_eq!(first.0, StatusCode::CREATED);
+        // Key order does not matter: the fingerprint is over canonical JSON.
+        let retry = send(&app, request("alice", "k", "{\"b\":2, \"a\":1}")).await;
+        assert_eq!(
+            (retry.0, retry.2.as_str()),
+            (StatusCode::CREATED, first.2.as_str())
+        );
+        assert_eq!(retry.1[REPLAYED_HEADER], "true");
+        let changed = send(&app, request("alice", "k", "{\"a\":2}")).await;
+        assert_eq!(changed.0, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(changed.2.contains("/problems/idempotency-key-reused"));
+        // Another user's identical key is theirs.
+        let bob = send(&app, request("bob", "k", "{\"a\":1,\"b\":2}")).await;
+        assert_eq!(bob.2, "{\"run\":2}");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_while_the_first_runs_is_409_with_retry_after() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let app = app(runs.clone(), StatusCode::OK, Duration::from_millis(300));
+        let slow = tokio::spawn({
+            let app = app.clone();
+            async move { send(&app, request("alice", "k", "{}")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let early = send(&app, request("alice", "k", "{}")).await;
+        assert_eq!(early.0, StatusCode::CONFLICT);
+        assert!(early.2.contains("/problems/idempotency-key-in-flight"));
+        assert!(early.1.contains_key(header::RETRY_AFTER));
+        assert_eq!(slow.await.unwrap().0, StatusCode::OK);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_not_stored_so_a_retry_runs_again() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let app = app(
+            runs.clone(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::ZERO,
+        );
+        send(&app, request("alice", "k", "{}")).await;
+        let retry = send(&app, request("alice", "k", "{}")).await;
+        assert_eq!(retry.2, "{\"run\":2}");
+        assert!(!retry.1.contains_key(REPLAYED_HEADER));
+    }
+}

@@ -16,6 +16,7 @@
 //! | [`problem`], [`extract`] | problem+json errors, and the JSON extractor naming bad fields |
 //! | [`auth`] | demo bearer tokens, the current user, the admin token |
 //! | [`idempotency`] | the `Idempotency-Key` tower layer |
+//! | [`read_cache`] | seat maps and flight searches, kept for a second |
 //! | [`metrics`], [`upkeep`] | Prometheus metrics; sweeper, reconciler, outbox relay, admissions |
 
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod problem;
+pub mod read_cache;
 pub mod routes;
 pub mod seed;
 pub mod state;

@@ -1,6 +1,7 @@
-//! The demo data, listed on first start: a concert with two dates of 50 seats, a flight with
-//! seats in two fare classes, a flash sale with counted stock, a first-come coupon with a
-//! budget, a member grade and a time-window discount.
+//! The demo data: a concert with two dates of 50 seats, a flight with seats in two fare
+//! classes, a flash sale with counted stock, a first-come coupon with a budget, a member grade
+//! and a time-window discount ([`demo_catalog`]); and [`list`], which puts a catalog's
+//! inventory and coupons into the stores, skipping what is there already.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use booking_core::ids::{CouponId, EventId, StockId, TicketId};
 use booking_core::machine::{Stock, Ticket};
 use booking_core::money::{Currency, Money};
 use booking_core::ports::coupon::{CouponCampaign, CouponError, CouponStore};
-use booking_core::ports::store::{BookingStore, StockListing, TicketListing};
+use booking_core::ports::store::{BookingStore, StockListing, StoreError, TicketListing};
 use jiff::Timestamp;
 
 use crate::catalog::{
@@ -19,12 +20,8 @@ use crate::catalog::{
 /// The flash-sale coupon's code.
 pub const COUPON_CODE: &str = "OPEN10K";
 
-/// Lists the demo data in `store` and `coupons` and returns its catalog.
-pub async fn seed(
-    store: &Arc<dyn BookingStore>,
-    coupons: &Arc<dyn CouponStore>,
-    now: Timestamp,
-) -> Result<Catalog, CatalogError> {
+/// The demo catalog, its dates counted from `now`.
+pub fn demo_catalog(now: Timestamp) -> Result<Catalog, CatalogError> {
     let concert = EventId::new();
     let drop_event = EventId::new();
     let sale = EventId::new();
@@ -39,7 +36,6 @@ pub async fn seed(
             seats,
             stock: Vec::new(),
         };
-        list_seats(store, performance.id, &performance.seats, "concert").await?;
         performances.push(performance);
     }
     let sneakers = StockItem {
@@ -48,14 +44,6 @@ pub async fn seed(
         price: 159_000,
         capacity: 100,
     };
-    let listing = StockListing::new(
-        Stock::new(sneakers.stock, sneakers.capacity),
-        sale,
-        sneakers.name.as_str(),
-        krw(sneakers.price)?,
-    )
-    .tagged(["flash-sale"]);
-    store.add_stock(&listing).await?;
     performances.push(Performance {
         id: sale,
         event: drop_event,
@@ -66,7 +54,6 @@ pub async fn seed(
     });
 
     let flight = flight(now)?;
-    list_seats(store, flight.id, &flight.seats, "flight").await?;
 
     let coupon = CouponOffer {
         id: CouponId::new(),
@@ -74,7 +61,6 @@ pub async fn seed(
         amount_off: 10_000,
         budget: 100,
     };
-    ensure_campaign(coupons, &coupon).await?;
 
     Ok(Catalog {
         events: vec![
@@ -165,12 +151,84 @@ fn flight(now: Timestamp) -> Result<Flight, CatalogError> {
     })
 }
 
+/// Lists `catalog`'s seats, stock and coupon campaigns in the stores, each sale and campaign
+/// once: what the stores have already is skipped, so this is safe on every start (and after a
+/// start interrupted while listing). Returns how many sales and campaigns were listed now.
+pub async fn list(
+    catalog: &Catalog,
+    store: &Arc<dyn BookingStore>,
+    coupons: &Arc<dyn CouponStore>,
+) -> Result<u32, CatalogError> {
+    let mut listed = 0u32;
+    for performance in &catalog.performances {
+        let tag = catalog
+            .event(performance.event)
+            .map_or("event", |e| e.kind.as_str());
+        if list_seats(store, performance.id, &performance.seats, tag).await? {
+            listed = listed.saturating_add(1);
+        }
+        for item in &performance.stock {
+            if is_missing(store.stock(item.stock).await)? {
+                let listing = StockListing::new(
+                    Stock::new(item.stock, item.capacity),
+                    performance.id,
+                    item.name.as_str(),
+                    krw(item.price)?,
+                )
+                .tagged([tag]);
+                store.add_stock(&listing).await?;
+                listed = listed.saturating_add(1);
+            }
+        }
+    }
+    for flight in &catalog.flights {
+        if list_seats(store, flight.id, &flight.seats, "flight").await? {
+            listed = listed.saturating_add(1);
+        }
+    }
+    for coupon in &catalog.coupons {
+        match coupons.remaining(coupon.id).await {
+            Ok(_) => {}
+            Err(CouponError::NotFound) => {
+                coupons
+                    .create_campaign(&CouponCampaign {
+                        id: coupon.id,
+                        code: coupon.code.clone(),
+                        budget: coupon.budget,
+                        issue_until: None,
+                    })
+                    .await?;
+                listed = listed.saturating_add(1);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(listed)
+}
+
+/// Whether a store read found nothing.
+fn is_missing<T>(read: Result<T, StoreError>) -> Result<bool, CatalogError> {
+    match read {
+        Ok(_) => Ok(false),
+        Err(StoreError::NotFound { .. }) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Lists a sale's seats unless its first seat is listed already (they are added in one
+/// atomic call, all or none). Returns whether it listed them.
 async fn list_seats(
     store: &Arc<dyn BookingStore>,
     sale: EventId,
     seats: &[Seat],
     tag: &str,
-) -> Result<(), CatalogError> {
+) -> Result<bool, CatalogError> {
+    let Some(first) = seats.first() else {
+        return Ok(false);
+    };
+    if !is_missing(store.ticket(first.ticket).await)? {
+        return Ok(false);
+    }
     let mut listings = Vec::with_capacity(seats.len());
     for seat in seats {
         listings.push(
@@ -184,24 +242,51 @@ async fn list_seats(
         );
     }
     store.add_tickets(&listings).await?;
-    Ok(())
+    Ok(true)
 }
 
-/// Registers `offer`'s campaign in `coupons` unless it is there already: on first start, and
-/// on every start after, for a coupon store that may have lost it (Redis without
-/// persistence). Coupons issued before are kept.
-pub async fn ensure_campaign(
-    coupons: &Arc<dyn CouponStore>,
-    offer: &CouponOffer,
-) -> Result<(), CatalogError> {
-    let campaign = CouponCampaign {
-        id: offer.id,
-        code: offer.code.clone(),
-        budget: offer.budget,
-        issue_until: None,
-    };
-    match coupons.create_campaign(&campaign).await {
-        Ok(()) | Err(CouponError::AlreadyExists) => Ok(()),
-        Err(e) => Err(e.into()),
+#[cfg(test)]
+mod tests {
+    use booking_core::memory::{MemoryBookingStore, MemoryCouponStore};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn listing_is_done_once_and_a_fresh_store_gets_everything() {
+        let catalog = demo_catalog(Timestamp::now()).unwrap();
+        let store: Arc<dyn BookingStore> = Arc::new(MemoryBookingStore::new());
+        let coupons: Arc<dyn CouponStore> = Arc::new(MemoryCouponStore::new());
+        // Two concert dates, the flash sale's stock, the flight, the coupon campaign.
+        assert_eq!(list(&catalog, &store, &coupons).await.unwrap(), 5);
+        assert_eq!(list(&catalog, &store, &coupons).await.unwrap(), 0);
+        let seat = &catalog.flights[0].seats[0];
+        let listed = store.ticket(seat.ticket).await.unwrap();
+        assert_eq!(listed.event, catalog.flights[0].id);
+        assert_eq!(listed.price.minor(), seat.price);
+        assert!(listed.tags.contains("flight"));
+        assert_eq!(coupons.remaining(catalog.coupons[0].id).await.unwrap(), 100);
+        // Another database for the same catalog gets the same items.
+        let other: Arc<dyn BookingStore> = Arc::new(MemoryBookingStore::new());
+        let other_coupons: Arc<dyn CouponStore> = Arc::new(MemoryCouponStore::new());
+        assert_eq!(list(&catalog, &other, &other_coupons).await.unwrap(), 5);
+    }
+
+    #[test]
+    fn the_demo_has_what_the_flows_need() {
+        let catalog = demo_catalog(Timestamp::now()).unwrap();
+        let concert: Vec<_> = catalog
+            .performances
+            .iter()
+            .filter(|p| !p.seats.is_empty())
+            .collect();
+        assert_eq!(concert.len(), 2);
+        assert!(concert.iter().all(|p| p.seats.len() == 50));
+        let fares: std::collections::BTreeSet<_> = catalog.flights[0]
+            .seats
+            .iter()
+            .map(|s| s.class.as_str())
+            .collect();
+        assert_eq!(fares.len(), 2);
+        assert!(catalog.rules().is_ok());
     }
 }

@@ -1,8 +1,8 @@
 //! [`AppState`]: everything a handler reaches, built once from the [`Config`].
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::gateways::PointsGateway;
@@ -14,13 +14,17 @@ use booking_core::service::{BookingService, Policies, Ports};
 use booking_toss::fake::{FakeToss, FakeTossConfig};
 use booking_toss::{SecretKey, TossClient, TossGateway, WebhookHandler};
 use metrics_exporter_prometheus::PrometheusHandle;
+use moka::future::Cache;
 use rand::Rng;
 
 use crate::auth::Signer;
 use crate::backend::{self, Backend, BoxError};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::routes::catalog::FlightCache;
+use crate::read_cache::ReadCache;
+
+/// Most waiting-room tokens remembered at once.
+const ROOMS_KEPT: u64 = 1_000_000;
 
 /// The secret key the embedded fake Toss accepts (a test key: it moves no money).
 const FAKE_TOSS_KEY: &str = "test_sk_booking_server_fake";
@@ -40,10 +44,10 @@ pub struct AppState {
     pub signer: Signer,
     /// The token `/v1/admin/*` requires.
     pub admin_token: Arc<str>,
-    /// Which waiting room each token joined.
-    pub rooms: Arc<Mutex<HashMap<AdmissionToken, EventId>>>,
-    /// Flight search answers, kept briefly.
-    pub flights: FlightCache,
+    /// Which waiting room each token joined (kept a day: longer than any wait and admission).
+    pub rooms: Cache<AdmissionToken, EventId>,
+    /// Seat maps and flight searches, kept briefly.
+    pub reads: ReadCache,
     /// Where browsers reach the server, without a trailing slash.
     pub public_url: Arc<str>,
     /// The embedded fake Toss, when no real key is configured.
@@ -103,8 +107,11 @@ impl AppState {
                 "admin-token",
             )?)?
             .into(),
-            rooms: Arc::default(),
-            flights: crate::routes::catalog::flight_cache(config.search_cache_ttl),
+            rooms: Cache::builder()
+                .max_capacity(ROOMS_KEPT)
+                .time_to_live(Duration::from_secs(24 * 3600))
+                .build(),
+            reads: ReadCache::new(config.search_cache_ttl),
             public_url,
             fake_toss,
             webhooks,
@@ -124,24 +131,18 @@ impl AppState {
     }
 
     /// Remembers that `token` joined the waiting room of `event`.
-    pub fn remember_room(&self, token: AdmissionToken, event: EventId) {
-        self.rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(token, event);
+    pub async fn remember_room(&self, token: AdmissionToken, event: EventId) {
+        self.rooms.insert(token, event).await;
     }
 
     /// The waiting room `token` joined, if this server issued it.
-    pub fn room_of(&self, token: AdmissionToken) -> Option<EventId> {
-        self.rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&token)
-            .copied()
+    pub async fn room_of(&self, token: AdmissionToken) -> Option<EventId> {
+        self.rooms.get(&token).await
     }
 }
 
-/// The catalog in the data directory, or the demo data listed now and saved there.
+/// The catalog in the data directory (the demo catalog, saved there on first start), with its
+/// inventory listed in the stores: a fresh database gets the catalog's items on start.
 async fn load_or_seed(
     config: &Config,
     backend: &Backend,
@@ -149,15 +150,22 @@ async fn load_or_seed(
 ) -> Result<Catalog, BoxError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join("catalog.json");
-    if let Some(catalog) = Catalog::load(&path)? {
-        for offer in &catalog.coupons {
-            crate::seed::ensure_campaign(&backend.coupons, offer).await?;
+    let catalog = match Catalog::load(&path)? {
+        Some(catalog) => catalog,
+        None => {
+            let catalog = crate::seed::demo_catalog(now)?;
+            catalog.save(&path)?;
+            tracing::info!(path = %path.display(), "wrote the demo catalog");
+            catalog
         }
-        return Ok(catalog);
+    };
+    let listed = crate::seed::list(&catalog, &backend.store, &backend.coupons).await?;
+    if listed > 0 {
+        tracing::info!(
+            listed,
+            "listed the catalog's sales and coupons in the database"
+        );
     }
-    let catalog = crate::seed::seed(&backend.store, &backend.coupons, now).await?;
-    catalog.save(&path)?;
-    tracing::info!(path = %path.display(), "seeded the demo data");
     Ok(catalog)
 }
 

@@ -133,7 +133,8 @@ where
     let locks = Arc::clone(locks);
     let key = format!("upkeep:{name}");
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
+        // The first step runs one period after start, not at once.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let lease = LockOptions::new(JOB_LEASE).with_watchdog();
         loop {

@@ -11,6 +11,8 @@ mod support;
 mod bad_input;
 #[path = "http/concert.rs"]
 mod concert;
+#[path = "http/databases.rs"]
+mod databases;
 #[path = "http/flash_sale.rs"]
 mod flash_sale;
 #[path = "http/flight.rs"]
@@ -21,3 +23,5 @@ mod openapi;
 mod orders;
 #[path = "http/redis.rs"]
 mod redis;
+#[path = "http/upkeep.rs"]
+mod upkeep;

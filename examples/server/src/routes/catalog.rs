@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -11,26 +10,15 @@ use axum::extract::{Path, Query, State};
 use booking_core::ids::EventId;
 use booking_core::service::BookingError;
 use jiff::Timestamp;
-use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentUser;
-use crate::catalog::{Event, Seat};
+use crate::catalog::Event;
 use crate::problem::{ApiResult, Problem};
+use crate::read_cache::FlightKey;
 use crate::routes::path_id;
 use crate::state::AppState;
-
-/// Flight search answers by `(from, to, date)`.
-pub type FlightCache = Cache<(String, String, String), Arc<Vec<FlightView>>>;
-
-/// A cache keeping each answer for `ttl`.
-pub fn flight_cache(ttl: Duration) -> FlightCache {
-    Cache::builder()
-        .max_capacity(10_000)
-        .time_to_live(ttl)
-        .build()
-}
 
 /// Lists events.
 #[utoipa::path(get, path = "/v1/events", tag = "catalog",
@@ -119,7 +107,7 @@ pub async fn performances(
 }
 
 /// A seat and whether it can be held now.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SeatView {
     /// Orders name it in `seats`.
     pub ticket: String,
@@ -133,7 +121,8 @@ pub struct SeatView {
     pub available: bool,
 }
 
-/// The seats of a performance or a flight, each with its availability.
+/// The seats of a performance or a flight, each with its availability (a map kept for
+/// `SEARCH_CACHE_TTL` at most; the hold is the real check).
 #[utoipa::path(get, path = "/v1/performances/{id}/seats", tag = "catalog",
     params(("id" = String, Path, description = "a performance or flight id")),
     responses((status = 200, body = Vec<SeatView>), (status = 404, body = Problem)))]
@@ -141,16 +130,23 @@ pub async fn seats(
     State(state): State<AppState>,
     _user: CurrentUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<SeatView>>> {
+) -> ApiResult<Json<Arc<Vec<SeatView>>>> {
     let id: EventId = path_id(&id, "performance")?;
-    let seats = state
+    state
         .catalog
         .seats_of(id)
         .ok_or_else(|| Problem::not_found("performance"))?;
-    Ok(Json(seat_views(&state, seats).await?))
+    Ok(Json(seat_map(&state, id).await?))
 }
 
-async fn seat_views(state: &AppState, seats: &[Seat]) -> Result<Vec<SeatView>, Problem> {
+/// The seat map of `sale`, through the read cache.
+async fn seat_map(state: &AppState, sale: EventId) -> Result<Arc<Vec<SeatView>>, Problem> {
+    state.reads.seats(sale, load_seats(state, sale)).await
+}
+
+/// Every seat of `sale` read from the store.
+async fn load_seats(state: &AppState, sale: EventId) -> Result<Vec<SeatView>, Problem> {
+    let seats = state.catalog.seats_of(sale).unwrap_or_default();
     let now = Timestamp::now();
     let mut views = Vec::with_capacity(seats.len());
     for seat in seats {
@@ -184,7 +180,7 @@ pub struct FlightQuery {
 }
 
 /// A flight with seat counts per fare.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FlightView {
     /// The sale's id: orders name it as `sale`; seats at `/v1/performances/{id}/seats`.
     pub id: String,
@@ -203,7 +199,7 @@ pub struct FlightView {
 }
 
 /// Seats of one fare class.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FareView {
     /// `Y` (economy) or `C` (business).
     pub class: String,
@@ -230,20 +226,16 @@ pub async fn flights(
         query.to.to_ascii_uppercase(),
         query.date.unwrap_or_default(),
     );
-    let search = state.clone();
     let answer = state
-        .flights
-        .try_get_with(key.clone(), async move {
-            search_flights(&search, &key).await.map(Arc::new)
-        })
-        .await
-        .map_err(|e: Arc<Problem>| (*e).clone())?;
+        .reads
+        .flights(key.clone(), search_flights(&state, &key))
+        .await?;
     Ok(Json(answer))
 }
 
 async fn search_flights(
     state: &AppState,
-    (from, to, date): &(String, String, String),
+    (from, to, date): &FlightKey,
 ) -> Result<Vec<FlightView>, Problem> {
     let mut views = Vec::new();
     let matching = state
@@ -253,7 +245,7 @@ async fn search_flights(
         .filter(|f| &f.from == from && &f.to == to && (date.is_empty() || &f.date == date));
     for flight in matching {
         let mut fares: BTreeMap<String, FareView> = BTreeMap::new();
-        for seat in seat_views(state, &flight.seats).await? {
+        for seat in seat_map(state, flight.id).await?.iter() {
             let fare = fares.entry(seat.class.clone()).or_insert(FareView {
                 class: seat.class.clone(),
                 price: seat.price,

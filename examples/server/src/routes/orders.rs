@@ -78,24 +78,13 @@ pub async fn place(
             "no performance, flight or sale has this id",
         ));
     }
-    if body.seats.len() > MAX_SEATS {
-        return Err(Problem::invalid_field(
-            "seats",
-            format!("at most {MAX_SEATS} seats"),
-        ));
-    }
+    check_items(&state, &body)?;
     let mut items: Vec<ItemRef> = body
         .seats
         .iter()
         .map(|&ticket| ItemRef::Ticket { ticket })
         .collect();
-    for (i, units) in body.stock.iter().enumerate() {
-        if !(1..=MAX_UNITS).contains(&units.quantity) {
-            return Err(Problem::invalid_field(
-                &format!("stock[{i}].quantity"),
-                format!("1 to {MAX_UNITS}"),
-            ));
-        }
+    for units in &body.stock {
         items.push(ItemRef::Stock {
             stock: units.stock,
             quantity: units.quantity,
@@ -111,7 +100,7 @@ pub async fn place(
     }
     if let Some(room) = state.catalog.waiting_room_of(body.sale) {
         let token = queue_token(&headers)?;
-        if state.room_of(token) != Some(room) {
+        if state.room_of(token).await != Some(room) {
             return Err(Problem::from(BookingError::NotAdmitted(
                 booking_core::ports::queue::QueueError::UnknownToken,
             )));
@@ -119,6 +108,7 @@ pub async fn place(
         request = request.admission(token);
     }
     let record = state.service_for(body.sale).hold(&request).await?;
+    state.reads.changed(body.sale).await;
     tracing::Span::current().record("order", tracing::field::display(record.order.id()));
     let kind = if body.stock.is_empty() {
         "seats"
@@ -133,6 +123,61 @@ pub async fn place(
         Json(OrderView::from(&record)),
     )
         .into_response())
+}
+
+/// Checks the items against the catalog, so that a problem names the item's path: at most
+/// [`MAX_SEATS`] seats, each a seat of the sale and listed once; each stock of the sale, listed
+/// once, with 1 to [`MAX_UNITS`] units.
+fn check_items(state: &AppState, body: &NewOrder) -> Result<(), Problem> {
+    if body.seats.len() > MAX_SEATS {
+        return Err(Problem::invalid_field(
+            "seats",
+            format!("at most {MAX_SEATS} seats"),
+        ));
+    }
+    if body.seats.is_empty() && body.stock.is_empty() {
+        return Err(Problem::invalid_field(
+            "seats",
+            "name seats or stock to hold",
+        ));
+    }
+    let seats = state.catalog.seats_of(body.sale).unwrap_or_default();
+    for (i, seat) in body.seats.iter().enumerate() {
+        if !seats.iter().any(|s| s.ticket == *seat) {
+            return Err(Problem::invalid_field(
+                &format!("seats[{i}]"),
+                "not a seat of this sale",
+            ));
+        }
+        if body.seats[..i].contains(seat) {
+            return Err(Problem::invalid_field(
+                &format!("seats[{i}]"),
+                "listed twice",
+            ));
+        }
+    }
+    let stock = state.catalog.stock_of(body.sale);
+    for (i, units) in body.stock.iter().enumerate() {
+        if !stock.iter().any(|s| s.stock == units.stock) {
+            return Err(Problem::invalid_field(
+                &format!("stock[{i}].stock"),
+                "not a stock of this sale",
+            ));
+        }
+        if body.stock[..i].iter().any(|u| u.stock == units.stock) {
+            return Err(Problem::invalid_field(
+                &format!("stock[{i}].stock"),
+                "listed twice",
+            ));
+        }
+        if !(1..=MAX_UNITS).contains(&units.quantity) {
+            return Err(Problem::invalid_field(
+                &format!("stock[{i}].quantity"),
+                format!("1 to {MAX_UNITS}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `Queue-Token` header as a token; missing or malformed is a 403 problem.
@@ -219,6 +264,7 @@ pub async fn cancel(
         .service
         .cancel_order(record.order.id(), &body.reason)
         .await?;
+    state.reads.changed(cancelled.event).await;
     Ok(Json(OrderView::from(&cancelled)))
 }
 
@@ -291,6 +337,7 @@ pub async fn refund(
         };
     }
     let receipt = state.service.refund_lines(&request).await?;
+    state.reads.changed(receipt.order.event).await;
     Ok((
         StatusCode::CREATED,
         Json(RefundView {

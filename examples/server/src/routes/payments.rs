@@ -163,6 +163,11 @@ pub async fn success(
         .map_err(redirect_problem)?;
     let confirmation = redirect.confirmation().map_err(redirect_problem)?;
     let paid = confirm(&state, GATEWAY_NAME, &confirmation).await?;
+    let span = tracing::Span::current();
+    span.record("order", tracing::field::display(paid.order.id()));
+    if let Some(payment) = paid.payment {
+        span.record("payment", tracing::field::display(payment));
+    }
     Ok(Json(OrderView::from(&paid)))
 }
 

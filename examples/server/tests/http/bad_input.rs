@@ -23,9 +23,21 @@ async fn post_raw(server: &Server, user: &User, path: &str, raw: &str) -> Reply 
 async fn bad_input_is_a_4xx_problem_naming_the_field_and_changes_nothing() {
     let server = Server::start().await;
     let user = server.login(None).await;
-    let flight = server.flight(&user).await;
-    let sale = flight["id"].as_str().expect("id").to_owned();
-    let seat = server.seats(&user, &sale).await[0]["ticket"].clone();
+    let (sale, seat) = server.flight_seat(&user).await;
+    let seats = server.seats(&user, &sale).await;
+    let other_seat = seats[1]["ticket"].clone();
+    // The flash sale's stock, and a seat of another sale (the concert).
+    let drop_event = server.event(&user, "flash-sale").await;
+    let drop = &server
+        .performances(&user, drop_event["id"].as_str().expect("id"))
+        .await[0];
+    let (drop_sale, stock) = (drop["id"].clone(), drop["stock"][0]["stock"].clone());
+    let concert = server.event(&user, "concert").await;
+    let date = &server
+        .performances(&user, concert["id"].as_str().expect("id"))
+        .await[0];
+    let concert_seat =
+        server.seats(&user, date["id"].as_str().expect("id")).await[0]["ticket"].clone();
 
     let cases: Vec<(&str, String, u16, &str, &str)> = vec![
         (
@@ -72,25 +84,60 @@ async fn bad_input_is_a_4xx_problem_naming_the_field_and_changes_nothing() {
         ),
         (
             "negative quantity",
-            json!({ "sale": sale, "stock": [{ "stock": seat, "quantity": -1 }] }).to_string(),
+            json!({ "sale": drop_sale, "stock": [{ "stock": stock, "quantity": -1 }] }).to_string(),
             422,
             "invalid-field",
             "stock[0].quantity",
         ),
         (
             "zero quantity",
-            json!({ "sale": sale, "stock": [{ "stock": seat, "quantity": 0 }] }).to_string(),
+            json!({ "sale": drop_sale, "stock": [{ "stock": stock, "quantity": 0 }] }).to_string(),
             422,
             "invalid-field",
             "stock[0].quantity",
         ),
         (
             "quantity over u32",
-            json!({ "sale": sale, "stock": [{ "stock": seat, "quantity": 5_000_000_000u64 }] })
+            json!({ "sale": drop_sale, "stock": [{ "stock": stock, "quantity": 5_000_000_000u64 }] })
                 .to_string(),
             422,
             "invalid-field",
             "stock[0].quantity",
+        ),
+        (
+            "eleven units",
+            json!({ "sale": drop_sale, "stock": [{ "stock": stock, "quantity": 11 }] }).to_string(),
+            422,
+            "invalid-field",
+            "stock[0].quantity",
+        ),
+        (
+            "stock of another sale",
+            json!({ "sale": sale, "stock": [{ "stock": stock, "quantity": 1 }] }).to_string(),
+            422,
+            "invalid-field",
+            "stock[0].stock",
+        ),
+        (
+            "seat of another sale",
+            json!({ "sale": sale, "seats": [seat, concert_seat] }).to_string(),
+            422,
+            "invalid-field",
+            "seats[1]",
+        ),
+        (
+            "seat listed twice",
+            json!({ "sale": sale, "seats": [other_seat, seat, other_seat] }).to_string(),
+            422,
+            "invalid-field",
+            "seats[2]",
+        ),
+        (
+            "nothing to hold",
+            json!({ "sale": sale, "seats": [] }).to_string(),
+            422,
+            "invalid-field",
+            "seats",
         ),
         (
             "unknown sale",
@@ -179,9 +226,13 @@ async fn bad_input_is_a_4xx_problem_naming_the_field_and_changes_nothing() {
         .await;
     bad_redirect.assert_problem(400, "invalid-redirect");
 
-    // Nothing changed: the seat is free, the wallet empty, no order was placed.
+    // Nothing changed: every seat is free, the stock whole, the wallet empty.
     let seats = server.seats(&user, &sale).await;
     assert!(seats.iter().all(|s| s["available"] == true));
+    let drop = &server
+        .performances(&user, drop_event["id"].as_str().expect("id"))
+        .await[0];
+    assert_eq!(drop["stock"][0]["available"], 100);
     assert_eq!(server.balance(&user).await, 0);
     let placed = server
         .post(

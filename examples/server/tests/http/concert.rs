@@ -30,11 +30,11 @@ async fn admitted_token(server: &Server, user: &User, event: &str) -> String {
 
 #[tokio::test]
 async fn concert_flow_with_queue_token_and_points() {
-    concert_flow(Server::start().await).await;
+    concert_flow(&Server::start().await).await;
 }
 
-/// The flow of [`concert_flow_with_queue_token_and_points`] on `server` (embedded, or on Redis).
-pub(crate) async fn concert_flow(server: Server) {
+/// The whole concert flow on `server`.
+pub(crate) async fn concert_flow(server: &Server) {
     let user = server.login(Some("GOLD")).await;
     let concert = server.event(&user, "concert").await;
     assert_eq!(concert["waiting_room"], true);
@@ -57,7 +57,19 @@ pub(crate) async fn concert_flow(server: Server) {
     let refused = server.post(&user, "/v1/orders", &order_body).await;
     refused.assert_problem(403, "not-admitted");
 
-    let token = admitted_token(&server, &user, event).await;
+    let token = admitted_token(server, &user, event).await;
+    // An admission is the user's own: someone else presenting it is refused.
+    let stranger = server.login(None).await;
+    let borrowed = server
+        .call(
+            Method::POST,
+            "/v1/orders",
+            Some(&stranger),
+            Some(&order_body),
+            &[("Queue-Token", &token)],
+        )
+        .await;
+    borrowed.assert_problem(403, "not-admitted");
     let placed = server
         .call(
             Method::POST,

@@ -90,3 +90,43 @@ pub(crate) async fn flash_sale_flow(server: Server) {
     let second = server.post(&buyer, "/v1/orders", &order_body).await;
     second.assert_problem(409, "coupon-unusable");
 }
+
+#[tokio::test]
+async fn the_coupon_budget_is_first_come_first_served_under_a_rush() {
+    let server = Server::start().await;
+    let first = server.login(None).await;
+    let campaigns = server.get(&first, "/v1/coupons").await;
+    let campaign = campaigns.body[0]["id"].as_str().expect("id").to_owned();
+    let budget = campaigns.body[0]["budget"].as_u64().expect("budget");
+    assert_eq!(budget, 100);
+    let mut users = vec![first];
+    for _ in 1..130 {
+        users.push(server.login(None).await);
+    }
+    let mut claims = Vec::new();
+    for user in users {
+        let http = server.http.clone();
+        let url = format!("{}/v1/coupons/{campaign}/claim", server.base);
+        claims.push(tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(&user.token)
+                .send()
+                .await
+                .expect("claim");
+            crate::support::reply(response).await
+        }));
+    }
+    let mut issued = 0;
+    for claim in claims {
+        let reply = claim.await.expect("task");
+        if reply.status == 201 {
+            issued += 1;
+        } else {
+            reply.assert_problem(409, "coupon-unusable");
+        }
+    }
+    assert_eq!(issued, 100, "exactly the budget is issued");
+    let campaigns = server.get(&server.login(None).await, "/v1/coupons").await;
+    assert_eq!(campaigns.body[0]["remaining"], 0);
+}

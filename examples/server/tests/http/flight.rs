@@ -8,7 +8,11 @@ use crate::support::{Server, reply};
 
 #[tokio::test]
 async fn flight_flow_through_the_fake_toss_refuses_a_tampered_url_and_refunds_part() {
-    let server = Server::start().await;
+    flight_flow(&Server::start().await).await;
+}
+
+/// The whole flight flow on `server`.
+pub(crate) async fn flight_flow(server: &Server) {
     let user = server.login(None).await;
     let flight = server.flight(&user).await;
     assert_eq!(flight["number"], "KE1234");
@@ -132,4 +136,111 @@ async fn flight_flow_through_the_fake_toss_refuses_a_tampered_url_and_refunds_pa
         .await;
     assert_eq!(failed.status, 200);
     assert_eq!(failed.body["code"], "PAY_PROCESS_CANCELED");
+}
+
+#[tokio::test]
+async fn toss_webhooks_are_verified_and_applied_once() {
+    let server = Server::start().await;
+    flight_flow(&server).await;
+    let fake = server.fake.as_ref().expect("the embedded fake Toss");
+    let sent = fake.webhooks();
+    // The payment (DONE) and the partial refund (PARTIAL_CANCELED).
+    assert_eq!(sent.len(), 2, "the fake recorded the payment's webhooks");
+    for webhook in &sent {
+        let deliver = || {
+            server
+                .http
+                .post(format!("{}/v1/webhooks/toss", server.base))
+                .header("content-type", "application/json")
+                .header(
+                    "tosspayments-webhook-transmission-id",
+                    &webhook.transmission_id,
+                )
+                .body(webhook.body.clone())
+                .send()
+        };
+        let first = reply(deliver().await.expect("deliver")).await;
+        assert_eq!(
+            first.status, 200,
+            "{}: {:#}",
+            webhook.event_type, first.body
+        );
+        let outcome = first.body["outcome"].as_str().expect("outcome");
+        assert!(!outcome.contains("NeedsAttention"), "{outcome}");
+        let again = reply(deliver().await.expect("redeliver")).await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.body["outcome"], "Duplicate");
+    }
+    // Nothing in a webhook's body is trusted: one naming a payment Toss does not have is
+    // refused as not authentic.
+    let forged = server
+        .http
+        .post(format!("{}/v1/webhooks/toss", server.base))
+        .header("content-type", "application/json")
+        .header("tosspayments-webhook-transmission-id", "forged-1")
+        .body(
+            json!({
+                "eventType": "PAYMENT_STATUS_CHANGED",
+                "createdAt": "2026-01-01T00:00:00.000000",
+                "data": { "paymentKey": "forged_key", "orderId": "forged-order", "status": "DONE" }
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("forged");
+    reply(forged).await.assert_problem(403, "webhook-refused");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_card_confirm_finish() {
+    let server = Server::start().await;
+    let user = server.login(None).await;
+    let order = server.hold_flight_seat(&user).await;
+    let id = order["id"].as_str().expect("id");
+    let checkout = server
+        .post(
+            &user,
+            &format!("/v1/orders/{id}/payments"),
+            &json!({ "method": "card" }),
+        )
+        .await;
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let window = browser
+        .get(checkout.body["checkoutUrl"].as_str().expect("checkoutUrl"))
+        .send()
+        .await
+        .expect("widget");
+    let success = window.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    // Toss takes a while to answer this confirm.
+    let fault = json!({ "op": "confirm", "fault": { "kind": "latency", "delay": "600ms" } });
+    let scripted = server
+        .call(
+            Method::POST,
+            "/fake-toss/__fake/faults",
+            None,
+            Some(&fault),
+            &[],
+        )
+        .await;
+    assert_eq!(scripted.status, 204);
+
+    let confirming =
+        tokio::spawn(
+            async move { reply(browser.get(&success).send().await.expect("success")).await },
+        );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server
+        .stop()
+        .await
+        .expect("the server drains and stops cleanly");
+    let confirmed = confirming.await.expect("task");
+    assert_eq!(confirmed.status, 200, "{:#}", confirmed.body);
+    assert_eq!(confirmed.body["state"], "Confirmed");
 }

@@ -1,23 +1,15 @@
 //! Orders under concurrency and retries, and who may see them.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{Server, User};
-
-/// A free economy seat of the flight (no waiting room).
-async fn flight_seat(server: &Server, user: &User) -> (String, Value) {
-    let flight = server.flight(user).await;
-    let id = flight["id"].as_str().expect("id").to_owned();
-    let seats = server.seats(user, &id).await;
-    (id, seats[0]["ticket"].clone())
-}
+use crate::support::Server;
 
 #[tokio::test]
 async fn one_hundred_clients_on_one_seat_one_wins_the_rest_get_409_problems() {
     let server = Server::start().await;
     let first = server.login(None).await;
-    let (flight, seat) = flight_seat(&server, &first).await;
+    let (flight, seat) = server.flight_seat(&first).await;
     let mut users = vec![first];
     for _ in 1..100 {
         users.push(server.login(None).await);
@@ -65,7 +57,7 @@ async fn a_retried_post_with_the_same_key_returns_the_same_order() {
 /// The flow of [`a_retried_post_with_the_same_key_returns_the_same_order`] on `server` (embedded, or on Redis).
 pub(crate) async fn retried_post_flow(server: Server) {
     let user = server.login(None).await;
-    let (flight, seat) = flight_seat(&server, &user).await;
+    let (flight, seat) = server.flight_seat(&user).await;
     let body = json!({ "sale": flight, "seats": [seat] });
     let key = [("Idempotency-Key", "order-attempt-1")];
     let first = server
@@ -116,7 +108,7 @@ pub(crate) async fn retried_post_flow(server: Server) {
 async fn another_users_order_is_a_404_and_stays_as_it_was() {
     let server = Server::start().await;
     let owner = server.login(None).await;
-    let (flight, seat) = flight_seat(&server, &owner).await;
+    let (flight, seat) = server.flight_seat(&owner).await;
     let placed = server
         .post(
             &owner,

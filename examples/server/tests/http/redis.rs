@@ -30,7 +30,7 @@ async fn ready_only_with_redis_answering() {
 #[tokio::test]
 #[cfg_attr(no_redis_url, ignore = "BOOKING_TEST_REDIS_URL is not set")]
 async fn concert_flow_on_redis() {
-    crate::concert::concert_flow(on_redis().await).await;
+    crate::concert::concert_flow(&on_redis().await).await;
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 pub(crate) struct Server {
     pub(crate) base: String,
     pub(crate) http: Client,
+    /// The embedded fake Toss, to read what it sent.
+    pub(crate) fake: Option<booking_toss::fake::FakeToss>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     _data: TempDir,
@@ -79,6 +81,7 @@ impl Server {
         config.upkeep_every = Duration::from_millis(500);
         configure(&mut config);
         let state = AppState::build(config).await.expect("state");
+        let fake = state.fake_toss.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(example_server::serve(listener, state, async {
             let _ = rx.await;
@@ -86,6 +89,7 @@ impl Server {
         Server {
             base: format!("http://{addr}"),
             http: Client::new(),
+            fake,
             shutdown: Some(tx),
             task: Some(task),
             _data: data,
@@ -196,6 +200,28 @@ impl Server {
         let reply = self.get(user, "/v1/flights?from=ICN&to=CJU").await;
         assert_eq!(reply.status, 200, "{:#}", reply.body);
         reply.body[0].clone()
+    }
+
+    /// The flight's id and its first seat (the flight has no waiting room).
+    pub(crate) async fn flight_seat(&self, user: &User) -> (String, Value) {
+        let flight = self.flight(user).await;
+        let id = flight["id"].as_str().expect("id").to_owned();
+        let seats = self.seats(user, &id).await;
+        (id, seats[0]["ticket"].clone())
+    }
+
+    /// Holds the flight's first seat for `user`: the order.
+    pub(crate) async fn hold_flight_seat(&self, user: &User) -> Value {
+        let (sale, seat) = self.flight_seat(user).await;
+        let placed = self
+            .post(
+                user,
+                "/v1/orders",
+                &serde_json::json!({ "sale": sale, "seats": [seat] }),
+            )
+            .await;
+        assert_eq!(placed.status, 201, "{:#}", placed.body);
+        placed.body
     }
 
     /// The user's wallet balance.
