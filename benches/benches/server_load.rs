@@ -38,6 +38,7 @@ use booking_core::ids::{EventId, HoldId, OrderId, TicketId};
 use booking_core::machine::Ticket;
 use booking_core::money::{Currency, Money};
 use booking_core::ports::store::{BookingStore, TicketListing};
+use example_server::catalog::Seat;
 use example_server::{AppState, Config};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
@@ -47,8 +48,10 @@ use tokio::runtime::Runtime;
 struct Plan {
     rounds: usize,
     round: Duration,
-    /// Seats listed for each side of the hold rows (never running out within a round).
+    /// Seats of the bench flight the server's side holds.
     seats: usize,
+    /// Seats the raw statement's side holds (it goes several times faster).
+    raw_seats: usize,
 }
 
 impl Plan {
@@ -57,13 +60,15 @@ impl Plan {
             Plan {
                 rounds: 1,
                 round: Duration::from_millis(500),
-                seats: 60_000,
+                seats: 20_000,
+                raw_seats: 40_000,
             }
         } else {
             Plan {
                 rounds: 3,
                 round: Duration::from_secs(3),
-                seats: 400_000,
+                seats: 60_000,
+                raw_seats: 300_000,
             }
         }
     }
@@ -198,8 +203,7 @@ impl Server {
     }
 }
 
-/// Lists `n` seats of `sale` directly in the store (the demo catalog has a few dozen; a hold
-/// benchmark needs hundreds of thousands).
+/// Lists `n` seats of `sale` directly in the store, for the raw statement's side.
 async fn list_seats(store: &dyn BookingStore, sale: EventId, n: usize) -> Arc<Seats> {
     let price = Money::new(70_000, Currency::KRW).unwrap();
     let listings: Vec<TicketListing> = (0..n)
@@ -271,6 +275,25 @@ fn main() {
             .execute(&admin)
             .await
             .unwrap();
+        // The demo catalog plus a bench flight of `plan.seats` seats for the server's side
+        // of the hold rows (an order names seats of its sale's catalog).
+        let mut catalog = example_server::seed::demo_catalog(SystemClock.now()).unwrap();
+        let mut bench_flight = catalog.flights[0].clone();
+        bench_flight.id = EventId::new();
+        bench_flight.number = "BENCH1".to_owned();
+        bench_flight.from = "BNA".to_owned();
+        bench_flight.to = "BNB".to_owned();
+        bench_flight.seats = (0..plan.seats)
+            .map(|i| Seat {
+                ticket: TicketId::new(),
+                label: format!("B{i}"),
+                class: "Y".to_owned(),
+                price: 70_000,
+            })
+            .collect();
+        catalog.flights.push(bench_flight);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        catalog.save(&data_dir.join("catalog.json")).unwrap();
         let mut config = Config::with_data_dir(&data_dir);
         config.database_url = Some(database_url(&url, &name));
         // Background upkeep would compete with the load: once a minute is plenty here.
@@ -306,10 +329,14 @@ fn main() {
 
 /// Hold rows: the server's `POST /v1/orders` against the raw statement, clients alternating.
 async fn hold_rows(plan: &Plan, server: &Arc<Server>, s: &mut Summary) {
-    let flight = server.state.catalog.flights[0].id;
+    let bench = server.state.catalog.flights.last().unwrap();
+    let flight = bench.id;
+    let ours = Arc::new(Seats {
+        ids: bench.seats.iter().map(|seat| seat.ticket).collect(),
+        next: AtomicUsize::new(0),
+    });
     let store = server.state.backend.store.clone();
-    let ours = list_seats(&*store, flight, plan.seats).await;
-    let raw = list_seats(&*store, flight, plan.seats).await;
+    let raw = list_seats(&*store, flight, plan.raw_seats).await;
     let pool_size = server.state.backend.database.max_connections();
     let raw_pool = PgPoolOptions::new()
         .max_connections(pool_size)
