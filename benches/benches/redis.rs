@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use booking_benches::Summary;
+use booking_benches::{Summary, median};
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::ids::{EventId, StockId, UserId};
 use booking_core::machine::Stock;
@@ -89,11 +89,6 @@ impl Plan {
             }
         }
     }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
 }
 
 fn rate(per_s: f64) -> String {

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, format_ns};
+use booking_benches::{Summary, format_ns, median, percentile_ns};
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::ids::{EventId, HoldId, OrderId, TicketId};
 use booking_core::machine::Ticket;
@@ -133,16 +133,6 @@ where
         elapsed,
         latencies,
     }
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> f64 {
-    let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
-    sorted.get(i).map_or(f64::NAN, |d| d.as_nanos() as f64)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
 }
 
 /// The server under test, its address and the state it was built from.
@@ -358,7 +348,10 @@ async fn hold_rows(plan: &Plan, server: &Arc<Server>, s: &mut Summary) {
             })
             .await;
             a.push(r.per_s());
-            lat.push((percentile(&r.latencies, 50), percentile(&r.latencies, 99)));
+            lat.push((
+                percentile_ns(&r.latencies, 50),
+                percentile_ns(&r.latencies, 99),
+            ));
             let (pool, seats) = (raw_pool.clone(), raw.clone());
             let r = round(clients, plan.round, move |_| {
                 let (pool, seats) = (pool.clone(), seats.clone());
@@ -418,9 +411,9 @@ async fn read_rows(plan: &Plan, server: &Arc<Server>, s: &mut Summary) {
                 })
                 .await;
                 rate.push(r.per_s());
-                p50.push(percentile(&r.latencies, 50));
-                p95.push(percentile(&r.latencies, 95));
-                p99.push(percentile(&r.latencies, 99));
+                p50.push(percentile_ns(&r.latencies, 50));
+                p95.push(percentile_ns(&r.latencies, 95));
+                p99.push(percentile_ns(&r.latencies, 99));
             }
             let p95 = median(p95);
             s.row(

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, format_ns};
+use booking_benches::{Summary, format_ns, median, percentile_ns};
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, TicketId, UserId};
 use booking_core::machine::Ticket;
@@ -193,16 +193,6 @@ impl Side {
             Side::Raw(pool) => assert_eq!(raw_hold(pool, &ids, now, until).await, n as u64),
         }
     }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> f64 {
-    let i = (sorted.len() * p / 100).min(sorted.len() - 1);
-    sorted[i].as_nanos() as f64
 }
 
 /// Holds per second of `tasks` tasks holding one seat each for `round` on `side`.
@@ -526,7 +516,7 @@ fn main() {
                 let a = race(&store_side, &race_ours, plan.race_rounds).await;
                 let b = race(&raw_side, &race_raw, plan.race_rounds).await;
                 for p in [50, 99] {
-                    let (x, y) = (percentile(&a, p), percentile(&b, p));
+                    let (x, y) = (percentile_ns(&a, p), percentile_ns(&b, p));
                     s.row(
                         &format!("hot seat, 64 racers: losers' p{p}"),
                         format_ns(x),

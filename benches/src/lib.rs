@@ -51,6 +51,20 @@ pub fn median_ns(group: &str, function: &str) -> Option<f64> {
     json.get("median")?.get("point_estimate")?.as_f64()
 }
 
+/// The median of `xs` (the upper one of an even count). Panics on an empty list: a bench
+/// that measured nothing has nothing to print.
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The `p`th percentile of `sorted` latencies, in nanoseconds (`NaN` if there are none).
+#[allow(clippy::cast_precision_loss)] // nanoseconds of a bench round fit an f64's mantissa
+pub fn percentile_ns(sorted: &[Duration], p: usize) -> f64 {
+    let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+    sorted.get(i).map_or(f64::NAN, |d| d.as_nanos() as f64)
+}
+
 /// Formats nanoseconds with a unit that keeps three significant digits in view.
 pub fn format_ns(ns: f64) -> String {
     if ns < 1_000.0 {
