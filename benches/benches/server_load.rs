@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, format_ns, median, percentile_ns};
+use booking_benches::{Summary, format_ns, median, percentile_ns, raw_pg_hold};
 use booking_core::clock::{Clock, SystemClock};
-use booking_core::ids::{EventId, HoldId, OrderId, TicketId};
+use booking_core::ids::{EventId, TicketId};
 use booking_core::machine::Ticket;
 use booking_core::money::{Currency, Money};
 use booking_core::ports::store::{BookingStore, TicketListing};
@@ -208,25 +208,15 @@ async fn list_seats(store: &dyn BookingStore, sale: EventId, n: usize) -> Arc<Se
     })
 }
 
-/// The hand-written hold: one autocommitted conditional update of the seat row.
+/// The hand-written hold of one seat, asserting it took the seat.
 async fn raw_hold(pool: &PgPool, seat: TicketId) {
     let now = SystemClock.now();
     let until = now + Duration::from_secs(600);
-    let rows = sqlx::query(
-        "UPDATE tickets SET state = 'Held', order_id = $2, hold_id = $3, expires_ns = $4,
-                            version = version + 1
-         WHERE id = $1 AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $5))",
-    )
-    .bind(seat.as_uuid())
-    .bind(OrderId::new().as_uuid())
-    .bind(HoldId::new().as_uuid())
-    .bind(i64::try_from(until.as_nanosecond()).unwrap())
-    .bind(i64::try_from(now.as_nanosecond()).unwrap())
-    .execute(pool)
-    .await
-    .unwrap()
-    .rows_affected();
-    assert_eq!(rows, 1, "the raw hold took the seat");
+    assert_eq!(
+        raw_pg_hold(pool, &[seat], now, until).await,
+        1,
+        "the raw hold took the seat"
+    );
 }
 
 /// The URL of database `name` on the server of `url`.

@@ -33,9 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, format_ns, median, percentile_ns};
+use booking_benches::{Summary, format_ns, median, percentile_ns, raw_pg_hold};
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, HoldId, OrderId, TicketId, UserId};
+use booking_core::ids::{EventId, TicketId, UserId};
 use booking_core::machine::Ticket;
 use booking_core::money::{Currency, Money};
 use booking_core::ports::store::{BookingStore, ItemRef, StoreError, TicketListing};
@@ -156,25 +156,6 @@ async fn store_hold(
     store.place_order(&record, now).await
 }
 
-/// The hand-written hold: one autocommitted conditional update; the rows it took.
-async fn raw_hold(pool: &PgPool, seats: &[TicketId], now: Timestamp, until: Timestamp) -> u64 {
-    let ids: Vec<uuid::Uuid> = seats.iter().map(|t| *t.as_uuid()).collect();
-    sqlx::query(
-        "UPDATE tickets SET state = 'Held', order_id = $2, hold_id = $3, expires_ns = $4,
-                            version = version + 1
-         WHERE id = ANY($1) AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $5))",
-    )
-    .bind(ids)
-    .bind(OrderId::new().as_uuid())
-    .bind(HoldId::new().as_uuid())
-    .bind(nanos(until))
-    .bind(nanos(now))
-    .execute(pool)
-    .await
-    .unwrap()
-    .rows_affected()
-}
-
 /// Which side of a row an operation measures.
 #[derive(Clone)]
 enum Side {
@@ -190,7 +171,7 @@ impl Side {
             Side::Store(store) => store_hold(store, seats.event, &ids, now, until)
                 .await
                 .unwrap(),
-            Side::Raw(pool) => assert_eq!(raw_hold(pool, &ids, now, until).await, n as u64),
+            Side::Raw(pool) => assert_eq!(raw_pg_hold(pool, &ids, now, until).await, n as u64),
         }
     }
 }
@@ -260,7 +241,7 @@ async fn race(side: &Side, seats: &Seats, rounds: usize) -> Vec<Duration> {
                                 Err(e) => panic!("a racer failed: {e}"),
                             }
                         }
-                        Side::Raw(pool) => raw_hold(pool, &[seat], now, until).await == 1,
+                        Side::Raw(pool) => raw_pg_hold(pool, &[seat], now, until).await == 1,
                     };
                     (won, begin.elapsed())
                 })

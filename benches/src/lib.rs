@@ -65,6 +65,40 @@ pub fn percentile_ns(sorted: &[Duration], p: usize) -> f64 {
     sorted.get(i).map_or(f64::NAN, |d| d.as_nanos() as f64)
 }
 
+/// The hand-written PostgreSQL hold every database bench compares against: one autocommitted
+/// conditional `UPDATE` of the seat rows of booking-sqlx's `tickets` table, taking seats that
+/// are free or whose hold lapsed by `now`. Returns how many rows it took.
+///
+/// # Panics
+/// If the statement fails: a bench has nothing to measure then.
+#[allow(clippy::expect_used)]
+pub async fn raw_pg_hold(
+    pool: &sqlx::PgPool,
+    seats: &[booking_core::ids::TicketId],
+    now: booking_core::clock::Timestamp,
+    until: booking_core::clock::Timestamp,
+) -> u64 {
+    use booking_core::ids::{HoldId, OrderId};
+    let nanos = |t: booking_core::clock::Timestamp| {
+        i64::try_from(t.as_nanosecond()).expect("an instant within i64 nanoseconds")
+    };
+    let ids: Vec<uuid::Uuid> = seats.iter().map(|t| *t.as_uuid()).collect();
+    sqlx::query(
+        "UPDATE tickets SET state = 'Held', order_id = $2, hold_id = $3, expires_ns = $4,
+                            version = version + 1
+         WHERE id = ANY($1) AND (state = 'Available' OR (state = 'Held' AND expires_ns <= $5))",
+    )
+    .bind(ids)
+    .bind(OrderId::new().as_uuid())
+    .bind(HoldId::new().as_uuid())
+    .bind(nanos(until))
+    .bind(nanos(now))
+    .execute(pool)
+    .await
+    .expect("the raw hold statement runs")
+    .rows_affected()
+}
+
 /// Formats nanoseconds with a unit that keeps three significant digits in view.
 pub fn format_ns(ns: f64) -> String {
     if ns < 1_000.0 {

@@ -18,7 +18,7 @@ async fn on_redis() -> Server {
 
 #[tokio::test]
 #[cfg_attr(no_redis_url, ignore = "BOOKING_TEST_REDIS_URL is not set")]
-async fn ready_only_with_redis_answering() {
+async fn readyz_reports_redis_answering() {
     let server = on_redis().await;
     let ready = server
         .call(reqwest::Method::GET, "/readyz", None, None, &[])
