@@ -139,6 +139,31 @@ async fn mysql_reads_rows_of_the_previous_stored_form() {
     );
 }
 
+/// Entries whose transactions commit in the reverse order of their inserts reach a relay
+/// that paged between the commits, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
+async fn mysql_outbox_delivers_entries_committed_out_of_order() {
+    let pool = fresh_database().await;
+    super::outbox_relay::check_reverse_commit!(
+        &pool,
+        &MySqlStore::new(pool.clone()),
+        "INSERT INTO outbox (event, recorded_ns) VALUES (?, ?)",
+    );
+}
+
+/// Two relays paging while many writers commit each receive every entry once, in one order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
+async fn mysql_outbox_relays_race_writers() {
+    let pool = fresh_database().await;
+    super::outbox_relay::check_relays_race_writers!(
+        &pool,
+        Arc::new(MySqlStore::new(pool.clone())),
+        "INSERT INTO outbox (event, recorded_ns) VALUES (?, ?)",
+    );
+}
+
 /// `MySqlStore::connect` to a server that is not there fails at once, naming the backend and
 /// where it was connecting, never the password. No server needed.
 #[tokio::test]

@@ -164,6 +164,32 @@ async fn postgres_reads_rows_of_the_previous_stored_form() {
     );
 }
 
+/// Entries whose transactions commit in the reverse order of their inserts reach a relay
+/// that paged between the commits, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
+async fn postgres_outbox_delivers_entries_committed_out_of_order() {
+    let pool = TestSchema::fresh().await.suite_pool().await;
+    super::outbox_relay::check_reverse_commit!(
+        &pool,
+        &PostgresStore::new(pool.clone()),
+        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::jsonb, $2)",
+    );
+}
+
+/// Two relays paging while many writers commit each receive every entry once, in one order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
+async fn postgres_outbox_relays_race_writers() {
+    let schema = TestSchema::fresh().await;
+    let pool = schema.pool(PgPoolOptions::new().max_connections(12)).await;
+    super::outbox_relay::check_relays_race_writers!(
+        &pool,
+        Arc::new(PostgresStore::new(pool.clone())),
+        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::jsonb, $2)",
+    );
+}
+
 /// `PostgresStore::connect` to a server that is not there fails at once, naming the backend and
 /// where it was connecting, never the password. No server needed.
 #[tokio::test]
