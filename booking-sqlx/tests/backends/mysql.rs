@@ -164,6 +164,57 @@ async fn mysql_outbox_relays_race_writers() {
     );
 }
 
+/// Listing 100,000 seats in one call (800,000 values, past the server's 65,535 placeholders
+/// in one statement) stores every one; a later call whose last seat is already listed is
+/// refused whole, naming that seat.
+#[tokio::test]
+#[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
+async fn mysql_lists_a_hundred_thousand_seats_at_once() {
+    use booking_core::ids::{EventId, TicketId};
+    use booking_core::machine::Ticket;
+    use booking_core::ports::store::{BookingStore, StoreError, TicketListing};
+    use booking_core::testkit::fixtures::krw;
+    use booking_core::testkit::start_time;
+
+    const SEATS: usize = 100_000;
+    let pool = fresh_database().await;
+    let store = MySqlStore::new(pool.clone());
+    let event = EventId::new();
+    let listing = || TicketListing::new(Ticket::new(TicketId::new()), event, "seat", krw(10_000));
+    let listings: Vec<TicketListing> = (0..SEATS).map(|_| listing()).collect();
+    store
+        .add_tickets(&listings)
+        .await
+        .expect("list 100,000 seats");
+    let total = store
+        .availability(event, start_time())
+        .await
+        .expect("count");
+    assert_eq!(total.tickets_total, SEATS as u64);
+    assert_eq!(total.tickets_available, SEATS as u64);
+    let last = listings[SEATS - 1].ticket.id();
+    assert_eq!(
+        store.ticket(last).await.expect("the last seat").ticket.id(),
+        last
+    );
+
+    let mut again: Vec<TicketListing> = (0..70_000).map(|_| listing()).collect();
+    again.push(listings[SEATS - 1].clone());
+    let refused = store.add_tickets(&again).await;
+    assert!(
+        matches!(&refused, Err(StoreError::AlreadyExists { what: "ticket", id }) if *id == last.to_string()),
+        "{refused:?}"
+    );
+    let after = store
+        .availability(event, start_time())
+        .await
+        .expect("count");
+    assert_eq!(
+        after.tickets_total, SEATS as u64,
+        "nothing of the refused call stays"
+    );
+}
+
 /// `MySqlStore::connect` to a server that is not there fails at once, naming the backend and
 /// where it was connecting, never the password. No server needed.
 #[tokio::test]
