@@ -7,8 +7,9 @@
 //! tests are ignored with that reason, except under CI (`CI` set), where they fail. The user
 //! needs the right to create and drop databases.
 //!
-//! A test cannot drop its database when it ends (the backend has no teardown hook), so the
-//! first test of each run drops the databases of runs more than an hour old.
+//! A test's database is dropped when the test ends (a conformance case's when it drops its
+//! backend, whose lock port owns the [`Teardown`]); the first test of each run also drops the
+//! databases of runs more than an hour old, which an interrupted run leaves behind.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use booking_sqlx::{
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
-use super::support::{PREFIX, fresh_name, is_stale, server_url};
+use super::support::{PREFIX, Teardown, dropped_after, fresh_name, is_stale, server_url};
 
 /// Where the test server is.
 const URL_VAR: &str = "BOOKING_TEST_MYSQL_URL";
@@ -61,8 +62,9 @@ async fn drop_stale_databases(admin: &mut MySqlConnection) {
     }
 }
 
-/// A fresh database on the test server with every port's tables, and a pool of it.
-async fn fresh_database() -> MySqlPool {
+/// A fresh database on the test server with every port's tables, a pool of it, and what
+/// drops it when dropped.
+async fn fresh_database() -> (MySqlPool, Teardown) {
     let url = server_url(URL_VAR);
     let options = MySqlConnectOptions::from_str(&url)
         .unwrap_or_else(|e| panic!("{URL_VAR}={url:?} is not a MySQL URL: {e}"));
@@ -83,24 +85,37 @@ async fn fresh_database() -> MySqlPool {
     let pool = MySqlPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(Duration::from_secs(60))
-        .connect_with(options.database(&database))
+        .connect_with(options.clone().database(&database))
         .await
         .expect("connect the test pool");
     MySqlStore::new(pool.clone())
         .migrate()
         .await
         .expect("migrate the test database");
-    pool
+    let teardown = Teardown::new(move || async move {
+        let mut conn = MySqlConnection::connect_with(&options)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The name was made by `fresh_name`: digits, letters and underscores.
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS `{database}`"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+        conn.close().await.map_err(|e| e.to_string())
+    });
+    (pool, teardown)
 }
 
 #[async_trait]
 impl BackendFactory for MySql {
     async fn backend(&self, clock: ManualClock) -> Backend {
-        let pool = fresh_database().await;
+        let (pool, teardown) = fresh_database().await;
         let store = MySqlStore::new(pool.clone());
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sleeper = Arc::new(ManualSleeper::new(clock.clone()));
-        Backend {
+        let backend = Backend {
             store: Arc::new(store),
             coupons: Arc::new(MySqlCouponStore::new(pool.clone())),
             wallet: Arc::new(MySqlWalletStore::new(pool.clone())),
@@ -112,7 +127,8 @@ impl BackendFactory for MySql {
             )),
             locks: Arc::new(MySqlLockManager::new(pool, shared, sleeper)),
             clock,
-        }
+        };
+        dropped_after(backend, teardown)
     }
 }
 
@@ -126,7 +142,7 @@ booking_core::conformance_tests!(
 #[tokio::test]
 #[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
 async fn mysql_reads_rows_of_the_previous_stored_form() {
-    let pool = fresh_database().await;
+    let (pool, _dropped) = fresh_database().await;
     super::legacy_rows::check_legacy_rows!(
         &pool,
         &MySqlStore::new(pool.clone()),
@@ -144,7 +160,7 @@ async fn mysql_reads_rows_of_the_previous_stored_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
 async fn mysql_outbox_delivers_entries_committed_out_of_order() {
-    let pool = fresh_database().await;
+    let (pool, _dropped) = fresh_database().await;
     super::outbox_relay::check_reverse_commit!(
         &pool,
         &MySqlStore::new(pool.clone()),
@@ -156,7 +172,7 @@ async fn mysql_outbox_delivers_entries_committed_out_of_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(no_mysql_url, ignore = "BOOKING_TEST_MYSQL_URL is not set")]
 async fn mysql_outbox_relays_race_writers() {
-    let pool = fresh_database().await;
+    let (pool, _dropped) = fresh_database().await;
     super::outbox_relay::check_relays_race_writers!(
         &pool,
         Arc::new(MySqlStore::new(pool.clone())),
@@ -177,7 +193,7 @@ async fn mysql_lists_a_hundred_thousand_seats_at_once() {
     use booking_core::testkit::start_time;
 
     const SEATS: usize = 100_000;
-    let pool = fresh_database().await;
+    let (pool, _dropped) = fresh_database().await;
     let store = MySqlStore::new(pool.clone());
     let event = EventId::new();
     let listing = || TicketListing::new(Ticket::new(TicketId::new()), event, "seat", krw(10_000));
