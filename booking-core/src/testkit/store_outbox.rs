@@ -37,7 +37,7 @@ async fn drain(store: &dyn BookingStore, after: &mut u64, got: &mut Vec<OutboxEn
     }
 }
 
-/// While [`ORDERS`] orders of two seats each are placed by parallel tasks, a relay pages the
+/// While 24 orders of two seats each are placed by parallel tasks, a relay pages the
 /// outbox a few entries at a time; once they are done it drains the rest. It receives every
 /// seat's hold exactly once, an order's two holds in the order's line order, and the same
 /// entries in the same order as a reader that starts afterwards. Repeated three times.
