@@ -109,6 +109,12 @@ macro_rules! __conformance_section {
                 store_confirm_racing_the_sweep_never_both,
                 store_outbox_records_events_in_order,
             );
+            $crate::__conformance_cases!($attrs $factory; store_outbox:
+                store_outbox_pages_concurrent_orders_once,
+            );
+            $crate::__conformance_cases!($attrs $factory; store_refund:
+                store_settle_refund_refuses_an_item_listed_twice,
+            );
             $crate::__conformance_cases!($attrs $factory; store_listing:
                 store_listing_user_orders_newest_first_and_only_theirs,
                 store_listing_event_orders_only_that_event,

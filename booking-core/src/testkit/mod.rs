@@ -97,6 +97,10 @@ pub mod store_listing;
 #[doc(hidden)]
 pub mod store_orders;
 #[doc(hidden)]
+pub mod store_outbox;
+#[doc(hidden)]
+pub mod store_refund;
+#[doc(hidden)]
 pub mod store_upkeep;
 #[doc(hidden)]
 pub mod wallet;

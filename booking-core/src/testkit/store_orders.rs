@@ -8,10 +8,11 @@
 use std::time::Duration;
 
 use super::Backend;
-use super::fixtures::{krw, pending_order, seats, stock};
+use super::fixtures::{pending_order, seats, stock};
 use super::store::{
     held_and_sold, holder, later, outbox_len, stock_available, ticket, ticket_state, units,
 };
+use super::store_refund::{Refunding, refunding};
 use crate::clock::{Clock, Timestamp};
 use crate::ids::{EventId, PaymentId, UserId};
 use crate::machine::{
@@ -571,27 +572,15 @@ pub async fn store_mark_paid_retakes_reclaimed_stock(b: Backend) {
 pub async fn store_settle_refund_puts_items_back_on_sale(b: Backend) {
     let now = b.clock.now();
     let until = later(now, TEN_MINUTES);
-    let event = EventId::new();
-    let ids = seats(&b, event, 2, PRICE).await;
-    let ga = stock(&b, event, 5, PRICE).await;
-    let items = [ticket(ids[0]), ticket(ids[1]), units(ga, 2)];
-    let (record, payment) = confirming_order(&b, event, &items, now, until).await;
-    let step = paid(&record, &payment, now);
-    b.store.mark_paid(&step, now).await.unwrap();
-    let (record, payment) = (step.order.next, step.payment.next);
-
-    // Refund one seat and one unit: two of four units' worth.
-    let amount = krw(2 * PRICE);
-    let (cancelling, e1) = order_step(&record, OrderCommand::Refund { amount }, now);
-    b.store.update_order(&cancelling, &[e1], now).await.unwrap();
-    let (settled, e2) = order_step(&cancelling.next, OrderCommand::SettleCancel, now);
-    let (canceled, e3) = payment_step(&payment, PaymentCommand::Cancel { amount }, now);
-    let refund = SettleRefund {
-        order: settled,
-        payment: canceled,
-        restock: vec![ticket(ids[0]), units(ga, 1)],
-        events: vec![e2, e3],
-    };
+    let Refunding {
+        event,
+        ids,
+        ga,
+        record,
+        payment,
+        refund,
+        ..
+    } = refunding(&b).await;
     let stale = SettleRefund {
         payment: Cas {
             expected: payment.version() + 1,

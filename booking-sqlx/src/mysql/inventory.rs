@@ -6,28 +6,37 @@ use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId, TicketId};
 use booking_core::machine::Kind;
 use booking_core::ports::store::{Availability, StockListing, StoreError, TicketListing};
+use sqlx::mysql::MySqlArguments;
+use sqlx::query::Query;
 use sqlx::{MySql, MySqlPool};
 use uuid::Uuid;
 
-use super::MY;
 use super::rows::{StockListingRow, TicketListingRow, marks};
+use super::{MY, begin};
 use crate::codec::{Listing, TicketColumns, from_db, nanos, to_db};
 use crate::error::{Db, DbError, Failure};
 use crate::store::database::Inventory;
+
+/// Tickets listed per statement: eight placeholders each, well below the server's limit of
+/// 65,535 placeholders in one statement.
+const TICKETS_PER_INSERT: usize = 4000;
 
 /// The first id of `listings` that is already stored or listed twice, for the error of a
 /// refused `add_tickets`.
 async fn first_taken(pool: &MySqlPool, listings: &[TicketListing]) -> Result<String, StoreError> {
     let ids: Vec<Uuid> = listings.iter().map(|l| *l.ticket.id().as_uuid()).collect();
-    let sql = format!(
-        "SELECT id FROM tickets WHERE id IN ({})",
-        marks(ids.len(), "?")
-    );
-    let mut query = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
-    for id in &ids {
-        query = query.bind(*id);
+    let mut stored = HashSet::new();
+    for chunk in ids.chunks(TICKETS_PER_INSERT) {
+        let sql = format!(
+            "SELECT id FROM tickets WHERE id IN ({})",
+            marks(chunk.len(), "?")
+        );
+        let mut query = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        stored.extend(query.fetch_all(pool).await.db(MY)?);
     }
-    let stored: HashSet<Uuid> = query.fetch_all(pool).await.db(MY)?.into_iter().collect();
     let mut seen = HashSet::new();
     Ok(ids
         .iter()
@@ -35,40 +44,52 @@ async fn first_taken(pool: &MySqlPool, listings: &[TicketListing]) -> Result<Str
         .map_or_else(String::new, ToString::to_string))
 }
 
+/// The statement inserting `listings` as one multi-row insert.
+fn insert_tickets(
+    listings: &[TicketListing],
+) -> Result<Query<'static, MySql, MySqlArguments>, StoreError> {
+    let sql = format!(
+        "INSERT INTO tickets (id, event_id, state, order_id, hold_id, expires_ns, version,
+                              listing) VALUES {}",
+        marks(listings.len(), "(?, ?, ?, ?, ?, ?, ?, ?)")
+    );
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for l in listings {
+        let c = TicketColumns::of(&l.ticket)?;
+        insert = insert
+            .bind(*l.ticket.id().as_uuid())
+            .bind(*l.event.as_uuid())
+            .bind(c.state)
+            .bind(c.order)
+            .bind(c.hold)
+            .bind(c.expires_ns)
+            .bind(c.version)
+            .bind(Listing::of_ticket(l));
+    }
+    Ok(insert)
+}
+
 impl Inventory for MySql {
     async fn add_tickets(pool: &MySqlPool, listings: &[TicketListing]) -> Result<(), StoreError> {
         if listings.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "INSERT INTO tickets (id, event_id, state, order_id, hold_id, expires_ns, version,
-                                  listing) VALUES {}",
-            marks(listings.len(), "(?, ?, ?, ?, ?, ?, ?, ?)")
-        );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for l in listings {
-            let c = TicketColumns::of(&l.ticket)?;
-            insert = insert
-                .bind(*l.ticket.id().as_uuid())
-                .bind(*l.event.as_uuid())
-                .bind(c.state)
-                .bind(c.order)
-                .bind(c.hold)
-                .bind(c.expires_ns)
-                .bind(c.version)
-                .bind(Listing::of_ticket(l));
+        // One transaction of statements of at most TICKETS_PER_INSERT rows: a taken id (in
+        // the table or twice in the list) fails all of it.
+        let mut tx = begin(pool).await.db(MY)?;
+        for chunk in listings.chunks(TICKETS_PER_INSERT) {
+            if let Err(e) = insert_tickets(chunk)?.execute(&mut *tx).await {
+                tx.rollback().await.db(MY)?;
+                return Err(match DbError::Sql(e).classify(MY) {
+                    Failure::Unique { .. } => StoreError::AlreadyExists {
+                        what: "ticket",
+                        id: first_taken(pool, listings).await?,
+                    },
+                    other => other.into_store(MY),
+                });
+            }
         }
-        // One statement: a taken id (in the table or twice in the list) fails all of it.
-        match insert.execute(pool).await {
-            Ok(_) => Ok(()),
-            Err(e) => match DbError::Sql(e).classify(MY) {
-                Failure::Unique { .. } => Err(StoreError::AlreadyExists {
-                    what: "ticket",
-                    id: first_taken(pool, listings).await?,
-                }),
-                other => Err(other.into_store(MY)),
-            },
-        }
+        tx.commit().await.db(MY)
     }
 
     async fn add_stock(pool: &MySqlPool, listing: &StockListing) -> Result<(), StoreError> {

@@ -1,11 +1,19 @@
 //! The outbox on PostgreSQL: events appended in the caller's transaction in one statement,
-//! numbered in order by an identity column.
+//! numbered in insert order by an identity column (`seq`), and given their position in the
+//! relay's order when read (docs/adr/0009).
+//!
+//! A reader first stamps positions on committed rows that have none, holding the
+//! `outbox_head` row lock, then pages by position. The stamping statement runs after the lock
+//! is granted, so its snapshot sees every position the previous stamper committed and
+//! every row whose writer committed by then; a writer still open is not seen and is stamped by
+//! a later reader, with higher positions. Positions thus become visible in increasing
+//! order, and a relay that pages after the last position it saw never skips an entry.
 
 use booking_core::clock::Timestamp;
 use booking_core::machine::DomainEvent;
 use booking_core::ports::store::{OutboxEntry, StoreError};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Postgres, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row};
 
 use super::PG;
 use crate::codec::{clamp, events_json, from_db, instant, nanos};
@@ -36,19 +44,22 @@ impl Outbox for Postgres {
     }
 
     async fn outbox(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut conn = pool.acquire().await.db(PG)?;
+        stamp(&mut conn, limit).await?;
         let rows = sqlx::query(
-            "SELECT seq, event, recorded_ns FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT position, event, recorded_ns FROM outbox
+             WHERE position > $1 ORDER BY position LIMIT $2",
         )
         .bind(clamp(after))
         .bind(i64::from(limit))
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .db(PG)?;
         rows.iter()
             .map(|row| {
                 let Json(event): Json<DomainEvent> = row.try_get("event").db(PG)?;
                 Ok(OutboxEntry::new(
-                    from_db(row.try_get("seq").db(PG)?, "outbox seq").db(PG)?,
+                    from_db(row.try_get("position").db(PG)?, "outbox position").db(PG)?,
                     event,
                     instant(row.try_get("recorded_ns").db(PG)?).db(PG)?,
                 ))
@@ -57,7 +68,7 @@ impl Outbox for Postgres {
     }
 
     async fn acknowledge_outbox(pool: &PgPool, upto: u64) -> Result<u64, StoreError> {
-        let removed = sqlx::query("DELETE FROM outbox WHERE seq <= $1")
+        let removed = sqlx::query("DELETE FROM outbox WHERE position <= $1")
             .bind(clamp(upto))
             .execute(pool)
             .await
@@ -65,4 +76,38 @@ impl Outbox for Postgres {
             .rows_affected();
         Ok(removed)
     }
+}
+
+/// Gives up to `limit` committed entries without a position the next positions, in `seq`
+/// order, and commits before anything is read: a position a reader returns is never taken
+/// back.
+async fn stamp(conn: &mut PgConnection, limit: u32) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await.db(PG)?;
+    // The lock first, in its own statement: the stamping statement's snapshot is taken once
+    // it is granted, so it sees what the previous stamper committed.
+    let pending: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM outbox WHERE position IS NULL)
+         FROM outbox_head WHERE id = 1 FOR UPDATE",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .db(PG)?;
+    if pending {
+        sqlx::query(
+            "WITH pending AS (
+                 SELECT seq, row_number() OVER (ORDER BY seq) AS n
+                 FROM (SELECT seq FROM outbox WHERE position IS NULL ORDER BY seq LIMIT $1) p),
+             head AS (
+                 UPDATE outbox_head SET last = last + (SELECT count(*) FROM pending)
+                 WHERE id = 1
+                 RETURNING last - (SELECT count(*) FROM pending) AS base)
+             UPDATE outbox o SET position = head.base + pending.n
+             FROM pending, head WHERE o.seq = pending.seq",
+        )
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await
+        .db(PG)?;
+    }
+    tx.commit().await.db(PG)
 }

@@ -65,7 +65,10 @@ impl StoreDatabase for Sqlite {
                 .max_lifetime(None)
         } else {
             SqlitePoolOptions::new().max_connections(POOL_SIZE)
-        };
+        }
+        // A file or memory database has no peer to lose: pinging a connection before handing
+        // it out only costs a round trip to its worker thread on every read.
+        .test_before_acquire(false);
         let target = file(&options);
         // Opening a file fails at once (SQLite has no server to wait for), with its reason.
         pool.connect_with(options)

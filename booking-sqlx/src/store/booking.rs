@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
 use booking_core::machine::{DomainEvent, PaymentState};
+use booking_core::ports::backend::store::check_restock;
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
     Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderPage, OrderRecord, OutboxEntry,
@@ -127,6 +128,7 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn settle_refund(&self, refund: &SettleRefund, now: Timestamp) -> Result<(), StoreError> {
+        check_restock(&refund.restock)?;
         self.located(write(&self.pool, Write::SettleRefund(refund), now).await)
     }
 

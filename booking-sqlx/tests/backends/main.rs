@@ -12,6 +12,8 @@
 #![allow(clippy::expect_used, clippy::panic)] // a test reports by panicking
 
 mod legacy_rows;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod outbox_relay;
 mod support;
 
 #[cfg(feature = "postgres")]

@@ -6,8 +6,9 @@
 //! (for example `postgres://postgres@127.0.0.1:5432/test`); without it the tests are ignored
 //! with that reason, except under CI (`CI` set), where they fail.
 //!
-//! A test cannot drop its schema when it ends (the backend has no teardown hook), so the
-//! first test of each run drops the schemas of runs more than an hour old.
+//! A conformance case's schema is dropped when the case drops its backend (its lock port
+//! owns a [`Teardown`]); the first test of each run also drops the schemas of runs more than
+//! an hour old, which an interrupted run leaves behind.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use booking_sqlx::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
 
-use super::support::{PREFIX, fresh_name, is_stale, server_url};
+use super::support::{PREFIX, Teardown, dropped_after, fresh_name, is_stale, server_url};
 
 /// Where the test server is.
 const URL_VAR: &str = "BOOKING_TEST_POSTGRES_URL";
@@ -65,6 +66,10 @@ async fn drop_stale_schemas(admin: &mut PgConnection) {
 pub(crate) struct TestSchema {
     /// Connects to the server with the schema first on the `search_path`.
     pub(crate) options: PgConnectOptions,
+    /// Connects to the server as given.
+    admin: PgConnectOptions,
+    /// The schema's name.
+    name: String,
 }
 
 impl TestSchema {
@@ -86,8 +91,13 @@ impl TestSchema {
             .await
             .expect("create the test schema");
         admin.close().await.expect("close the admin connection");
+        let admin = options.clone();
         let options = options.options([("search_path", schema.as_str())]);
-        let schema = TestSchema { options };
+        let schema = TestSchema {
+            options,
+            admin,
+            name: schema,
+        };
         let migrating = schema.pool(PgPoolOptions::new().max_connections(1)).await;
         PostgresStore::new(migrating.clone())
             .migrate()
@@ -103,6 +113,24 @@ impl TestSchema {
             .connect_with(self.options.clone())
             .await
             .expect("connect the test pool")
+    }
+
+    /// Drops the schema when dropped.
+    pub(crate) fn teardown(&self) -> Teardown {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        Teardown::new(move || async move {
+            let mut conn = PgConnection::connect_with(&admin)
+                .await
+                .map_err(|e| e.to_string())?;
+            // The name was made by `fresh_name`: digits, letters and underscores.
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+            )))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+            conn.close().await.map_err(|e| e.to_string())
+        })
     }
 
     /// The pool the conformance suite runs on.
@@ -137,7 +165,10 @@ pub(crate) fn backend_on(pool: &PgPool, clock: ManualClock) -> Backend {
 impl BackendFactory for Postgres {
     async fn backend(&self, clock: ManualClock) -> Backend {
         let schema = TestSchema::fresh().await;
-        backend_on(&schema.suite_pool().await, clock)
+        dropped_after(
+            backend_on(&schema.suite_pool().await, clock),
+            schema.teardown(),
+        )
     }
 }
 
@@ -151,7 +182,9 @@ booking_core::conformance_tests!(
 #[tokio::test]
 #[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
 async fn postgres_reads_rows_of_the_previous_stored_form() {
-    let pool = TestSchema::fresh().await.suite_pool().await;
+    let schema = TestSchema::fresh().await;
+    let _dropped = schema.teardown();
+    let pool = schema.suite_pool().await;
     super::legacy_rows::check_legacy_rows!(
         &pool,
         &PostgresStore::new(pool.clone()),
@@ -161,6 +194,34 @@ async fn postgres_reads_rows_of_the_previous_stored_form() {
         "INSERT INTO payments (id, order_id, order_ref, state, version, record)
          VALUES ($1, $2, $3, $4, 0, $5::jsonb)",
         "SELECT record::text FROM orders WHERE id = $1",
+    );
+}
+
+/// Entries whose transactions commit in the reverse order of their inserts reach a relay
+/// that paged between the commits, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
+async fn postgres_outbox_delivers_entries_committed_out_of_order() {
+    let schema = TestSchema::fresh().await;
+    let _dropped = schema.teardown();
+    let pool = schema.suite_pool().await;
+    super::outbox_relay::check_reverse_commit!(
+        &pool,
+        &PostgresStore::new(pool.clone()),
+        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::jsonb, $2)",
+    );
+}
+
+/// Two relays paging while many writers commit each receive every entry once, in one order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
+async fn postgres_outbox_relays_race_writers() {
+    let schema = TestSchema::fresh().await;
+    let pool = schema.pool(PgPoolOptions::new().max_connections(12)).await;
+    super::outbox_relay::check_relays_race_writers!(
+        &pool,
+        Arc::new(PostgresStore::new(pool.clone())),
+        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::jsonb, $2)",
     );
 }
 
@@ -177,4 +238,34 @@ async fn postgres_connect_names_where_it_failed_and_not_the_password() {
         "{message}"
     );
     assert!(!format!("{message} {err:?}").contains("s3cret"), "{err:?}");
+}
+
+/// A conformance backend's schema is gone once the backend is dropped, as at the end of its
+/// case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
+async fn postgres_test_schema_is_dropped_with_its_backend() {
+    let schema = TestSchema::fresh().await;
+    let clock = ManualClock::new(booking_core::testkit::start_time());
+    let backend = dropped_after(
+        backend_on(&schema.suite_pool().await, clock),
+        schema.teardown(),
+    );
+    let mut admin = PgConnection::connect_with(&schema.admin)
+        .await
+        .expect("connect");
+    let exists = "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)";
+    let before: bool = sqlx::query_scalar(exists)
+        .bind(&schema.name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("look the schema up");
+    assert!(before);
+    drop(backend);
+    let after: bool = sqlx::query_scalar(exists)
+        .bind(&schema.name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("look the schema up");
+    assert!(!after, "schema {} left behind", schema.name);
 }

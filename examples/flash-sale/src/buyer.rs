@@ -300,6 +300,16 @@ async fn free_seats(
     let all = world.seats.as_slice();
     let start = rng.random_range(0..all.len().max(1));
     let mut picked = Vec::new();
+    // A seat map shows a sold-out event at a glance: one count, not a read of every seat.
+    if world
+        .store
+        .availability(world.event, now)
+        .await?
+        .tickets_available
+        == 0
+    {
+        return Ok(picked);
+    }
     for &ticket in all.iter().cycle().skip(start).take(all.len()) {
         if world
             .store

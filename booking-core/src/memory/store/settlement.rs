@@ -3,7 +3,7 @@
 
 use crate::clock::Timestamp;
 use crate::machine::{StockCommand, TicketCommand};
-use crate::ports::backend::store::none_lost;
+use crate::ports::backend::store::{check_restock, none_lost};
 #[cfg(doc)]
 use crate::ports::store::BookingStore;
 use crate::ports::store::{ItemRef, MarkPaid, SettleRefund, StoreError};
@@ -90,6 +90,7 @@ impl State {
         refund: &SettleRefund,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        check_restock(&refund.restock)?;
         let record = self.order_at(&refund.order)?.clone();
         self.payment_at(&refund.payment)?;
         let order = record.order.id();

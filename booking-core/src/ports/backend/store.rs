@@ -50,6 +50,26 @@ pub fn check_lines(
     Ok(())
 }
 
+/// `Ok` if `restock` lists no item twice (a ticket, or a stock whatever the quantities), else
+/// [`StoreError::Invalid`] naming the first item listed again: what every store checks before
+/// [`BookingStore::settle_refund`] puts anything back on sale, so a refund never relists a
+/// seat or returns units twice.
+pub fn check_restock(restock: &[ItemRef]) -> Result<(), StoreError> {
+    let mut seen = BTreeSet::new();
+    for item in restock {
+        let (kind, id) = match *item {
+            ItemRef::Ticket { ticket } => ("ticket", *ticket.as_uuid()),
+            ItemRef::Stock { stock, .. } => ("stock", *stock.as_uuid()),
+        };
+        if !seen.insert(id) {
+            return Err(StoreError::Invalid(format!(
+                "restock lists {kind} {id} twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `Ok` if `page`'s limit is within 1 to [`OrderPage::MAX_LIMIT`], else
 /// [`StoreError::Invalid`]: what every store checks before listing orders.
 pub fn check_page(page: &OrderPage) -> Result<(), StoreError> {

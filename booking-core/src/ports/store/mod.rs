@@ -190,6 +190,19 @@ pub trait BookingStore: Send + Sync + fmt::Debug + 'static {
     async fn expire_due(&self, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError>;
 
     /// Up to `limit` outbox entries with `seq > after`, in order.
+    ///
+    /// The delivery guarantee: a consumer that pages with `after` set to the last `seq` it
+    /// received gets every committed entry exactly once, in one stable order, whatever
+    /// order the writers' transactions commit in. An entry's `seq` never changes once it
+    /// has been returned, and an entry that commits later than a returned one gets a larger
+    /// `seq`, never a smaller one (so no page can skip it). Entries of one change keep their
+    /// order, and an entry written after another has committed comes after it. Numbers
+    /// increase but may have gaps, and an uncommitted entry is never returned.
+    ///
+    /// On SQLite one writer at a time commits, so insert order is commit order and `seq` is
+    /// the insert number. PostgreSQL and MySQL number a row when it is inserted, which is
+    /// not commit order, so there `seq` is a separate position that this call stamps on
+    /// committed entries before reading (docs/adr/0009): reading the outbox writes.
     async fn outbox(&self, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Acknowledges every entry with `seq <= upto`: a publisher has delivered them and the

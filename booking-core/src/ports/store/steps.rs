@@ -102,7 +102,8 @@ impl Availability {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct OutboxEntry {
-    /// Position in the outbox; increases with every event.
+    /// Position in the outbox, in the order consumers read it: increases with every
+    /// committed event and never changes once read (see [`BookingStore::outbox`]).
     pub seq: u64,
     /// The event.
     pub event: DomainEvent,
