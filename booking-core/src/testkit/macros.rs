@@ -109,6 +109,11 @@ macro_rules! __conformance_section {
                 store_confirm_racing_the_sweep_never_both,
                 store_outbox_records_events_in_order,
             );
+            $crate::__conformance_cases!($attrs $factory; store_races:
+                store_one_order_id_placed_twice_at_once,
+                store_one_order_placed_twice_at_once,
+                store_losers_are_told_exactly_the_taken_seats,
+            );
             $crate::__conformance_cases!($attrs $factory; store_listing:
                 store_listing_user_orders_newest_first_and_only_theirs,
                 store_listing_event_orders_only_that_event,

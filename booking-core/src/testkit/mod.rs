@@ -97,6 +97,8 @@ pub mod store_listing;
 #[doc(hidden)]
 pub mod store_orders;
 #[doc(hidden)]
+pub mod store_races;
+#[doc(hidden)]
 pub mod store_upkeep;
 #[doc(hidden)]
 pub mod wallet;

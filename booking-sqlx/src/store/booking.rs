@@ -42,6 +42,10 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
+        // The hot path first: one statement on the pool where the backend has one.
+        if let Some(placed) = DB::place_at_once(&self.pool, record, now).await {
+            return self.located(placed);
+        }
         self.located(write(&self.pool, Write::PlaceOrder(record), now).await)
     }
 

@@ -188,6 +188,19 @@ pub(crate) trait Outbox: sqlx::Database {
 
 /// Placing an order (`place.rs`).
 pub(crate) trait Placing: sqlx::Database {
+    /// Places `record` without a transaction, by statements that are each all or nothing by
+    /// themselves, if the backend has such a path for an order like it; `None` leaves the
+    /// order to [`place_order`](Placing::place_order) in a write transaction. Errors as
+    /// `place_order` reports them.
+    fn place_at_once(
+        pool: &Pool<Self>,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = Option<Result<(), StoreError>>> + Send {
+        let _ = (pool, record, now);
+        async { None }
+    }
+
     /// Holds every item of `record`, inserts it and appends the events of the hold, inside the
     /// caller's transaction. Errors as every store reports them: a taken order id, a
     /// non-pending order, an invalid line (unknown item, another event's, repeated, zero
