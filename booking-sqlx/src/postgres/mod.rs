@@ -2,7 +2,7 @@
 //!
 //! | port | type | file |
 //! |---|---|---|
-//! | `BookingStore` | [`PostgresStore`] | `store.rs`, `inventory.rs`, `hold.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
+//! | `BookingStore` | [`PostgresStore`] | `store.rs`, `inventory.rs`, `hold.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `paid.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
 //! | `CouponStore` | [`PostgresCouponStore`] | `coupon.rs` |
 //! | `WalletStore` | [`PostgresWalletStore`] | `wallet.rs` |
 //! | `IdempotencyStore` | [`PostgresIdempotencyStore`] | `idempotency.rs` |
@@ -24,6 +24,7 @@ mod inventory;
 mod items;
 mod lock;
 mod outbox;
+mod paid;
 mod place;
 mod queue;
 mod records;

@@ -127,6 +127,9 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
+        if let Some(done) = DB::mark_paid_at_once(&self.pool, paid, now).await {
+            return self.located(done);
+        }
         self.located(write(&self.pool, Write::MarkPaid(paid), now).await)
     }
 
