@@ -84,7 +84,12 @@ impl Placing for MySql {
         now: Timestamp,
     ) -> Option<Result<(), StoreError>> {
         let tickets = distinct_tickets_only(record)?;
-        Some(place_tickets(pool, record, &tickets, now).await)
+        match place_tickets(pool, record, &tickets, now).await {
+            Ok(true) => Some(Ok(())),
+            // A ticket was locked by another writer: the general path waits for it.
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// Holds every item of `record` and inserts it, inside the caller's transaction. On error

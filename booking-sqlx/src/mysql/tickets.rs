@@ -21,7 +21,7 @@ use crate::codec::{TicketColumns, nanos, to_db};
 use crate::error::{Db, DbError};
 
 /// The condition of a ticket free to hold at the instant bound after it.
-const FREE: &str = "AND (state = 'Available' OR (state = 'Held' AND expires_ns <= ?))";
+pub(crate) const FREE: &str = "AND (state = 'Available' OR (state = 'Held' AND expires_ns <= ?))";
 
 /// Locks the tickets `ids` (in id order) that match `condition` (SQL over the row, binding
 /// `binds` after the ids), and returns them. `lock` is the locking clause: `FOR UPDATE`

@@ -15,7 +15,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
 
 use super::PG;
-use super::hold::place_tickets;
+use super::hold::place;
 use super::records::insert_order;
 use super::stocks::{apply_stock, insert_stock_hold, reclaim_lapsed};
 use super::tickets::hold_tickets;
@@ -79,7 +79,7 @@ impl Placing for Postgres {
         now: Timestamp,
     ) -> Option<Result<(), StoreError>> {
         let tickets = distinct_tickets_only(record)?;
-        Some(place_tickets(pool, record, &tickets, now).await)
+        Some(place(pool, record, &tickets, now).await)
     }
 
     async fn place_order(
