@@ -61,21 +61,18 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgr
 ///
 /// `place_order` of a pending order of distinct tickets is one statement in one round trip:
 /// it takes the free seats with `FOR UPDATE SKIP LOCKED` and writes the hold, the order row
-/// and the outbox events only if it took every seat. What a caller sees:
+/// and the outbox events only if it took every seat (ADR 0008). What a caller sees:
 ///
-/// - **A loser does not wait for the winner.** A seat whose row another statement has locked
-///   at that moment (a hold being written, a sale, a release, a sweep) counts as not free:
-///   the order fails at once with `StoreError::Unavailable`, listing — in line order — every
-///   seat that was held or sold, or locked by another writer. A free seat of the order is
-///   never listed.
-/// - **If that other writer then fails** (its own order lost another seat, or it rolled
-///   back), the seat is free again although the loser was told it was taken; nothing of the
-///   loser's order was written, and a retry can get it. Two orders racing for the same
-///   several seats can, in that way, both be refused while each had caught the other
-///   mid-write.
-/// - **One order id, placed twice at once**: at most one is placed. The other gets
-///   `AlreadyExists`, or — if both asked for the same seat and the first was still being
-///   written — `Unavailable` for that seat; it writes nothing either way.
+/// - **A seat taken as last committed** refuses the order at once with
+///   `StoreError::Unavailable`, without waiting for any lock; the error lists, in line order,
+///   every seat held or sold, never a free one.
+/// - **A seat being written at that moment** (its row locked by another statement) is passed
+///   over; if it was free as last committed, the statement runs once more waiting for that
+///   writer and re-checks the seat. If the writer then fails or rolls back, the seat is free
+///   and this order gets it; otherwise it is listed as taken. So a loser is only ever told
+///   about seats really taken, at the price of waiting for one in-flight statement.
+/// - **One order id placed twice at once**: at most one is placed; the other gets
+///   `AlreadyExists` and writes nothing.
 /// - The machine's checks of the rows the statement changed still run, after it committed:
 ///   a disagreement is reported as a backend error (corruption) but is not undone.
 ///
