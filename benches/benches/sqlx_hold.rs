@@ -10,12 +10,18 @@
 //!   FOR UPDATE SKIP LOCKED LIMIT n)` over an indexed table of holds;
 //! - hold latency with 1,000,000 seats listed against 10,000 seats.
 //!
-//! Ratios are speed relative to the baseline (baseline time ÷ our time; 1.00 = as fast as the
-//! hand-written statement), except the last row, which is the latency at the large listing ÷
-//! the latency at the small one. Every figure is a median over alternating rounds.
+//! A second table puts `MySqlStore` next to a raw MySQL conditional `UPDATE` the same way:
+//! hold throughput at 1, 8, 32 and 64 connections and the 4-seat hold.
+//!
+//! Ratio = ours ÷ raw in speed (raw time ÷ our time, or our throughput ÷ raw throughput):
+//! 1.00 = as fast as the hand-written statement, higher is better. The one exception is the
+//! last PostgreSQL row, the latency at the large listing ÷ the latency at the small one (lower
+//! is better). Every figure is a median over alternating rounds.
 //!
 //! Needs a PostgreSQL server: `BOOKING_TEST_POSTGRES_URL` (for example
-//! `postgres://postgres@127.0.0.1:5432/test`); without it the bench prints `skipped: …`.
+//! `postgres://postgres@127.0.0.1:5432/test`); without it the bench prints `skipped: …`. The
+//! MySQL table needs `BOOKING_TEST_MYSQL_URL` (for example `mysql://root@127.0.0.1:3306/test`)
+//! and is skipped without it.
 //! `BOOKING_BENCH_QUICK=1` runs short rounds and smaller listings (a smoke run). It works in
 //! schemas of its own and drops them at the end.
 #![allow(
@@ -41,10 +47,14 @@ use booking_core::money::{Currency, Money};
 use booking_core::ports::store::{BookingStore, ItemRef, StoreError, TicketListing};
 use booking_core::testkit::fixtures::pending_order;
 use booking_sqlx::PostgresStore;
+use sqlx::mysql::MySqlPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::runtime::Runtime;
 use tokio::sync::Barrier;
+
+#[path = "sqlx_hold/mysql.rs"]
+mod mysql;
 
 /// How long and how big each part runs.
 struct Plan {
@@ -119,12 +129,13 @@ impl Seats {
     }
 }
 
-/// Lists `n` new seats of a new event, 10,000 per statement.
-async fn list_seats(store: &PostgresStore, n: usize) -> Arc<Seats> {
+/// Lists `n` new seats of a new event, 5,000 per statement (MySQL takes at most 65,535
+/// parameters in one).
+async fn list_seats(store: &dyn BookingStore, n: usize) -> Arc<Seats> {
     let event = EventId::new();
     let mut ids = Vec::with_capacity(n);
     while ids.len() < n {
-        let listings: Vec<TicketListing> = (0..(n - ids.len()).min(10_000))
+        let listings: Vec<TicketListing> = (0..(n - ids.len()).min(5_000))
             .map(|_| {
                 let price = Money::new(10_000, Currency::KRW).unwrap();
                 TicketListing::new(Ticket::new(TicketId::new()), event, "seat", price)
@@ -142,7 +153,7 @@ async fn list_seats(store: &PostgresStore, n: usize) -> Arc<Seats> {
 
 /// The store's hold: an order for `seats`, placed at `now`, lapsing at `until`.
 async fn store_hold(
-    store: &PostgresStore,
+    store: &dyn BookingStore,
     event: EventId,
     seats: &[TicketId],
     now: Timestamp,
@@ -159,19 +170,35 @@ async fn store_hold(
 /// Which side of a row an operation measures.
 #[derive(Clone)]
 enum Side {
-    Store(PostgresStore),
+    Store(Arc<dyn BookingStore>),
     Raw(PgPool),
+    RawMy(MySqlPool),
 }
 
 impl Side {
     /// Holds `n` seats of `seats` (lapsed-reuse), asserting the hold took them all.
     async fn hold(&self, seats: &Seats, n: usize) {
         let (ids, now, until) = seats.take(n);
+        assert!(self.try_hold(seats.event, &ids, now, until).await);
+    }
+
+    /// Holds `ids` at `now` until `until`: whether it took them (all of them).
+    async fn try_hold(
+        &self,
+        event: EventId,
+        ids: &[TicketId],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> bool {
+        let n = ids.len() as u64;
         match self {
-            Side::Store(store) => store_hold(store, seats.event, &ids, now, until)
-                .await
-                .unwrap(),
-            Side::Raw(pool) => assert_eq!(raw_pg_hold(pool, &ids, now, until).await, n as u64),
+            Side::Store(store) => match store_hold(&**store, event, ids, now, until).await {
+                Ok(()) => true,
+                Err(StoreError::Unavailable { .. }) => false,
+                Err(e) => panic!("a hold failed: {e}"),
+            },
+            Side::Raw(pool) => raw_pg_hold(pool, ids, now, until).await == n,
+            Side::RawMy(pool) => mysql::raw_hold(pool, ids, now, until).await == n,
         }
     }
 }
@@ -200,19 +227,17 @@ async fn throughput(side: &Side, seats: &Arc<Seats>, tasks: usize, round: Durati
 /// The median holds/s of ours and of the raw loop, rounds alternating.
 async fn throughput_row(
     plan: &Plan,
-    store: &PostgresStore,
-    pool: &PgPool,
+    [s, r]: [&Side; 2],
     [ours, raw]: [&Arc<Seats>; 2],
     tasks: usize,
 ) -> (f64, f64) {
-    let (s, r) = (Side::Store(store.clone()), Side::Raw(pool.clone()));
     // Warm-up: every connection prepares its statements.
-    throughput(&s, ours, tasks, plan.round / 4).await;
-    throughput(&r, raw, tasks, plan.round / 4).await;
+    throughput(s, ours, tasks, plan.round / 4).await;
+    throughput(r, raw, tasks, plan.round / 4).await;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..plan.rounds {
-        a.push(throughput(&s, ours, tasks, plan.round).await);
-        b.push(throughput(&r, raw, tasks, plan.round).await);
+        a.push(throughput(s, ours, tasks, plan.round).await);
+        b.push(throughput(r, raw, tasks, plan.round).await);
     }
     (median(a), median(b))
 }
@@ -233,16 +258,7 @@ async fn race(side: &Side, seats: &Seats, rounds: usize) -> Vec<Duration> {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let begin = Instant::now();
-                    let won = match &side {
-                        Side::Store(store) => {
-                            match store_hold(store, event, &[seat], now, until).await {
-                                Ok(()) => true,
-                                Err(StoreError::Unavailable { .. }) => false,
-                                Err(e) => panic!("a racer failed: {e}"),
-                            }
-                        }
-                        Side::Raw(pool) => raw_pg_hold(pool, &[seat], now, until).await == 1,
-                    };
+                    let won = side.try_hold(event, &[seat], now, until).await;
                     (won, begin.elapsed())
                 })
             })
@@ -482,16 +498,16 @@ fn main() {
             let store = store_in(&options, &admin, &schemas[0], size).await;
             let pool = store.pool().clone();
             let tasks = usize::try_from(size).unwrap();
-            let (a, b) = throughput_row(&plan, &store, &pool, [&ours, &raw], tasks).await;
+            let (store_side, raw_side) = (Side::Store(Arc::new(store.clone())), Side::Raw(pool.clone()));
+            let (a, b) = throughput_row(&plan, [&store_side, &raw_side], [&ours, &raw], tasks).await;
             s.row(
                 &format!("hold 1 seat, {size} connection(s)"),
                 rate(a),
                 rate(b),
                 format!("{:.2}", a / b),
-                "holds/s: place_order (order row, hold, outbox; one transaction) vs autocommitted conditional UPDATE",
+                "holds/s: place_order (order row, hold, outbox; one statement) vs autocommitted conditional UPDATE",
             );
             if size == 64 {
-                let (store_side, raw_side) = (Side::Store(store.clone()), Side::Raw(pool.clone()));
                 let race_ours = list_seats(&store, plan.race_rounds).await;
                 let race_raw = list_seats(&store, plan.race_rounds).await;
                 let a = race(&store_side, &race_ours, plan.race_rounds).await;
@@ -511,7 +527,7 @@ fn main() {
         }
         let store = store_in(&options, &admin, &schemas[0], 8).await;
         let pool = store.pool().clone();
-        let sides = [&Side::Store(store.clone()), &Side::Raw(pool.clone())];
+        let sides = [&Side::Store(Arc::new(store.clone())), &Side::Raw(pool.clone())];
         let [a, b] = latency_row(&plan, sides, [&ours, &raw], 4).await;
         s.row(
             "hold 4 seats, latency",
@@ -555,4 +571,9 @@ fn main() {
         }
     });
     s.print();
+    if let Ok(url) = std::env::var("BOOKING_TEST_MYSQL_URL") {
+        rt.block_on(mysql::table(&plan, &url, &tag)).print();
+    } else {
+        println!("MySQL table skipped: BOOKING_TEST_MYSQL_URL is not set");
+    }
 }

@@ -115,6 +115,11 @@ macro_rules! __conformance_section {
             $crate::__conformance_cases!($attrs $factory; store_refund:
                 store_settle_refund_refuses_an_item_listed_twice,
             );
+            $crate::__conformance_cases!($attrs $factory; store_races:
+                store_one_order_id_placed_twice_at_once,
+                store_one_order_placed_twice_at_once,
+                store_losers_are_told_exactly_the_taken_seats,
+            );
             $crate::__conformance_cases!($attrs $factory; store_listing:
                 store_listing_user_orders_newest_first_and_only_theirs,
                 store_listing_event_orders_only_that_event,

@@ -101,6 +101,8 @@ pub mod store_outbox;
 #[doc(hidden)]
 pub mod store_refund;
 #[doc(hidden)]
+pub mod store_races;
+#[doc(hidden)]
 pub mod store_upkeep;
 #[doc(hidden)]
 pub mod wallet;

@@ -2,7 +2,7 @@
 //!
 //! | port | type | file |
 //! |---|---|---|
-//! | [`BookingStore`](booking_core::ports::store::BookingStore) | [`MySqlStore`] | `store.rs`, `inventory.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
+//! | [`BookingStore`](booking_core::ports::store::BookingStore) | [`MySqlStore`] | `store.rs`, `inventory.rs`, `hold.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
 //! | [`CouponStore`](booking_core::ports::coupon::CouponStore) | [`MySqlCouponStore`] | `coupon.rs` |
 //! | [`WalletStore`](booking_core::ports::wallet::WalletStore) | [`MySqlWalletStore`] | `wallet.rs` |
 //! | [`IdempotencyStore`](booking_core::ports::idempotency::IdempotencyStore) | [`MySqlIdempotencyStore`] | `idempotency.rs` |
@@ -49,6 +49,7 @@ use crate::error::Backend;
 use crate::store::SqlStore;
 
 mod coupon;
+mod hold;
 mod idempotency;
 mod inventory;
 mod items;

@@ -1,4 +1,5 @@
-//! `place_order`: hold every item of an order and insert it, in one transaction.
+//! `place_order`: hold every item of an order and insert it, in one transaction. A pending
+//! order of distinct tickets takes the shorter transaction of `hold.rs`.
 
 use std::collections::HashMap;
 
@@ -7,20 +8,21 @@ use booking_core::ids::{EventId, StockId};
 use booking_core::machine::{OrderStateKind, StockCommand};
 use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
-use sqlx::{MySql, MySqlConnection};
+use sqlx::{MySql, MySqlConnection, MySqlPool};
 use uuid::Uuid;
 
 use super::MY;
+use super::hold::place_tickets;
 use super::records::insert_order;
 use super::rows::marks;
 use super::stocks::{lock_stocks, locked_stock, put_hold_record, save_stocks};
 use super::tickets::hold_free_tickets;
 use crate::error::Db;
 use crate::store::database::{Outbox, Placing};
-use crate::store::rules::{listed_event, placed_events, ticket_ids};
+use crate::store::rules::{distinct_tickets_only, listed_event, placed_events, ticket_ids};
 
 /// The event of every listed id of `ids` in `table` (`tickets` or `stocks`).
-async fn events_in(
+pub(crate) async fn events_in(
     conn: &mut MySqlConnection,
     table: &'static str,
     ids: &[Uuid],
@@ -75,6 +77,21 @@ fn stock_lines(record: &OrderRecord) -> Vec<(StockId, u32)> {
 }
 
 impl Placing for MySql {
+    /// A pending order of distinct tickets: the short transaction of `hold.rs`.
+    async fn place_at_once(
+        pool: &MySqlPool,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> Option<Result<(), StoreError>> {
+        let tickets = distinct_tickets_only(record)?;
+        match place_tickets(pool, record, &tickets, now).await {
+            Ok(true) => Some(Ok(())),
+            // A ticket was locked by another writer: the general path waits for it.
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     /// Holds every item of `record` and inserts it, inside the caller's transaction. On error
     /// the caller rolls back, so nothing is held.
     async fn place_order(

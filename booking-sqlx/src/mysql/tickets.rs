@@ -20,12 +20,16 @@ use super::rows::{TICKET_COLUMNS, TicketRow, marks};
 use crate::codec::{TicketColumns, nanos, to_db};
 use crate::error::{Db, DbError};
 
+/// The condition of a ticket free to hold at the instant bound after it.
+pub(crate) const FREE: &str = "AND (state = 'Available' OR (state = 'Held' AND expires_ns <= ?))";
+
 /// Locks the tickets `ids` (in id order) that match `condition` (SQL over the row, binding
-/// `binds` after the ids), and returns them.
+/// `binds` after the ids), and returns them. `lock` is the locking clause: `FOR UPDATE`
+/// waits for a row another transaction holds, `FOR UPDATE SKIP LOCKED` leaves it out.
 async fn lock_where(
     conn: &mut MySqlConnection,
     ids: &[Uuid],
-    condition: &str,
+    (condition, lock): (&str, &str),
     binds: &[i64],
     event: Option<EventId>,
 ) -> Result<HashMap<TicketId, Ticket>, StoreError> {
@@ -39,7 +43,7 @@ async fn lock_where(
     };
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets WHERE id IN ({}) {by_event} {condition}
-         ORDER BY id FOR UPDATE",
+         ORDER BY id {lock}",
         marks(ids.len(), "?")
     );
     let mut query = sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql));
@@ -63,7 +67,7 @@ pub(crate) async fn lock_tickets(
     conn: &mut MySqlConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<TicketId, Ticket>, StoreError> {
-    lock_where(conn, ids, "", &[], None).await
+    lock_where(conn, ids, ("", "FOR UPDATE"), &[], None).await
 }
 
 /// Holds every ticket of `ids` that belongs to `event` and is free at `now` (available, or
@@ -80,8 +84,7 @@ pub(crate) async fn hold_free_tickets(
     (order, hold, expires_at): (OrderId, HoldId, Timestamp),
     now: Timestamp,
 ) -> Result<HashMap<TicketId, DomainEvent>, StoreError> {
-    let free = "AND (state = 'Available' OR (state = 'Held' AND expires_ns <= ?))";
-    let free = lock_where(conn, ids, free, &[nanos(now)?], Some(event)).await?;
+    let free = lock_where(conn, ids, (FREE, "FOR UPDATE"), &[nanos(now)?], Some(event)).await?;
     let command = TicketCommand::Hold {
         order,
         hold,
@@ -96,6 +99,19 @@ pub(crate) async fn hold_free_tickets(
     }
     write_tickets(conn, &changes).await?;
     Ok(events)
+}
+
+/// The tickets of `ids` that belong to `event` and are free at `now`, locked, in one
+/// statement that waits for no row: a ticket another transaction holds is left out, as if it
+/// were taken (the hot path, `hold.rs`).
+pub(crate) async fn lock_free_skipping(
+    conn: &mut MySqlConnection,
+    ids: &[Uuid],
+    event: EventId,
+    now: Timestamp,
+) -> Result<HashMap<TicketId, Ticket>, StoreError> {
+    let lock = (FREE, "FOR UPDATE SKIP LOCKED");
+    lock_where(conn, ids, lock, &[nanos(now)?], Some(event)).await
 }
 
 /// Applies `command` to `ticket`, a refusal as [`StoreError::Refused`].

@@ -10,9 +10,10 @@ use booking_core::clock::Timestamp;
 use booking_core::ids::{OrderId, TicketId};
 use booking_core::machine::{DomainEvent, StockCommand, Ticket, TicketCommand};
 use booking_core::ports::backend::store::none_lost;
-use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
-use sqlx::{PgConnection, Postgres};
+use booking_core::ports::store::{ItemRef, MarkPaid, OrderRecord, StoreError};
+use sqlx::{PgConnection, PgPool, Postgres};
 
+use super::paid;
 use super::stocks::{
     apply_stock, extend_stock_hold, reclaim_lapsed, record_retaken_sale, settle_stock_hold,
 };
@@ -29,6 +30,20 @@ fn locked(tickets: &HashMap<TicketId, Ticket>, id: TicketId) -> Result<Ticket, S
 }
 
 impl ItemSteps for Postgres {
+    /// The common paid order in one statement (`paid.rs`); `None` for every other case, which
+    /// the write transaction handles (and reports).
+    async fn mark_paid_at_once(
+        pool: &PgPool,
+        paid: &MarkPaid,
+        now: Timestamp,
+    ) -> Option<Result<(), StoreError>> {
+        match paid::mark_paid(pool, paid, now).await {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     /// Releases (or, with `expire`, expires) every item `record`'s hold still holds, pushing the
     /// events; returns the tickets and stock units put back on sale. Items another order took
     /// after the hold lapsed are left alone.

@@ -2,7 +2,7 @@
 //!
 //! | port | type | file |
 //! |---|---|---|
-//! | `BookingStore` | [`PostgresStore`] | `store.rs`, `inventory.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
+//! | `BookingStore` | [`PostgresStore`] | `store.rs`, `inventory.rs`, `hold.rs`, `tickets.rs`, `stocks.rs`, `place.rs`, `items.rs`, `paid.rs`, `records.rs`, `outbox.rs`, `sweep.rs`, `rows.rs` |
 //! | `CouponStore` | [`PostgresCouponStore`] | `coupon.rs` |
 //! | `WalletStore` | [`PostgresWalletStore`] | `wallet.rs` |
 //! | `IdempotencyStore` | [`PostgresIdempotencyStore`] | `idempotency.rs` |
@@ -18,11 +18,13 @@ use crate::error::Backend;
 use crate::store::SqlStore;
 
 mod coupon;
+mod hold;
 mod idempotency;
 mod inventory;
 mod items;
 mod lock;
 mod outbox;
+mod paid;
 mod place;
 mod queue;
 mod records;
@@ -49,9 +51,31 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgr
 
 /// The [`BookingStore`](booking_core::ports::store::BookingStore) on PostgreSQL.
 ///
-/// Every operation is one transaction at the default `READ COMMITTED` isolation; its
-/// correctness comes from conditions in the statements themselves (see the crate docs), so no
-/// stronger isolation and no retry loop is needed. Its pool's database (and `search_path`
-/// schema) must have the tables [`migrate`](SqlStore::migrate) creates. Cloning is cheap:
-/// clones share the pool.
+/// Every operation is one transaction at the default `READ COMMITTED` isolation, or one
+/// autocommitted statement that is all or nothing by itself; its correctness comes from
+/// conditions in the statements themselves (see the crate docs), so no stronger isolation and
+/// no retry loop is needed. Its pool's database (and `search_path` schema) must have the
+/// tables [`migrate`](SqlStore::migrate) creates. Cloning is cheap: clones share the pool.
+///
+/// # Holding seats: one statement, losers told at once
+///
+/// `place_order` of a pending order of distinct tickets is one statement in one round trip:
+/// it takes the free seats with `FOR UPDATE SKIP LOCKED` and writes the hold, the order row
+/// and the outbox events only if it took every seat (ADR 0008). What a caller sees:
+///
+/// - **A seat taken as last committed** refuses the order at once with
+///   `StoreError::Unavailable`, without waiting for any lock; the error lists, in line order,
+///   every seat held or sold, never a free one.
+/// - **A seat being written at that moment** (its row locked by another statement) is passed
+///   over; if it was free as last committed, the statement runs once more waiting for that
+///   writer and re-checks the seat. If the writer then fails or rolls back, the seat is free
+///   and this order gets it; otherwise it is listed as taken. So a loser is only ever told
+///   about seats really taken, at the price of waiting for one in-flight statement.
+/// - **One order id placed twice at once**: at most one is placed; the other gets
+///   `AlreadyExists` and writes nothing.
+/// - The machine's checks of the rows the statement changed still run, after it committed:
+///   a disagreement is reported as a backend error (corruption) but is not undone.
+///
+/// Orders with stock lines take the general path: one transaction whose ticket read waits
+/// for a locked row and re-checks it, as every other write does.
 pub type PostgresStore = SqlStore<Postgres>;

@@ -4,9 +4,9 @@
 //! deadline first, with `FOR UPDATE SKIP LOCKED`: an order another sweeper (or a paying buyer)
 //! holds is passed over instead of waited for, and an order that moved on no longer matches.
 //! The common due order — tickets only, no payment — is expired with the rest of its page in
-//! one transaction: every ticket of the page locked in one statement (id order, like every
-//! other writer), written back in one, the orders by compare-and-set in one, the events in
-//! one. Each order's changes still commit together, and an order is expired once. Orders with
+//! one transaction: every ticket of the page read in one statement (without a lock, see
+//! [`expire_together`]), written back in one where unchanged, the orders by compare-and-set in
+//! one, the events in one. Each order's changes still commit together, and an order is expired once. Orders with
 //! a payment or stock are expired one by one, each in its own transaction, after their page.
 //! Orders left alone for their payment do not use up the batch; the cursor moves past them
 //! so the sweep reaches the due orders behind.
@@ -22,15 +22,17 @@ use uuid::Uuid;
 
 use super::PG;
 use super::records::{cas_orders, order_in};
-use super::tickets::{free_step, lock_tickets, write_tickets};
+use super::tickets::{free_step, read_tickets, write_unchanged};
 use crate::codec::nanos;
 use crate::error::Db;
 use crate::store::database::{Outbox, Sweep};
 use crate::store::expiry::{Outcome, expire_one, merge};
 use crate::store::rules::ticket_ids;
 
-/// Most due orders claimed per transaction.
-const PAGE: u32 = 256;
+/// Most due orders claimed per transaction: a batch of up to this many is one page, so each
+/// of its statements (claim, ticket lock, ticket write, order write, events) runs once per
+/// batch.
+const PAGE: u32 = 1_000;
 
 /// Whether the page transaction expires `record` itself: tickets only, no payment.
 fn batched(record: &OrderRecord) -> bool {
@@ -114,6 +116,12 @@ async fn sweep_pages(pool: &PgPool, now: Timestamp, batch: u32) -> Result<Expiry
 }
 
 /// Expires `records` (claimed, tickets only, no payment) inside `conn`'s transaction.
+///
+/// The tickets are read without a lock and written back only where their version is still the
+/// one read: a claimed order's tickets can change meanwhile only by being taken over — its
+/// hold has lapsed, and a new hold may take a lapsed ticket without the order's lock — and a
+/// ticket taken over is left alone, as if it had been taken before the read. Every other
+/// writer of those tickets locks the order first and waits for this transaction.
 async fn expire_together(
     conn: &mut PgConnection,
     records: &[OrderRecord],
@@ -123,16 +131,17 @@ async fn expire_together(
         return Ok(Vec::new());
     }
     let ids = ticket_ids(records.iter().flat_map(|r| &r.lines).map(|l| &l.item));
-    let tickets = lock_tickets(conn, &ids).await?;
-    let (mut changes, mut orders, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let tickets = read_tickets(conn, &ids, false).await?;
+    let (mut changes, mut orders) = (Vec::new(), Vec::new());
+    // Every event in order, a ticket's with the ticket it frees and the order it counts for.
+    let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(records.len());
-    for record in records {
+    for (i, record) in records.iter().enumerate() {
         let expired = record
             .order
             .apply(OrderCommand::Expire, now)
             .map_err(|e| StoreError::refused("Order", e))?;
-        events.push(expired.event);
-        let mut released = 0_u32;
+        events.push((None, expired.event));
         for line in &record.lines {
             let ItemRef::Ticket { ticket } = line.item else {
                 continue;
@@ -144,21 +153,32 @@ async fn expire_together(
             let Some(t) = free_step(&current, record.hold, true, now)? else {
                 continue; // taken over by another order after the hold lapsed
             };
-            events.push(t.event);
+            events.push((Some((*ticket.as_uuid(), i)), t.event));
             changes.push((current.version(), t.next));
-            released = released.saturating_add(1);
         }
         let mut next = record.clone();
         next.order = expired.next;
         orders.push(Cas::new(record.version(), next));
         let mut part = ExpirySweep::default();
         part.expired = vec![(record.order.id(), record.user, record.coupons.clone())];
-        part.tickets_released = released;
         outcomes.push((record.order.id(), part));
     }
-    write_tickets(conn, &changes).await?;
+    let written = write_unchanged(conn, &changes).await?;
+    let mut kept = Vec::with_capacity(events.len());
+    for (freed, event) in events {
+        match freed {
+            None => kept.push(event),
+            Some((ticket, i)) if written.contains(&ticket) => {
+                if let Some((_, part)) = outcomes.get_mut(i) {
+                    part.tickets_released = part.tickets_released.saturating_add(1);
+                }
+                kept.push(event);
+            }
+            Some(_) => {} // taken over since the read
+        }
+    }
     cas_orders(conn, &orders).await?;
-    Postgres::append_outbox(conn, &events, now).await?;
+    Postgres::append_outbox(conn, &kept, now).await?;
     Ok(outcomes)
 }
 

@@ -6,13 +6,13 @@
 //! the database and the machine agree. Steps off the hot path (sell, release, refund) lock the
 //! order's tickets, run the machine and write back with a version check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, HoldId, OrderId, TicketId};
 use booking_core::machine::{DomainEvent, Ticket, TicketCommand, Transition};
 use booking_core::ports::store::StoreError;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::PG;
@@ -99,17 +99,25 @@ pub(crate) async fn lock_tickets(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<TicketId, Ticket>, StoreError> {
+    read_tickets(conn, ids, true).await
+}
+
+/// The tickets `ids` as committed now, locked until the transaction ends if `lock`.
+pub(crate) async fn read_tickets(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<HashMap<TicketId, Ticket>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = sqlx::query(
+    let sql = if lock {
         "SELECT id, state, order_id, hold_id, expires_ns, version FROM tickets
-         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await
-    .db(PG)?;
+         WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    } else {
+        "SELECT id, state, order_id, hold_id, expires_ns, version FROM tickets WHERE id = ANY($1)"
+    };
+    let rows = sqlx::query(sql).bind(ids).fetch_all(conn).await.db(PG)?;
     rows.iter()
         .map(|row| ticket_in(row, TICKET).map(|t| (t.id(), t)))
         .collect()
@@ -120,8 +128,18 @@ pub(crate) async fn write_tickets(
     conn: &mut PgConnection,
     changes: &[(u64, Ticket)],
 ) -> Result<(), StoreError> {
+    let written = write_unchanged(conn, changes).await?;
+    all_written(written.len() as u64, changes.len(), "ticket")
+}
+
+/// Writes each of `changes` whose ticket is still at the version it was computed from (the
+/// `u64`), in one statement; returns the tickets written.
+pub(crate) async fn write_unchanged(
+    conn: &mut PgConnection,
+    changes: &[(u64, Ticket)],
+) -> Result<HashSet<Uuid>, StoreError> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
     let n = changes.len();
     let (mut ids, mut states, mut orders, mut holds) = (
@@ -151,7 +169,8 @@ pub(crate) async fn write_tickets(
              expires_ns = u.expires_ns, version = u.version
          FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[],
                      $7::bigint[]) AS u(id, state, order_id, hold_id, expires_ns, version, expected)
-         WHERE t.id = u.id AND t.version = u.expected",
+         WHERE t.id = u.id AND t.version = u.expected
+         RETURNING t.id",
     )
     .bind(ids)
     .bind(states)
@@ -160,11 +179,10 @@ pub(crate) async fn write_tickets(
     .bind(expires)
     .bind(versions)
     .bind(expected)
-    .execute(conn)
+    .fetch_all(conn)
     .await
-    .db(PG)?
-    .rows_affected();
-    all_written(written, n, "ticket")
+    .db(PG)?;
+    written.iter().map(|row| row.try_get("id").db(PG)).collect()
 }
 
 /// The step that frees `ticket` from `hold` (see [`giving_back`]), or `None` if `hold` no

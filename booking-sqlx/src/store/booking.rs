@@ -43,6 +43,10 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
+        // The hot path first: one statement on the pool where the backend has one.
+        if let Some(placed) = DB::place_at_once(&self.pool, record, now).await {
+            return self.located(placed);
+        }
         self.located(write(&self.pool, Write::PlaceOrder(record), now).await)
     }
 
@@ -124,6 +128,9 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
+        if let Some(done) = DB::mark_paid_at_once(&self.pool, paid, now).await {
+            return self.located(done);
+        }
         self.located(write(&self.pool, Write::MarkPaid(paid), now).await)
     }
 

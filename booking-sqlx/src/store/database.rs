@@ -23,8 +23,8 @@ use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId};
 use booking_core::machine::{DomainEvent, PaymentState};
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
-    Availability, Cas, ExpirySweep, ItemRef, OrderRecord, OutboxEntry, PaymentRecord, StockListing,
-    StoreError, TicketListing,
+    Availability, Cas, ExpirySweep, ItemRef, MarkPaid, OrderRecord, OutboxEntry, PaymentRecord,
+    StockListing, StoreError, TicketListing,
 };
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Pool, Transaction};
@@ -188,6 +188,19 @@ pub(crate) trait Outbox: sqlx::Database {
 
 /// Placing an order (`place.rs`).
 pub(crate) trait Placing: sqlx::Database {
+    /// Places `record` without a transaction, by statements that are each all or nothing by
+    /// themselves, if the backend has such a path for an order like it; `None` leaves the
+    /// order to [`place_order`](Placing::place_order) in a write transaction. Errors as
+    /// `place_order` reports them.
+    fn place_at_once(
+        pool: &Pool<Self>,
+        record: &OrderRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = Option<Result<(), StoreError>>> + Send {
+        let _ = (pool, record, now);
+        async { None }
+    }
+
     /// Holds every item of `record`, inserts it and appends the events of the hold, inside the
     /// caller's transaction. Errors as every store reports them: a taken order id, a
     /// non-pending order, an invalid line (unknown item, another event's, repeated, zero
@@ -203,6 +216,18 @@ pub(crate) trait Placing: sqlx::Database {
 /// The item steps after the hold (`items.rs`), each inside the caller's transaction after
 /// the order (and payment) were locked.
 pub(crate) trait ItemSteps: sqlx::Database {
+    /// `BookingStore::mark_paid` without a transaction, by one statement that is all or
+    /// nothing by itself, if the backend has one and the order is the case it covers;
+    /// `None` leaves it to the write transaction (which then reports any error).
+    fn mark_paid_at_once(
+        pool: &Pool<Self>,
+        paid: &MarkPaid,
+        now: Timestamp,
+    ) -> impl Future<Output = Option<Result<(), StoreError>>> + Send {
+        let _ = (pool, paid, now);
+        async { None }
+    }
+
     /// Moves every item of `record`'s hold to `expires_at`, pushing the events; `ItemsLost`
     /// naming every item whose hold has lapsed.
     fn extend_items(

@@ -66,6 +66,12 @@ async fn blocked_by(blocker: &mut PgConnection) -> Vec<i32> {
         .unwrap();
     tokio::time::timeout(HANG, async {
         loop {
+            // The blocker's open transaction keeps one snapshot of the activity statistics
+            // unless told to drop it, and the store may start waiting after the first poll.
+            sqlx::query("SELECT pg_stat_clear_snapshot()")
+                .execute(&mut *blocker)
+                .await
+                .unwrap();
             let waiting: Vec<i32> = sqlx::query_scalar(
                 "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
             )
