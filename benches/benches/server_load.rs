@@ -32,7 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use booking_benches::{Summary, format_ns, median, percentile_ns, raw_pg_hold};
+use booking_benches::{
+    Summary, format_ns, median, percentile_ns, raw_pg_hold, speed_ratio, time_ratio,
+};
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::ids::{EventId, TicketId};
 use booking_core::machine::Ticket;
@@ -357,7 +359,7 @@ async fn hold_rows(plan: &Plan, server: &Arc<Server>, s: &mut Summary) {
             &format!("hold 1 seat over HTTP, {clients} clients"),
             format!("{a:.0}/s"),
             format!("{b:.0}/s"),
-            format!("{:.2}", a / b),
+            speed_ratio(a, b),
             &format!(
                 "POST /v1/orders p50 {} p99 {}; raw: conditional UPDATE, pool of {pool_size} (target ≥ 0.5)",
                 format_ns(p50),
@@ -410,7 +412,7 @@ async fn read_rows(plan: &Plan, server: &Arc<Server>, s: &mut Summary) {
                 &format!("{what}, {connections} connections: p95"),
                 format_ns(p95),
                 "10.00 ms".to_owned(),
-                format!("{:.2}", 10_000_000.0 / p95),
+                time_ratio(p95, 10_000_000.0),
                 &format!(
                     "GET {path}: {:.0}/s, p50 {} p99 {}; baseline = the target",
                     median(rate),

@@ -5,6 +5,10 @@
 //! every figure stands next to its hand-written baseline and the ratio between them, so a run
 //! can be quoted as it is.
 //!
+//! Every bench states its ratio the same way: **ours ÷ raw in speed** — our throughput over the
+//! baseline's, or equivalently the baseline's time over ours ([`speed_ratio`], [`time_ratio`]).
+//! 1.00x is as fast as the hand-written code; higher is better.
+//!
 //! Set `BOOKING_BENCH_QUICK=1` for short measurements (a smoke run, not figures to quote).
 #![allow(clippy::print_stdout, clippy::float_arithmetic)]
 
@@ -110,6 +114,19 @@ pub fn format_ns(ns: f64) -> String {
     }
 }
 
+/// The ratio of two speeds (operations per second, or anything where more is faster), ours over
+/// the hand-written baseline's, formatted as every bench prints it: `1.00x` is as fast as the
+/// baseline, higher is better.
+pub fn speed_ratio(ours: f64, raw: f64) -> String {
+    format!("{:.2}x", ours / raw)
+}
+
+/// The same ratio from two times (or latencies) of the same work: the baseline's time over
+/// ours, so that it too reads ours ÷ raw in speed.
+pub fn time_ratio(ours: f64, raw: f64) -> String {
+    speed_ratio(raw, ours)
+}
+
 /// One printed table of figures, each with its baseline and ratio.
 #[derive(Debug)]
 pub struct Summary {
@@ -136,7 +153,7 @@ impl Summary {
     }
 
     /// Adds a row from criterion medians: `group/figure` measured against `group/baseline`.
-    /// The ratio is figure time over baseline time (1.00 = as fast as hand-written code).
+    /// The ratio is ours ÷ raw in speed: baseline time over figure time ([`time_ratio`]).
     /// Rows whose figure was filtered out of the run are skipped.
     pub fn criterion_row(
         &mut self,
@@ -154,7 +171,7 @@ impl Summary {
             label: label.to_owned(),
             figure: format_ns(fig),
             baseline: base.map_or_else(|| "-".to_owned(), format_ns),
-            ratio: base.map_or_else(|| "-".to_owned(), |b| format!("{:.2}x", fig / b)),
+            ratio: base.map_or_else(|| "-".to_owned(), |b| time_ratio(fig, b)),
             note: note.to_owned(),
         });
     }
@@ -180,7 +197,7 @@ impl Summary {
     /// The table as text (a markdown table, so it can be pasted into notes).
     pub fn render(&self) -> String {
         let mut out = format!(
-            "\n## {}\n\n| what | median | baseline | ratio | note |\n|---|---:|---:|---:|---|\n",
+            "\n## {}\n\n| what | median | baseline (raw) | ratio (ours/raw speed) | note |\n|---|---:|---:|---:|---|\n",
             self.title
         );
         for r in &self.rows {

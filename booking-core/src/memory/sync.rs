@@ -2,8 +2,8 @@
 //! under `--cfg loom`, so the loom models explore the real code's interleavings.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::Mutex;
+pub(crate) use loom::sync::{Mutex, RwLock};
 #[cfg(not(loom))]
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::{Mutex, RwLock};
 
 pub(crate) use std::sync::PoisonError;

@@ -1,11 +1,8 @@
 //! Listing tickets and stock, availability, and placing an order.
 
-use std::collections::HashSet;
-
 use crate::clock::Timestamp;
 use crate::ids::EventId;
-use crate::machine::{OrderStateKind, StockCommand, TicketCommand};
-use crate::ports::backend::store::check_lines;
+use crate::machine::{StockCommand, TicketCommand};
 #[cfg(doc)]
 use crate::ports::store::BookingStore;
 use crate::ports::store::{
@@ -15,18 +12,8 @@ use crate::ports::store::{
 use super::state::{HoldStatus, Staged, State, StockHold};
 
 impl State {
-    /// See [`BookingStore::add_tickets`].
-    pub(super) fn add_tickets(&mut self, listings: &[TicketListing]) -> Result<(), StoreError> {
-        let mut ids = HashSet::new();
-        for listing in listings {
-            let id = listing.ticket.id();
-            if self.tickets.contains_key(&id) || !ids.insert(id) {
-                return Err(StoreError::AlreadyExists {
-                    what: "ticket",
-                    id: id.to_string(),
-                });
-            }
-        }
+    /// Lists `listings` of this shard's event (their ids checked new by the caller).
+    pub(super) fn add_tickets<'a>(&mut self, listings: impl Iterator<Item = &'a TicketListing>) {
         for listing in listings {
             self.by_event
                 .entry(listing.event)
@@ -35,21 +22,13 @@ impl State {
                 .push(listing.ticket.id());
             self.tickets.insert(listing.ticket.id(), listing.clone());
         }
-        Ok(())
     }
 
-    /// See [`BookingStore::add_stock`].
-    pub(super) fn add_stock(&mut self, listing: &StockListing) -> Result<(), StoreError> {
+    /// Lists `listing` of this shard's event (its id checked new by the caller).
+    pub(super) fn add_stock(&mut self, listing: &StockListing) {
         let id = listing.stock.id();
-        if self.stocks.contains_key(&id) {
-            return Err(StoreError::AlreadyExists {
-                what: "stock",
-                id: id.to_string(),
-            });
-        }
         self.by_event.entry(listing.event).or_default().1.push(id);
         self.stocks.insert(id, listing.clone());
-        Ok(())
     }
 
     /// See [`BookingStore::availability`].
@@ -84,32 +63,14 @@ impl State {
         })
     }
 
-    /// See [`BookingStore::place_order`].
+    /// See [`BookingStore::place_order`]: the holds, once the order is checked.
     pub(super) fn place_order(
-        &mut self,
+        &self,
         record: &OrderRecord,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
+        // The caller checked the order is new and pending and its lines are of this event.
         let id = record.order.id();
-        if self.orders.contains_key(&id) {
-            return Err(StoreError::AlreadyExists {
-                what: "order",
-                id: id.to_string(),
-            });
-        }
-        if record.order.state().kind() != OrderStateKind::Pending {
-            return Err(StoreError::Invalid(
-                "a new order must be pending".to_owned(),
-            ));
-        }
-        check_lines(record, |item| match *item {
-            ItemRef::Ticket { ticket } => Ok(self.ticket(ticket)?.event),
-            ItemRef::Stock { stock, .. } => self
-                .stocks
-                .get(&stock)
-                .map(|l| l.event)
-                .ok_or_else(|| StoreError::not_found("stock", stock)),
-        })?;
         let mut staged = Staged::default();
         let mut unavailable = Vec::new();
         let hold = TicketCommand::Hold {
@@ -156,7 +117,6 @@ impl State {
             });
         }
         staged.orders.push(record.clone());
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 }

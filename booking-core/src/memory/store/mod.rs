@@ -1,232 +1,149 @@
 //! [`MemoryBookingStore`]: the booking store in process memory.
 //!
-//! One mutex guards everything, so each operation is a critical section. Inside it an operation
-//! first computes every change from the current state — running the same state machines a
-//! database backend runs — and only writes them once all have been computed, so an operation
-//! that fails part way has changed nothing.
+//! The store is split into one shard per event, each behind its own mutex: an order and its
+//! payment belong to one event, so every operation on them is a critical section of one shard,
+//! and operations on different events run in parallel. Inside it an operation first computes
+//! every change from the shard's state — running the same state machines a database backend
+//! runs — and only writes them once all have been computed, so an operation that fails part way
+//! has changed nothing.
+//!
+//! What crosses events lives beside the shards: an [`Index`](index::Index) from every id to its
+//! event (and each buyer's orders), behind a read-write lock, and the [`Outbox`](index::Outbox)
+//! behind a mutex.
+//!
+//! **Lock order.** Shards first (several only when listing tickets of several events at once,
+//! then in ascending event id), then the index, then the outbox. A shard is found through the
+//! index, whose lock is released before the shard is locked; the index and the outbox are
+//! never held while waiting for a shard. So no cycle of waits can form.
+//!
+//! **Outbox.** An operation numbers its events while still holding its shard, under the
+//! outbox's mutex, in the same critical section that appends them: sequence numbers have no
+//! gaps, a reader never sees a later number without every earlier one, and an operation that
+//! observed another's writes numbers its events after that one's.
 //!
 //! | file | what |
 //! |---|---|
-//! | `state.rs` | the state behind the mutex, the changes an operation stages, and their commit |
+//! | `index.rs` | the shards, the id index, the outbox |
+//! | `state.rs` | one shard's state, the changes an operation stages, and their commit |
 //! | `inventory.rs` | listing, availability, placing an order |
 //! | `orders.rs` | order and payment compare-and-set, extending a hold, starting a payment, cancelling an unpaid order |
 //! | `settlement.rs` | the paid and refunded steps |
 //! | `sweep.rs` | expiring due orders |
+//! | `ops.rs` | the port's operations over the shards |
 
+mod index;
 mod inventory;
+mod ops;
 mod orders;
 mod settlement;
 mod state;
 mod sweep;
+#[cfg(test)]
+mod tests;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use async_trait::async_trait;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
-use crate::machine::{DomainEvent, PaymentState};
-use crate::ports::backend::store::check_page;
-use crate::ports::gateway::GatewayOrderId;
-use crate::ports::store::{
-    Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderPage, OrderRecord, OutboxEntry,
-    PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
-};
+use crate::ids::EventId;
+use crate::ports::store::StoreError;
 
-use state::State;
+use super::sync::{Mutex, PoisonError, RwLock};
+use index::{Index, Outbox, Shard};
+use state::{Staged, State};
 
 /// The booking store in memory: correct under real parallelism, lost on restart.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryBookingStore {
-    state: Mutex<State>,
+    index: RwLock<Index>,
+    outbox: Mutex<Outbox>,
 }
 
+impl Default for MemoryBookingStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// Operations write only after every check passed (the index, then the shard, then the
+// outbox, none of which can fail), so the state is consistent even if a thread panicked while
+// holding a lock: poisoning is ignored.
 impl MemoryBookingStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            index: RwLock::new(Index::default()),
+            outbox: Mutex::new(Outbox::default()),
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Operations write only in `State::commit`, after every check passed, so the state is
-        // consistent even if a thread panicked while holding the lock.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn index(&self) -> impl Deref<Target = Index> + '_ {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn index_mut(&self) -> impl DerefMut<Target = Index> + '_ {
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn outbox_lock(&self) -> impl DerefMut<Target = Outbox> + '_ {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shard of `event`, made if the event has none yet.
+    fn shard_for(&self, event: EventId) -> Arc<Shard> {
+        if let Some(shard) = self.index().shard(Some(&event)) {
+            return shard;
+        }
+        let mut index = self.index_mut();
+        let shard = index.shards.entry(event).or_insert_with(|| {
+            Arc::new(Shard {
+                event,
+                state: Mutex::new(State::default()),
+            })
+        });
+        Arc::clone(shard)
+    }
+
+    /// Every shard, in no particular order.
+    fn shards(&self) -> Vec<Arc<Shard>> {
+        self.index().shards.values().cloned().collect()
+    }
+
+    /// Runs `op` in `shard`'s critical section and commits what it staged.
+    fn write(
+        &self,
+        shard: &Shard,
+        now: Timestamp,
+        op: impl FnOnce(&State) -> Result<Staged, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(shard);
+        let staged = op(&state)?;
+        self.commit(shard.event, &mut state, staged, now)
+    }
+
+    /// Writes `staged` to the shard of `event` whose locked state is `state`: indexes the
+    /// records it creates (refusing all if an id is taken in another shard), writes the shard,
+    /// and numbers its events into the outbox.
+    fn commit(
+        &self,
+        event: EventId,
+        state: &mut State,
+        staged: Staged,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let new = state.new_records(&staged);
+        if !new.orders.is_empty() || !new.payments.is_empty() {
+            self.index_mut().add_records(event, &new)?;
+        }
+        let events = state.commit(staged);
+        if !events.is_empty() {
+            self.outbox_lock().append(events, now);
+        }
+        Ok(())
     }
 }
 
-#[async_trait]
-impl BookingStore for MemoryBookingStore {
-    async fn add_tickets(&self, listings: &[TicketListing]) -> Result<(), StoreError> {
-        self.lock().add_tickets(listings)
-    }
-
-    async fn add_stock(&self, listing: &StockListing) -> Result<(), StoreError> {
-        self.lock().add_stock(listing)
-    }
-
-    async fn ticket(&self, id: TicketId) -> Result<TicketListing, StoreError> {
-        self.lock().ticket(id).cloned()
-    }
-
-    async fn stock(&self, id: StockId) -> Result<StockListing, StoreError> {
-        self.lock()
-            .stocks
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::not_found("stock", id))
-    }
-
-    async fn availability(
-        &self,
-        event: EventId,
-        now: Timestamp,
-    ) -> Result<Availability, StoreError> {
-        self.lock().availability(event, now)
-    }
-
-    async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-        self.lock().place_order(record, now)
-    }
-
-    async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError> {
-        self.lock()
-            .orders
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::not_found("order", id))
-    }
-
-    async fn orders_of_user(
-        &self,
-        user: UserId,
-        page: &OrderPage,
-    ) -> Result<Vec<OrderRecord>, StoreError> {
-        check_page(page)?;
-        let state = self.lock();
-        Ok(state.order_page(state.orders_by_user.get(&user), page))
-    }
-
-    async fn orders_of_event(
-        &self,
-        event: EventId,
-        page: &OrderPage,
-    ) -> Result<Vec<OrderRecord>, StoreError> {
-        check_page(page)?;
-        let state = self.lock();
-        Ok(state.order_page(state.orders_by_event.get(&event), page))
-    }
-
-    async fn update_order(
-        &self,
-        change: &Cas<OrderRecord>,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.lock().update_order(change, events, now)
-    }
-
-    async fn extend_hold(
-        &self,
-        change: &Cas<OrderRecord>,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.lock().extend_hold(change, events, now)
-    }
-
-    async fn start_payment(
-        &self,
-        order: &Cas<OrderRecord>,
-        payment: &PaymentRecord,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.lock().start_payment(order, payment, events, now)
-    }
-
-    async fn payment(&self, id: PaymentId) -> Result<PaymentRecord, StoreError> {
-        self.lock()
-            .payments
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::not_found("payment", id))
-    }
-
-    async fn payment_by_order_ref(
-        &self,
-        order_ref: &GatewayOrderId,
-    ) -> Result<PaymentRecord, StoreError> {
-        let state = self.lock();
-        state
-            .by_order_ref
-            .get(order_ref)
-            .and_then(|id| state.payments.get(id))
-            .cloned()
-            .ok_or_else(|| StoreError::not_found("payment", order_ref))
-    }
-
-    async fn update_payment(
-        &self,
-        change: &Cas<PaymentRecord>,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.lock().update_payment(change, events, now)
-    }
-
-    async fn payments_in(
-        &self,
-        states: &[PaymentState],
-        limit: u32,
-    ) -> Result<Vec<PaymentRecord>, StoreError> {
-        let state = self.lock();
-        let mut found: Vec<PaymentRecord> = state
-            .payments
-            .values()
-            .filter(|p| states.contains(&p.payment.state()))
-            .cloned()
-            .collect();
-        // Payment ids are UUID v7: sorting by id is sorting by creation time.
-        found.sort_by_key(|p| p.payment.id());
-        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok(found)
-    }
-
-    async fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
-        self.lock().mark_paid(paid, now)
-    }
-
-    async fn settle_refund(&self, refund: &SettleRefund, now: Timestamp) -> Result<(), StoreError> {
-        self.lock().settle_refund(refund, now)
-    }
-
-    async fn cancel_unpaid(
-        &self,
-        change: &Cas<OrderRecord>,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.lock().cancel_unpaid(change, events, now)
-    }
-
-    async fn expire_due(&self, now: Timestamp, batch: u32) -> Result<ExpirySweep, StoreError> {
-        self.lock().expire_due(now, batch)
-    }
-
-    async fn outbox(&self, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        let state = self.lock();
-        Ok(state
-            .outbox
-            .range(after.saturating_add(1)..)
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|(_, e)| e.clone())
-            .collect())
-    }
-
-    async fn acknowledge_outbox(&self, upto: u64) -> Result<u64, StoreError> {
-        let mut state = self.lock();
-        let keep = state.outbox.split_off(&upto.saturating_add(1));
-        let removed = std::mem::replace(&mut state.outbox, keep).len();
-        Ok(removed as u64)
-    }
+/// `shard`'s state, locked.
+fn lock(shard: &Shard) -> impl DerefMut<Target = State> + '_ {
+    shard.state.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -79,28 +79,26 @@ impl State {
 
     /// See [`BookingStore::update_order`].
     pub(super) fn update_order(
-        &mut self,
+        &self,
         change: &Cas<OrderRecord>,
         events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
         self.order_at(change)?;
         let staged = Staged {
             orders: vec![change.next.clone()],
             events: events.to_vec(),
             ..Staged::default()
         };
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 
     /// See [`BookingStore::extend_hold`].
     pub(super) fn extend_hold(
-        &mut self,
+        &self,
         change: &Cas<OrderRecord>,
         events: &[DomainEvent],
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
         let record = self.order_at(change)?.clone();
         let expires_at = change.next.order.expires_at();
         let mut staged = Staged {
@@ -139,18 +137,16 @@ impl State {
         }
         none_lost(lost_tickets, lost_stock)?;
         staged.orders.push(change.next.clone());
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 
     /// See [`BookingStore::start_payment`].
     pub(super) fn start_payment(
-        &mut self,
+        &self,
         order: &Cas<OrderRecord>,
         payment: &PaymentRecord,
         events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
         self.order_at(order)?;
         let id = payment.payment.id();
         if self.payments.contains_key(&id) || self.by_order_ref.contains_key(&payment.order_ref) {
@@ -165,34 +161,31 @@ impl State {
             events: events.to_vec(),
             ..Staged::default()
         };
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 
     /// See [`BookingStore::update_payment`].
     pub(super) fn update_payment(
-        &mut self,
+        &self,
         change: &Cas<PaymentRecord>,
         events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
         self.payment_at(change)?;
         let staged = Staged {
             payments: vec![change.next.clone()],
             events: events.to_vec(),
             ..Staged::default()
         };
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 
     /// See [`BookingStore::cancel_unpaid`].
     pub(super) fn cancel_unpaid(
-        &mut self,
+        &self,
         change: &Cas<OrderRecord>,
         events: &[DomainEvent],
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
         let record = self.order_at(change)?.clone();
         let mut staged = Staged {
             events: events.to_vec(),
@@ -200,7 +193,6 @@ impl State {
         };
         self.free_items(&mut staged, &record, false, now)?;
         staged.orders.push(change.next.clone());
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 }

@@ -12,7 +12,7 @@ use super::state::{HoldStatus, Staged, State, StockHold};
 
 impl State {
     /// See [`BookingStore::mark_paid`].
-    pub(super) fn mark_paid(&mut self, paid: &MarkPaid, now: Timestamp) -> Result<(), StoreError> {
+    pub(super) fn mark_paid(&self, paid: &MarkPaid, now: Timestamp) -> Result<Staged, StoreError> {
         let record = self.order_at(&paid.order)?.clone();
         self.payment_at(&paid.payment)?;
         let order = record.order.id();
@@ -80,16 +80,15 @@ impl State {
         none_lost(lost_tickets, lost_stock)?;
         staged.orders.push(paid.order.next.clone());
         staged.payments.push(paid.payment.next.clone());
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 
     /// See [`BookingStore::settle_refund`].
     pub(super) fn settle_refund(
-        &mut self,
+        &self,
         refund: &SettleRefund,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged, StoreError> {
         check_restock(&refund.restock)?;
         let record = self.order_at(&refund.order)?.clone();
         self.payment_at(&refund.payment)?;
@@ -121,7 +120,6 @@ impl State {
         }
         staged.orders.push(refund.order.next.clone());
         staged.payments.push(refund.payment.next.clone());
-        self.commit(staged, now);
-        Ok(())
+        Ok(staged)
     }
 }

@@ -1,16 +1,17 @@
-//! The store's state behind its mutex, and the changes an operation stages before writing
+//! One shard's state behind its mutex, and the changes an operation stages before writing
 //! them all at once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::clock::Timestamp;
-use crate::ids::{EventId, HoldId, OrderId, PaymentId, StockId, TicketId, UserId};
+use crate::ids::{EventId, HoldId, OrderId, PaymentId, StockId, TicketId};
 use crate::machine::{DomainEvent, OrderStateKind, Stock, StockCommand, Ticket, TicketCommand};
 use crate::ports::backend::store::stock_refused;
 use crate::ports::gateway::GatewayOrderId;
+
+use super::index::NewRecords;
 use crate::ports::store::{
-    Cas, OrderPage, OrderRecord, OutboxEntry, PaymentRecord, StockListing, StoreError,
-    TicketListing,
+    Cas, OrderPage, OrderRecord, PaymentRecord, StockListing, StoreError, TicketListing,
 };
 
 /// The life of one stock hold record.
@@ -31,7 +32,8 @@ pub(super) struct StockHold {
     pub(super) status: HoldStatus,
 }
 
-/// Everything the store holds.
+/// Everything one shard holds: the listings of one event, and the holds, orders and payments
+/// made on them.
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) tickets: HashMap<TicketId, TicketListing>,
@@ -45,13 +47,10 @@ pub(super) struct State {
     /// Unpaid orders by deadline, so the sweep finds due ones without a scan.
     pub(super) unpaid_by_deadline: BTreeSet<(Timestamp, OrderId)>,
     pub(super) orders: HashMap<OrderId, OrderRecord>,
-    /// Order ids per buyer and per event, as placed, for listing pages without a scan.
-    pub(super) orders_by_user: HashMap<UserId, BTreeSet<OrderId>>,
+    /// Order ids per event, as placed, for listing pages without a scan.
     pub(super) orders_by_event: HashMap<EventId, BTreeSet<OrderId>>,
     pub(super) payments: HashMap<PaymentId, PaymentRecord>,
     pub(super) by_order_ref: HashMap<GatewayOrderId, PaymentId>,
-    pub(super) outbox: BTreeMap<u64, OutboxEntry>,
-    pub(super) next_seq: u64,
 }
 
 /// Changes computed by an operation, written only when the whole operation succeeded.
@@ -108,6 +107,20 @@ impl Staged {
     }
 }
 
+/// The ids of one page of `ids` (of one buyer or event), highest first.
+pub(super) fn page_of<'a>(
+    ids: Option<&'a BTreeSet<OrderId>>,
+    page: &OrderPage,
+) -> impl Iterator<Item = &'a OrderId> {
+    let below = ids.into_iter().flat_map(|ids| match page.before {
+        Some(before) => ids.range(..before),
+        None => ids.range(..),
+    });
+    below
+        .rev()
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+}
+
 impl State {
     pub(super) fn ticket(&self, id: TicketId) -> Result<&TicketListing, StoreError> {
         self.tickets
@@ -115,22 +128,13 @@ impl State {
             .ok_or_else(|| StoreError::not_found("ticket", id))
     }
 
-    /// One page of the orders `ids` (of one buyer or event), highest id first.
+    /// One page of the orders `ids` (of one event), highest id first.
     pub(super) fn order_page(
         &self,
         ids: Option<&BTreeSet<OrderId>>,
         page: &OrderPage,
     ) -> Vec<OrderRecord> {
-        let Some(ids) = ids else {
-            return Vec::new();
-        };
-        let below = match page.before {
-            Some(before) => ids.range(..before),
-            None => ids.range(..),
-        };
-        below
-            .rev()
-            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        page_of(ids, page)
             .filter_map(|id| self.orders.get(id).cloned())
             .collect()
     }
@@ -215,8 +219,25 @@ impl State {
             .copied()
     }
 
-    /// Writes everything `staged` computed, and its events to the outbox.
-    pub(super) fn commit(&mut self, staged: Staged, now: Timestamp) {
+    /// The orders and payments `staged` writes that this shard does not hold yet.
+    pub(super) fn new_records(&self, staged: &Staged) -> NewRecords {
+        let orders = staged
+            .orders
+            .iter()
+            .filter(|o| !self.orders.contains_key(&o.order.id()))
+            .map(|o| (o.order.id(), o.user))
+            .collect();
+        let payments = staged
+            .payments
+            .iter()
+            .filter(|p| !self.payments.contains_key(&p.payment.id()))
+            .map(|p| (p.payment.id(), p.order_ref.clone()))
+            .collect();
+        NewRecords { orders, payments }
+    }
+
+    /// Writes everything `staged` computed; returns its events, for the outbox.
+    pub(super) fn commit(&mut self, staged: Staged) -> Vec<DomainEvent> {
         for ticket in staged.tickets {
             if let Some(listing) = self.tickets.get_mut(&ticket.id()) {
                 listing.ticket = ticket;
@@ -257,11 +278,10 @@ impl State {
                 self.unpaid_by_deadline
                     .insert((order.order.expires_at(), id));
             }
-            let (user, event) = (order.user, order.event);
+            let event = order.event;
             if self.orders.insert(id, order).is_none() {
-                // Listed under the buyer and event it was placed with, as the SQL stores
-                // index the columns written when the order is inserted.
-                self.orders_by_user.entry(user).or_default().insert(id);
+                // Listed under the event it was placed with, as the SQL stores index the
+                // columns written when the order is inserted.
                 self.orders_by_event.entry(event).or_default().insert(id);
             }
         }
@@ -270,17 +290,6 @@ impl State {
                 .insert(payment.order_ref.clone(), payment.payment.id());
             self.payments.insert(payment.payment.id(), payment);
         }
-        for event in staged.events {
-            self.next_seq = self.next_seq.saturating_add(1);
-            let seq = self.next_seq;
-            self.outbox.insert(
-                seq,
-                OutboxEntry {
-                    seq,
-                    event,
-                    recorded_at: now,
-                },
-            );
-        }
+        staged.events
     }
 }
