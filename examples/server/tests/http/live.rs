@@ -252,3 +252,62 @@ async fn live_stream_of_an_unknown_sale_is_a_404_problem() {
         .await;
     reply.assert_problem(404, "not-found");
 }
+
+#[tokio::test]
+#[cfg_attr(
+    any(no_postgres_url, no_redis_url),
+    ignore = "BOOKING_TEST_POSTGRES_URL or BOOKING_TEST_REDIS_URL is unset"
+)]
+async fn a_stream_on_one_server_sees_a_hold_made_through_another() {
+    use sqlx::{AssertSqlSafe, Connection};
+    let pg = std::env::var("BOOKING_TEST_POSTGRES_URL").expect("BOOKING_TEST_POSTGRES_URL");
+    let redis = std::env::var("BOOKING_TEST_REDIS_URL").expect("BOOKING_TEST_REDIS_URL");
+    let schema = crate::databases::fresh_name();
+    let mut admin = sqlx::PgConnection::connect(&pg).await.expect("PostgreSQL");
+    // The name is digits and a fixed prefix, never input.
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let mut database_url = reqwest::Url::parse(&pg).expect("URL");
+    database_url
+        .query_pairs_mut()
+        .append_pair("options[search_path]", &schema);
+    let namespace = format!("booking-server-test:{}", uuid::Uuid::now_v7().simple());
+    let shared = |c: &mut example_server::Config| {
+        c.database_url = Some(database_url.to_string());
+        c.redis_url = Some(redis.clone());
+        c.redis_namespace = namespace.clone();
+    };
+    let a = Server::start_with(shared).await;
+    // The same catalog and signing key: B loads what A wrote.
+    let b = Server::start_in(a.data_dir.clone(), shared).await;
+
+    let user = a.login(None).await;
+    let event = a.event(&user, "concert").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let performance = a.performances(&user, &event).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let seats = a.seats(&user, &performance).await;
+    let mut stream = SseClient::open(&a, &performance, None).await;
+    assert_eq!(stream.next().await.event, "snapshot");
+
+    // The queue token joined through A is honoured by B: the room is read from Redis.
+    let token = crate::concert::admitted_token(&a, &user, &event).await;
+    hold(&b, &user, &performance, &[&seats[0]], Some(&token)).await;
+    let label = seats[0]["label"].as_str().expect("label");
+    let held = stream.seat(label).await;
+    assert_eq!(held.data["what"]["change"], "held");
+    assert_eq!(held.data["what"]["available"], false);
+
+    b.stop().await.expect("B stopped");
+    a.stop().await.expect("A stopped");
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+}
