@@ -246,3 +246,106 @@ impl Live {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::live::events::{SeatChange, What};
+
+    fn hub(sale: EventId) -> Live {
+        Live {
+            inner: Arc::new(Inner {
+                sales: [(sale, broadcast::channel(CHANNEL).0)]
+                    .into_iter()
+                    .collect(),
+                index: Index::default(),
+                ring: Mutex::new(Ring::default()),
+                nudge: Notify::new(),
+                closing: watch::channel(false).0,
+            }),
+        }
+    }
+
+    fn batch(sale: EventId, positions: std::ops::RangeInclusive<u64>) -> Batch {
+        Batch {
+            from: *positions.start(),
+            upto: *positions.end(),
+            changes: positions
+                .map(|position| Change {
+                    position,
+                    sale,
+                    what: What::Seat {
+                        ticket: String::new(),
+                        label: format!("A{position}"),
+                        change: SeatChange::Held,
+                        available: false,
+                        held_until: None,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn positions(changes: &[Arc<Change>]) -> Vec<u64> {
+        changes.iter().map(|c| c.position).collect()
+    }
+
+    #[test]
+    fn a_resume_replays_exactly_the_changes_after_it_and_older_ones_need_a_snapshot() {
+        let sale = EventId::new();
+        let live = hub(sale);
+        assert!(live.subscribe(sale, Some(0)).unwrap().replay.is_none());
+        live.publish(&batch(sale, 10..=12));
+        live.publish(&batch(sale, 10..=12)); // redelivered: skipped
+        live.publish(&batch(sale, 13..=14));
+        let start = live.subscribe(sale, Some(11)).unwrap();
+        assert_eq!(positions(&start.replay.unwrap()), [12, 13, 14]);
+        assert_eq!(start.position, Some(14));
+        assert_eq!(
+            positions(&live.subscribe(sale, Some(9)).unwrap().replay.unwrap()),
+            [10, 11, 12, 13, 14]
+        );
+        assert!(live.subscribe(sale, Some(8)).unwrap().replay.is_none());
+        let last = 14 + RING as u64;
+        live.publish(&batch(sale, 15..=last));
+        assert!(live.subscribe(sale, Some(13)).unwrap().replay.is_none());
+        assert_eq!(
+            live.subscribe(sale, Some(14))
+                .unwrap()
+                .replay
+                .unwrap()
+                .len(),
+            RING
+        );
+        let kept = live
+            .subscribe(sale, Some(last - 2))
+            .unwrap()
+            .replay
+            .unwrap();
+        assert_eq!(positions(&kept), [last - 1, last]);
+        assert!(live.subscribe(EventId::new(), None).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_slow_receiver_lags_while_publishing_never_waits_and_others_get_everything() {
+        let sale = EventId::new();
+        let live = hub(sale);
+        let mut slow = live.subscribe(sale, None).unwrap().receiver;
+        let mut reader = live.subscribe(sale, None).unwrap().receiver;
+        let mut got = Vec::new();
+        for round in 0..10u64 {
+            let from = round * 100 + 1;
+            live.publish(&batch(sale, from..=from + 99));
+            while let Ok(Signal::Change(c)) = reader.try_recv() {
+                got.push(c.position);
+            }
+        }
+        assert_eq!(got, (1..=1000).collect::<Vec<_>>());
+        assert!(matches!(
+            slow.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+    }
+}
