@@ -292,6 +292,10 @@ impl AdmissionQueue for RedisAdmissionQueue {
         admitted(found.status)
     }
 
+    async fn room(&self, token: AdmissionToken) -> Result<EventId, QueueError> {
+        self.room_of(token).await?.ok_or(QueueError::UnknownToken)
+    }
+
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {
         let Some(event) = self.room_of(token).await? else {
             return Ok(());

@@ -2,7 +2,7 @@
 //! status from its stored admission, and admitted rows as [`Admission`]s in arrival order.
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{AdmissionToken, UserId};
+use booking_core::ids::{AdmissionToken, EventId, UserId};
 use booking_core::ports::backend::queue::admission_status;
 use booking_core::ports::queue::{Admission, QueueError, QueueStatus};
 use uuid::Uuid;
@@ -18,6 +18,13 @@ pub(crate) fn stored_instant(at: Timestamp) -> Result<i64, QueueError> {
 /// Where a token whose `admitted_until_ns` column holds `until_ns` stands at `now`.
 pub(crate) fn admitted_status(until_ns: i64, now: Timestamp) -> Result<QueueStatus, DbError> {
     Ok(admission_status(instant(until_ns)?, now))
+}
+
+/// The room of a token from its row's `event_id`, or `UnknownToken` when there is no row.
+pub(crate) fn room_of(event_id: Option<Uuid>) -> Result<EventId, QueueError> {
+    event_id
+        .map(EventId::from_uuid)
+        .ok_or(QueueError::UnknownToken)
 }
 
 /// Admitted `(sequence, token, user_id)` rows as admissions lapsing at `expires_at`, earliest

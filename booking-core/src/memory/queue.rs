@@ -219,6 +219,12 @@ impl AdmissionQueue for MemoryAdmissionQueue {
         admitted(room.status(entry, now))
     }
 
+    async fn room(&self, token: AdmissionToken) -> Result<EventId, QueueError> {
+        let state = self.lock();
+        let entry = state.tokens.get(&token).ok_or(QueueError::UnknownToken)?;
+        Ok(entry.event)
+    }
+
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {
         self.lock().forget(token);
         Ok(())

@@ -143,6 +143,12 @@ pub trait AdmissionQueue: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<Timestamp, QueueError>;
 
+    /// The event whose waiting room `token` joined, while the room knows the token (waiting,
+    /// admitted, or lapsed and not yet forgotten); [`QueueError::UnknownToken`] otherwise. Any
+    /// process sharing the backend can check a token against a sale's room this way, whichever
+    /// process issued it.
+    async fn room(&self, token: AdmissionToken) -> Result<EventId, QueueError>;
+
     /// Removes `token` from its room, waiting or admitted. Leaving twice is not an error.
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError>;
 

@@ -202,6 +202,7 @@ macro_rules! __conformance_section {
                 queue_thousand_joiners_fifty_per_cycle,
                 queue_join_is_idempotent_per_user,
                 queue_rooms_are_independent,
+                queue_token_names_its_room,
                 queue_gate_refuses_waiting_foreign_and_unknown_tokens,
                 queue_leaving_closes_the_gap,
                 queue_concurrent_admitters_admit_each_token_once,

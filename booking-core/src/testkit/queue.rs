@@ -158,6 +158,32 @@ pub async fn queue_rooms_are_independent(b: Backend) {
     assert_eq!(b.queue.waiting_len(EventId::new()).await.unwrap(), 0);
 }
 
+/// A token names the room it joined, waiting and admitted, whoever asks; an unknown or
+/// departed token names none.
+pub async fn queue_token_names_its_room(b: Backend) {
+    let (one, two) = (EventId::new(), EventId::new());
+    let user = UserId::new();
+    let first = b.queue.join(one, user, at(&b, 0)).await.unwrap();
+    let second = b.queue.join(two, user, at(&b, 0)).await.unwrap();
+    assert_eq!(b.queue.room(first.token).await.unwrap(), one);
+    assert_eq!(b.queue.room(second.token).await.unwrap(), two);
+    b.queue.admit_next(one, 1, TTL, at(&b, 0)).await.unwrap();
+    assert_eq!(
+        b.queue.room(first.token).await.unwrap(),
+        one,
+        "an admitted token still names its room"
+    );
+    assert!(matches!(
+        b.queue.room(AdmissionToken::new()).await,
+        Err(QueueError::UnknownToken)
+    ));
+    b.queue.leave(second.token).await.unwrap();
+    assert!(matches!(
+        b.queue.room(second.token).await,
+        Err(QueueError::UnknownToken)
+    ));
+}
+
 /// The gate refuses waiting, foreign and unknown tokens with errors that say what to do, and
 /// a zero TTL is an invalid argument.
 pub async fn queue_gate_refuses_waiting_foreign_and_unknown_tokens(b: Backend) {

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::rows::marks;
 use super::{MY, begin};
 use crate::error::PortDb;
-use crate::queue_rows::{admissions_in_order, admitted_status, stored_instant};
+use crate::queue_rows::{admissions_in_order, admitted_status, room_of, stored_instant};
 
 /// Waiting rooms in a MySQL database migrated by [`MIGRATOR`](super::MIGRATOR). Cloning is
 /// cheap: clones share the pool.
@@ -249,6 +249,16 @@ impl AdmissionQueue for MySqlAdmissionQueue {
             return Err(QueueError::WrongUser);
         }
         admitted(status_of(&mut conn, &row, now).await?)
+    }
+
+    async fn room(&self, token: AdmissionToken) -> Result<EventId, QueueError> {
+        let event: Option<Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM queue_tokens WHERE token = ?")
+                .bind(token.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .port(MY)?;
+        room_of(event)
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

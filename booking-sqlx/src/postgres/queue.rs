@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::PG;
 use crate::codec::from_db;
 use crate::error::PortDb;
-use crate::queue_rows::{admissions_in_order, admitted_status, stored_instant};
+use crate::queue_rows::{admissions_in_order, admitted_status, room_of, stored_instant};
 
 /// [`AdmissionQueue`] on PostgreSQL (tables `admission_rooms`, `admission_tokens`). Cloning
 /// is cheap: clones share the pool.
@@ -265,6 +265,16 @@ impl AdmissionQueue for PostgresAdmissionQueue {
             return Err(QueueError::WrongUser);
         }
         admitted(status_of(&mut conn, entry, now).await?)
+    }
+
+    async fn room(&self, token: AdmissionToken) -> Result<EventId, QueueError> {
+        let event: Option<Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM admission_tokens WHERE token = $1")
+                .bind(token.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .port(PG)?;
+        room_of(event)
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

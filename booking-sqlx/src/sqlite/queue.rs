@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{SQ, begin_write};
 use crate::codec::from_db;
 use crate::error::{DbError, PortDb};
-use crate::queue_rows::{admissions_in_order, admitted_status, stored_instant};
+use crate::queue_rows::{admissions_in_order, admitted_status, room_of, stored_instant};
 
 /// Waiting rooms in the SQLite database of `pool` (see the module docs).
 #[derive(Debug, Clone)]
@@ -213,6 +213,16 @@ impl AdmissionQueue for SqliteAdmissionQueue {
             return Err(QueueError::WrongUser);
         }
         admitted(row.status(now).port::<QueueError>(SQ)?)
+    }
+
+    async fn room(&self, token: AdmissionToken) -> Result<EventId, QueueError> {
+        let event: Option<Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM queue_tokens WHERE token = ?")
+                .bind(token.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .port(SQ)?;
+        room_of(event)
     }
 
     async fn leave(&self, token: AdmissionToken) -> Result<(), QueueError> {

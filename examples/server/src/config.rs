@@ -76,6 +76,16 @@ pub struct Config {
     #[arg(long, env = "HOLD_TTL", default_value = "10m", value_parser = parse_duration)]
     pub hold_ttl: Duration,
 
+    /// How often the outbox relay runs (it also runs at once after a write on this process):
+    /// the most a live seat map lags behind a write on another process.
+    #[arg(long, env = "RELAY_EVERY", default_value = "250ms", value_parser = parse_duration)]
+    pub relay_every: Duration,
+
+    /// Whether the outbox relay also runs right after each write on this process, so live
+    /// seat maps show it at once (`false`: every `RELAY_EVERY` only).
+    #[arg(long, env = "RELAY_ON_WRITE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay_on_write: bool,
+
     /// Per-request timeout.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,

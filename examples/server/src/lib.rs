@@ -17,6 +17,8 @@
 //! | [`auth`] | demo bearer tokens, the current user, the admin token |
 //! | [`idempotency`] | the `Idempotency-Key` tower layer |
 //! | [`read_cache`] | seat maps and flight searches, kept for a second |
+//! | [`live`] | the live seat maps: outbox changes fanned out to streams, across processes with Redis |
+//! | [`page`] | the seat-map page at `/`, embedded in the binary |
 //! | [`metrics`], [`upkeep`] | Prometheus metrics; sweeper, reconciler, outbox relay, admissions |
 
 pub mod auth;
@@ -25,7 +27,9 @@ pub mod catalog;
 pub mod config;
 pub mod extract;
 pub mod idempotency;
+pub mod live;
 pub mod metrics;
+pub mod page;
 pub mod problem;
 pub mod read_cache;
 pub mod routes;
@@ -37,8 +41,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
@@ -53,6 +57,7 @@ pub use config::Config;
 pub use state::AppState;
 
 use crate::idempotency::IdempotencyLayer;
+use crate::live::Live;
 use crate::problem::Problem;
 
 /// The request id header, set when the client sent none and returned on every response.
@@ -62,7 +67,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// (embedded default) and every cross-cutting layer.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = routes::router().split_for_parts();
-    let mut router = api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
+    let mut router = api
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(page::router());
     if let Some(fake) = &state.fake_toss {
         router = router.nest_service("/fake-toss", fake.router());
     }
@@ -112,6 +119,10 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(limit));
     router
         .layer(layers)
+        .layer(middleware::from_fn_with_state(
+            state.live.clone(),
+            nudge_relay_after_writes,
+        ))
         .route_layer(middleware::from_fn(metrics::track))
         .with_state(state)
 }
@@ -132,6 +143,22 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     response
 }
 
+/// Runs the outbox relay at once after a request that may have written (any method but GET,
+/// and Toss's success redirect), so live streams see the change without waiting for a tick.
+async fn nudge_relay_after_writes(
+    State(live): State<Live>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let writes =
+        request.method() != Method::GET || request.uri().path().starts_with("/v1/payments/toss/");
+    let response = next.run(request).await;
+    if writes {
+        live.nudge();
+    }
+    response
+}
+
 /// Serves `state`'s app on `listener` with the background tasks until `shutdown` completes,
 /// then drains in-flight requests and stops the tasks.
 pub async fn serve(
@@ -140,6 +167,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = upkeep::Background::spawn(&state);
+    let live = state.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live streams never end by themselves: end them, so the drain can finish.
+        live.close();
+    };
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;

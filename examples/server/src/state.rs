@@ -2,11 +2,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use booking_core::clock::{Clock, SystemClock};
 use booking_core::gateways::PointsGateway;
-use booking_core::ids::{AdmissionToken, EventId};
+use booking_core::ids::EventId;
 use booking_core::money::Currency;
 use booking_core::policy::TokioSleeper;
 use booking_core::policy::expiry::{ExpiryPolicy, ExpiryPolicyConfig};
@@ -14,17 +13,14 @@ use booking_core::service::{BookingService, Policies, Ports};
 use booking_toss::fake::{FakeToss, FakeTossConfig};
 use booking_toss::{SecretKey, TossClient, TossGateway, WebhookHandler};
 use metrics_exporter_prometheus::PrometheusHandle;
-use moka::future::Cache;
 use rand::Rng;
 
 use crate::auth::Signer;
 use crate::backend::{self, Backend, BoxError};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::live::Live;
 use crate::read_cache::ReadCache;
-
-/// Most waiting-room tokens remembered at once.
-const ROOMS_KEPT: u64 = 1_000_000;
 
 /// The secret key the embedded fake Toss accepts (a test key: it moves no money).
 const FAKE_TOSS_KEY: &str = "test_sk_booking_server_fake";
@@ -44,10 +40,12 @@ pub struct AppState {
     pub signer: Signer,
     /// The token `/v1/admin/*` requires.
     pub admin_token: Arc<str>,
-    /// Which waiting room each token joined (kept a day: longer than any wait and admission).
-    pub rooms: Cache<AdmissionToken, EventId>,
     /// Seat maps and flight searches, kept briefly.
     pub reads: ReadCache,
+    /// The live seat maps' hub.
+    pub live: Live,
+    /// The Redis channel of the live changes (`{namespace}:live`).
+    pub live_channel: Arc<str>,
     /// Where browsers reach the server, without a trailing slash.
     pub public_url: Arc<str>,
     /// The embedded fake Toss, when no real key is configured.
@@ -67,6 +65,7 @@ impl AppState {
         let backend = backend::build(&config, clock.clone()).await?;
         let catalog = load_or_seed(&config, &backend, clock.now()).await?;
         let public_url: Arc<str> = config.public_url().into();
+        let live = Live::new(&catalog);
 
         let (client, fake_toss) = toss(&config, &public_url)?;
         let toss = TossGateway::new(client.clone()).with_clock(clock.clone());
@@ -107,11 +106,9 @@ impl AppState {
                 "admin-token",
             )?)?
             .into(),
-            rooms: Cache::builder()
-                .max_capacity(ROOMS_KEPT)
-                .time_to_live(Duration::from_secs(24 * 3600))
-                .build(),
             reads: ReadCache::new(config.search_cache_ttl),
+            live,
+            live_channel: crate::live::redis::channel(&config.redis_namespace).into(),
             public_url,
             fake_toss,
             webhooks,
@@ -128,16 +125,6 @@ impl AppState {
         } else {
             &self.service
         }
-    }
-
-    /// Remembers that `token` joined the waiting room of `event`.
-    pub async fn remember_room(&self, token: AdmissionToken, event: EventId) {
-        self.rooms.insert(token, event).await;
-    }
-
-    /// The waiting room `token` joined, if this server issued it.
-    pub async fn room_of(&self, token: AdmissionToken) -> Option<EventId> {
-        self.rooms.get(&token).await
     }
 }
 

@@ -17,6 +17,8 @@ mod databases;
 mod flash_sale;
 #[path = "http/flight.rs"]
 mod flight;
+#[path = "http/live.rs"]
+mod live;
 #[path = "http/openapi.rs"]
 mod openapi;
 #[path = "http/orders.rs"]

@@ -12,6 +12,7 @@ use crate::extract::JsonBody;
 use crate::problem::{ApiResult, Problem, internal};
 use crate::routes::path_id;
 use crate::state::AppState;
+use crate::upkeep::RelayError;
 
 /// What an upkeep run did.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,7 +31,11 @@ pub struct UpkeepReport {
 pub async fn upkeep(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<UpkeepReport>> {
     let swept = state.service.sweep().await?;
     let reconciled = state.service.reconcile(100).await?;
-    let relayed = crate::upkeep::relay_outbox(&state).await?;
+    let relayed = match crate::upkeep::relay_outbox(&state).await {
+        Ok(relayed) => relayed,
+        Err(RelayError::Store(e)) => return Err(e.into()),
+        Err(e @ RelayError::Publish(_)) => return Err(internal(&e)),
+    };
     Ok(Json(UpkeepReport {
         orders_expired: swept.orders_expired,
         payments_checked: reconciled.checked,

@@ -8,13 +8,14 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use booking_core::ids::EventId;
+use booking_core::ports::store::Availability;
 use booking_core::service::BookingError;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentUser;
-use crate::catalog::Event;
+use crate::catalog::{Event, StockItem};
 use crate::problem::{ApiResult, Problem};
 use crate::read_cache::FlightKey;
 use crate::routes::path_id;
@@ -45,7 +46,7 @@ pub struct PerformanceView {
 }
 
 /// A counted stock and what is left of it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StockView {
     /// Orders name it as `stock`.
     pub stock: String,
@@ -80,20 +81,7 @@ pub async fn performances(
             .availability(p.id, now)
             .await
             .map_err(BookingError::from)?;
-        let stock = p
-            .stock
-            .iter()
-            .map(|s| StockView {
-                stock: s.stock.to_string(),
-                name: s.name.clone(),
-                price: s.price,
-                available: availability
-                    .stock_available
-                    .iter()
-                    .find(|(id, _)| *id == s.stock)
-                    .map_or(0, |(_, n)| *n),
-            })
-            .collect();
+        let stock = stock_views(&p.stock, &availability);
         views.push(PerformanceView {
             id: p.id.to_string(),
             name: p.name.clone(),
@@ -104,6 +92,23 @@ pub async fn performances(
         });
     }
     Ok(Json(views))
+}
+
+/// The stock of a sale with the units `availability` says are left.
+pub fn stock_views(items: &[StockItem], availability: &Availability) -> Vec<StockView> {
+    items
+        .iter()
+        .map(|s| StockView {
+            stock: s.stock.to_string(),
+            name: s.name.clone(),
+            price: s.price,
+            available: availability
+                .stock_available
+                .iter()
+                .find(|(id, _)| *id == s.stock)
+                .map_or(0, |(_, n)| *n),
+        })
+        .collect()
 }
 
 /// A seat and whether it can be held now.
@@ -145,7 +150,7 @@ async fn seat_map(state: &AppState, sale: EventId) -> Result<Arc<Vec<SeatView>>,
 }
 
 /// Every seat of `sale` read from the store.
-async fn load_seats(state: &AppState, sale: EventId) -> Result<Vec<SeatView>, Problem> {
+pub(crate) async fn load_seats(state: &AppState, sale: EventId) -> Result<Vec<SeatView>, Problem> {
     let seats = state.catalog.seats_of(sale).unwrap_or_default();
     let now = Timestamp::now();
     let mut views = Vec::with_capacity(seats.len());

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod queue;
+pub mod stream;
 pub mod views;
 pub mod wallet;
 
@@ -57,6 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::events))
         .routes(routes!(catalog::performances))
         .routes(routes!(catalog::seats))
+        .routes(routes!(stream::stream))
         .routes(routes!(catalog::flights))
         .routes(routes!(coupons::list))
         .routes(routes!(coupons::claim))

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use booking_core::discount::{CouponCode, Customer, LineId};
 use booking_core::ids::{AdmissionToken, EventId, OrderId, StockId, TicketId};
+use booking_core::ports::queue::QueueError;
 use booking_core::ports::store::{ItemRef, OrderRecord};
 use booking_core::service::{BookingError, HoldRequest, RefundRequest};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::auth::CurrentUser;
 use crate::extract::JsonBody;
-use crate::problem::{ApiResult, Problem};
+use crate::problem::{ApiResult, Problem, internal};
 use crate::routes::path_id;
 use crate::routes::views::OrderView;
 use crate::state::AppState;
@@ -100,10 +101,16 @@ pub async fn place(
     }
     if let Some(room) = state.catalog.waiting_room_of(body.sale) {
         let token = queue_token(&headers)?;
-        if state.room_of(token).await != Some(room) {
-            return Err(Problem::from(BookingError::NotAdmitted(
-                booking_core::ports::queue::QueueError::UnknownToken,
-            )));
+        // The token must have joined this sale's room; any process sharing the waiting room
+        // can tell which room that is.
+        match state.backend.queue.room(token).await {
+            Ok(joined) if joined == room => {}
+            Ok(_) | Err(QueueError::UnknownToken) => {
+                return Err(Problem::from(BookingError::NotAdmitted(
+                    QueueError::UnknownToken,
+                )));
+            }
+            Err(e) => return Err(internal(&e)),
         }
         request = request.admission(token);
     }

@@ -78,7 +78,6 @@ pub async fn join(
         .join(body.event, user.id, Timestamp::now())
         .await
         .map_err(|e| internal(&e))?;
-    state.remember_room(entry.token, body.event).await;
     Ok((
         StatusCode::CREATED,
         Json(QueueTicket::new(entry.token, entry.status)),

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::support::{Server, User};
 
 /// Joins the event's waiting room and polls until admitted.
-async fn admitted_token(server: &Server, user: &User, event: &str) -> String {
+pub(crate) async fn admitted_token(server: &Server, user: &User, event: &str) -> String {
     let joined = server
         .post(user, "/v1/queue/tokens", &json!({ "event": event }))
         .await;

@@ -12,7 +12,7 @@ use crate::flight::flight_flow;
 use crate::support::Server;
 
 /// A name no other test run picks: `server_{unix nanos}_{pid}`, digits only besides.
-fn fresh_name() -> String {
+pub(crate) fn fresh_name() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

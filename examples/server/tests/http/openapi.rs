@@ -15,6 +15,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/events"),
     ("get", "/v1/events/{id}/performances"),
     ("get", "/v1/performances/{id}/seats"),
+    ("get", "/v1/performances/{id}/seats/stream"),
     ("get", "/v1/flights"),
     ("get", "/v1/coupons"),
     ("post", "/v1/coupons/{id}/claim"),

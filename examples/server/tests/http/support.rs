@@ -20,7 +20,9 @@ pub(crate) struct Server {
     pub(crate) fake: Option<booking_toss::fake::FakeToss>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    _data: TempDir,
+    /// The data directory (catalog, secrets, SQLite file).
+    pub(crate) data_dir: std::path::PathBuf,
+    _data: Option<TempDir>,
 }
 
 /// An answer: status, headers and the JSON body (`Null` if none).
@@ -69,13 +71,24 @@ impl Server {
 
     /// A server with `configure` applied to the test configuration.
     pub(crate) async fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
-        booking_toss::install_crypto_provider();
         let data = tempfile::tempdir().expect("temp dir");
+        let mut server = Server::start_in(data.path().to_path_buf(), configure).await;
+        server._data = Some(data);
+        server
+    }
+
+    /// A server on the data directory `data_dir` (another server's: the same catalog and
+    /// signing key), which it leaves in place.
+    pub(crate) async fn start_in(
+        data_dir: std::path::PathBuf,
+        configure: impl FnOnce(&mut Config),
+    ) -> Server {
+        booking_toss::install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mut config = Config::with_data_dir(data.path());
+        let mut config = Config::with_data_dir(&data_dir);
         config.bind = addr;
         config.admit_every = Duration::from_millis(100);
         config.upkeep_every = Duration::from_millis(500);
@@ -92,7 +105,8 @@ impl Server {
             fake,
             shutdown: Some(tx),
             task: Some(task),
-            _data: data,
+            data_dir,
+            _data: None,
         }
     }
 

@@ -85,6 +85,8 @@ async fn admin_calls_need_the_admin_token_and_run_upkeep_and_admissions() {
         c.admin_token = Some(ADMIN_TOKEN.into());
         c.admit_every = Duration::from_secs(3600);
         c.upkeep_every = Duration::from_secs(3600);
+        c.relay_every = Duration::from_secs(3600);
+        c.relay_on_write = false;
     })
     .await;
     let user = server.login(None).await;
