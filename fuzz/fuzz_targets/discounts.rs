@@ -31,7 +31,11 @@ fn cart(u: &mut Unstructured<'_>, currency: Currency) -> Option<Cart> {
         .map(|i| {
             let price = match pick(u, 4) {
                 0 => i64::from(u.arbitrary::<u32>().unwrap_or(0)),
-                1 => u.arbitrary::<i64>().unwrap_or(0).checked_abs().unwrap_or(i64::MAX),
+                1 => u
+                    .arbitrary::<i64>()
+                    .unwrap_or(0)
+                    .checked_abs()
+                    .unwrap_or(i64::MAX),
                 _ => i64::from(small(u, 300)) * 1_000,
             };
             let quantity = match pick(u, 4) {
@@ -40,7 +44,9 @@ fn cart(u: &mut Unstructured<'_>, currency: Currency) -> Option<Cart> {
             };
             let tags: Vec<&str> = TAGS.iter().copied().filter(|_| pick(u, 2) == 1).collect();
             let price = Money::new(price, currency).ok()?;
-            Some(CartLine::new(format!("line-{i}"), ITEMS[pick(u, 3)], price, quantity).tagged(tags))
+            Some(
+                CartLine::new(format!("line-{i}"), ITEMS[pick(u, 3)], price, quantity).tagged(tags),
+            )
         })
         .collect::<Option<Vec<_>>>()?;
     Cart::new(currency, lines).ok()
@@ -65,8 +71,11 @@ fuzz_target!(|data: &[u8]| {
         0 => Customer::guest(),
         i => Customer::member(GRADES[i - 1]),
     };
-    let coupons: Vec<CouponCode> =
-        COUPONS.iter().filter(|_| pick(&mut u, 2) == 1).map(|&c| CouponCode::from(c)).collect();
+    let coupons: Vec<CouponCode> = COUPONS
+        .iter()
+        .filter(|_| pick(&mut u, 2) == 1)
+        .map(|&c| CouponCode::from(c))
+        .collect();
     let now = at(i64::from(small(&mut u, 200_000)) - 100_000);
 
     let Ok(q) = quote(&cart, &customer, now, &coupons, &set) else {
@@ -81,10 +90,17 @@ fuzz_target!(|data: &[u8]| {
     assert!(q.total().minor() >= 0 && q.discount().minor() >= 0);
     let mut lines = 0_i128;
     for line in q.lines() {
-        let shares: i128 = q.shares_of(&line.line).map(|(_, amount)| minor(amount)).sum();
+        let shares: i128 = q
+            .shares_of(&line.line)
+            .map(|(_, amount)| minor(amount))
+            .sum();
         assert_eq!(shares, minor(line.discount), "shares of {}", line.line);
         assert_eq!(minor(line.net), minor(line.gross) - minor(line.discount));
-        assert!(line.net.minor() >= 0, "line {} costs less than nothing", line.line);
+        assert!(
+            line.net.minor() >= 0,
+            "line {} costs less than nothing",
+            line.line
+        );
         lines += shares;
     }
     assert_eq!(lines, minor(q.discount()), "line discounts do not add up");
@@ -92,7 +108,11 @@ fuzz_target!(|data: &[u8]| {
     for rule in q.applied() {
         let parts: i128 = rule.lines.iter().map(|s| minor(s.amount)).sum();
         assert_eq!(parts, minor(rule.amount), "allocation of {}", rule.rule);
-        assert!(rule.amount.minor() <= rule.uncapped.minor(), "{} took more than uncapped", rule.rule);
+        assert!(
+            rule.amount.minor() <= rule.uncapped.minor(),
+            "{} took more than uncapped",
+            rule.rule
+        );
         applied += minor(rule.amount);
     }
     assert_eq!(applied, minor(q.discount()), "applied rules do not add up");

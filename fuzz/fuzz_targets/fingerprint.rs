@@ -10,7 +10,12 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 const METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
-const PATHS: [&str; 4] = ["/v1/orders", "/v1/orders/1/payments", "/v1/wallet/charge", ""];
+const PATHS: [&str; 4] = [
+    "/v1/orders",
+    "/v1/orders/1/payments",
+    "/v1/wallet/charge",
+    "",
+];
 
 /// `value` as JSON text with every object's keys in reverse order and spaces around tokens.
 fn reordered(value: &Value, out: &mut String) {
@@ -51,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
     let blank = body.iter().all(u8::is_ascii_whitespace);
     let fingerprint = match Fingerprint::of_json_request(method, path, body) {
         Ok(fp) => {
-            assert!(blank || parsed.is_ok(), "a body that is not JSON got a fingerprint");
+            assert!(
+                blank || parsed.is_ok(),
+                "a body that is not JSON got a fingerprint"
+            );
             fp
         }
         Err(_) => {
@@ -59,11 +67,20 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    assert_eq!(Fingerprint::of_json_request(method, path, body).ok(), Some(fingerprint));
+    assert_eq!(
+        Fingerprint::of_json_request(method, path, body).ok(),
+        Some(fingerprint)
+    );
     let lower = method.to_ascii_lowercase();
-    assert_eq!(Fingerprint::of_json_request(&lower, path, body).ok(), Some(fingerprint));
+    assert_eq!(
+        Fingerprint::of_json_request(&lower, path, body).ok(),
+        Some(fingerprint)
+    );
     let other = format!("{path}/x");
-    assert_ne!(Fingerprint::of_json_request(method, &other, body).ok(), Some(fingerprint));
+    assert_ne!(
+        Fingerprint::of_json_request(method, &other, body).ok(),
+        Some(fingerprint)
+    );
 
     let value = parsed.unwrap_or(Value::Null);
     assert_eq!(Fingerprint::of_request(method, path, &value), fingerprint);
@@ -73,6 +90,10 @@ fuzz_target!(|data: &[u8]| {
     // may land on a neighbouring value: that is another number, not another layout).
     if serde_json::from_str::<Value>(&text).ok().as_ref() == Some(&value) {
         let again = Fingerprint::of_json_request(method, path, text.as_bytes()).ok();
-        assert_eq!(again, Some(fingerprint), "layout changed the fingerprint: {text}");
+        assert_eq!(
+            again,
+            Some(fingerprint),
+            "layout changed the fingerprint: {text}"
+        );
     }
 });

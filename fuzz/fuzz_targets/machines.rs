@@ -4,8 +4,8 @@
 
 use booking_core::ids::{HoldId, OrderId, PaymentId, TicketId};
 use booking_core::machine::{
-    Order, OrderCommand, OrderState, Payment, PaymentCommand, PaymentState, Ticket,
-    TicketCommand, TicketState,
+    Order, OrderCommand, OrderState, Payment, PaymentCommand, PaymentState, Ticket, TicketCommand,
+    TicketState,
 };
 use booking_core::money::{Currency, Money};
 use booking_fuzz::{at, pick, small, step};
@@ -26,13 +26,19 @@ fn amount(u: &mut Unstructured<'_>, total: i64) -> Money {
 
 fn check_order(order: &Order) {
     let (total, refunded) = (order.total().minor(), order.refunded().minor());
-    assert!((0..=total).contains(&refunded), "refunded {refunded} of {total}");
+    assert!(
+        (0..=total).contains(&refunded),
+        "refunded {refunded} of {total}"
+    );
     assert_eq!(order.remaining().minor(), total - refunded);
     match order.state() {
         OrderState::Refunded { .. } => assert_eq!(refunded, total),
         OrderState::PartiallyRefunded { .. } => assert!(refunded > 0 && refunded < total),
         OrderState::Cancelling { refund, .. } => {
-            assert!(refund.minor() <= total - refunded, "refund in flight exceeds what is left");
+            assert!(
+                refund.minor() <= total - refunded,
+                "refund in flight exceeds what is left"
+            );
         }
         OrderState::Pending
         | OrderState::AwaitingPayment { .. }
@@ -48,7 +54,10 @@ fn check_order(order: &Order) {
 
 fn check_payment(payment: &Payment) {
     let (amount, canceled) = (payment.amount().minor(), payment.canceled().minor());
-    assert!((0..=amount).contains(&canceled), "canceled {canceled} of {amount}");
+    assert!(
+        (0..=amount).contains(&canceled),
+        "canceled {canceled} of {amount}"
+    );
     assert_eq!(payment.balance().minor(), amount - canceled);
     match payment.state() {
         PaymentState::Canceled => assert_eq!(canceled, amount),
@@ -96,7 +105,9 @@ fuzz_target!(|data: &[u8]| {
         match pick(&mut u, 3) {
             0 => {
                 let command = match pick(&mut u, 10) {
-                    0 => OrderCommand::StartPayment { payment: payments[pick(&mut u, 2)] },
+                    0 => OrderCommand::StartPayment {
+                        payment: payments[pick(&mut u, 2)],
+                    },
                     1 => OrderCommand::Extend { expires_at: later },
                     2 => OrderCommand::MarkPaid {
                         payment: payments[pick(&mut u, 2)],
@@ -104,7 +115,9 @@ fuzz_target!(|data: &[u8]| {
                     },
                     3 => OrderCommand::Confirm,
                     4 => OrderCommand::Cancel,
-                    5 => OrderCommand::Refund { amount: amount(&mut u, total_minor) },
+                    5 => OrderCommand::Refund {
+                        amount: amount(&mut u, total_minor),
+                    },
                     6 => OrderCommand::SettleCancel,
                     7 => OrderCommand::AbandonRefund,
                     8 => OrderCommand::HandOverRefund,
@@ -116,11 +129,15 @@ fuzz_target!(|data: &[u8]| {
             1 => {
                 let command = match pick(&mut u, 8) {
                     0 => PaymentCommand::Start,
-                    1 => PaymentCommand::BeginConfirm { amount: amount(&mut u, total_minor) },
+                    1 => PaymentCommand::BeginConfirm {
+                        amount: amount(&mut u, total_minor),
+                    },
                     2 => PaymentCommand::Approve,
                     3 => PaymentCommand::Fail,
                     4 => PaymentCommand::MarkUnknown,
-                    5 => PaymentCommand::Cancel { amount: amount(&mut u, total_minor) },
+                    5 => PaymentCommand::Cancel {
+                        amount: amount(&mut u, total_minor),
+                    },
                     6 => PaymentCommand::Expire,
                     _ => PaymentCommand::Abort,
                 };
@@ -135,11 +152,20 @@ fuzz_target!(|data: &[u8]| {
                         hold: holds[pick(&mut u, 3)],
                         expires_at: later,
                     },
-                    1 => TicketCommand::Extend { hold: holds[pick(&mut u, 3)], expires_at: later },
-                    2 => TicketCommand::Release { hold: holds[pick(&mut u, 3)] },
+                    1 => TicketCommand::Extend {
+                        hold: holds[pick(&mut u, 3)],
+                        expires_at: later,
+                    },
+                    2 => TicketCommand::Release {
+                        hold: holds[pick(&mut u, 3)],
+                    },
                     3 => TicketCommand::Expire,
-                    4 => TicketCommand::Sell { order: orders[pick(&mut u, 2)] },
-                    5 => TicketCommand::Refund { order: orders[pick(&mut u, 2)] },
+                    4 => TicketCommand::Sell {
+                        order: orders[pick(&mut u, 2)],
+                    },
+                    5 => TicketCommand::Refund {
+                        order: orders[pick(&mut u, 2)],
+                    },
                     6 => TicketCommand::Relist,
                     7 => TicketCommand::Block,
                     _ => TicketCommand::Unblock,

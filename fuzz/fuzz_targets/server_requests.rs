@@ -53,15 +53,25 @@ struct Harness {
 }
 
 async fn call(app: &Router, request: Request<Body>) -> (u16, Option<String>, Value) {
-    let response = app.clone().oneshot(request).await.unwrap_or_else(|e| match e {});
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|e| match e {});
     let status = response.status().as_u16();
     let kind = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
-    (status, kind, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    let body = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    (
+        status,
+        kind,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
 }
 
 fn get(path: &str, token: &str) -> Request<Body> {
@@ -86,7 +96,11 @@ async fn build() -> (Router, String, String, Vec<(&'static str, String)>) {
     let admin = state.admin_token.to_string();
     let app = example_server::app(state.clone());
     // The fake Toss is reached over loopback, as in the binary.
-    tokio::spawn(example_server::serve(listener, state, std::future::pending()));
+    tokio::spawn(example_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     let login = Request::post("/v1/auth/demo")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from("{}"))
@@ -106,9 +120,16 @@ async fn build() -> (Router, String, String, Vec<(&'static str, String)>) {
         }
         ids.push(("$EVENT", id));
     }
-    let flights = call(&app, get("/v1/flights?from=ICN&to=CJU", &token)).await.2;
+    let flights = call(&app, get("/v1/flights?from=ICN&to=CJU", &token))
+        .await
+        .2;
     let flight = text(&flights[0]["id"]);
-    let seats = call(&app, get(&format!("/v1/performances/{flight}/seats"), &token)).await.2;
+    let seats = call(
+        &app,
+        get(&format!("/v1/performances/{flight}/seats"), &token),
+    )
+    .await
+    .2;
     ids.push(("$SEAT", text(&seats[0]["ticket"])));
     ids.push(("$SALE3", sales.get(1).cloned().unwrap_or_default()));
     ids.push(("$SALE2", sales.first().cloned().unwrap_or_default()));
@@ -119,16 +140,33 @@ async fn build() -> (Router, String, String, Vec<(&'static str, String)>) {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let (app, token, admin, ids) = runtime.block_on(build());
         // The runtime is kept: it runs the listener the fake Toss is reached on.
-        Harness { runtime, app, token, admin, ids, last_order: Mutex::new(String::new()) }
+        Harness {
+            runtime,
+            app,
+            token,
+            admin,
+            ids,
+            last_order: Mutex::new(String::new()),
+        }
     })
 }
 
 impl Harness {
     fn fill(&self, text: &str) -> String {
-        let mut text = text.replace("$ORDER", &self.last_order.lock().map(|o| o.clone()).unwrap_or_default());
+        let mut text = text.replace(
+            "$ORDER",
+            &self
+                .last_order
+                .lock()
+                .map(|o| o.clone())
+                .unwrap_or_default(),
+        );
         for (name, id) in &self.ids {
             text = text.replace(name, id);
         }
@@ -144,15 +182,29 @@ fuzz_target!(|data: &[u8]| {
     let (method, template) = ROUTES[usize::from(selector) % ROUTES.len()];
     let split = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
     let target = h.fill(&String::from_utf8_lossy(&rest[..split]));
-    let body = h.fill(&String::from_utf8_lossy(rest.get(split + 1..).unwrap_or_default()));
+    let body = h.fill(&String::from_utf8_lossy(
+        rest.get(split + 1..).unwrap_or_default(),
+    ));
     let (param, query) = target.split_once('?').unwrap_or((&target, ""));
-    let fallback = h.fill(if template.contains("coupons") { "OPEN10K" } else { "$ORDER" });
-    let param = if param.is_empty() { fallback.as_str() } else { param };
+    let fallback = h.fill(if template.contains("coupons") {
+        "OPEN10K"
+    } else {
+        "$ORDER"
+    });
+    let param = if param.is_empty() {
+        fallback.as_str()
+    } else {
+        param
+    };
     let mut path = template.replace("{}", param);
     if !query.is_empty() {
         path = format!("{path}?{query}");
     }
-    let token = if template.contains("admin") { &h.admin } else { &h.token };
+    let token = if template.contains("admin") {
+        &h.admin
+    } else {
+        &h.token
+    };
     let mut request = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET))
         .uri(&path)
@@ -165,9 +217,16 @@ fuzz_target!(|data: &[u8]| {
         return; // Not a URI a client could send.
     };
     let (status, kind, answer) = h.runtime.block_on(call(&h.app, request));
-    assert!(status < 500, "{method} {path} {body:?} answered {status}: {answer:#}");
+    assert!(
+        status < 500,
+        "{method} {path} {body:?} answered {status}: {answer:#}"
+    );
     if status >= 400 {
-        assert_eq!(kind.as_deref(), Some("application/problem+json"), "{method} {path}: {answer:#}");
+        assert_eq!(
+            kind.as_deref(),
+            Some("application/problem+json"),
+            "{method} {path}: {answer:#}"
+        );
     }
     if status == 201 && template == "/v1/orders" {
         if let (Some(id), Ok(mut last)) = (answer["id"].as_str(), h.last_order.lock()) {

@@ -12,7 +12,11 @@ fn payment(body: &[u8]) {
     let Ok(payment) = serde_json::from_slice::<Payment>(body) else {
         return;
     };
-    let _ = (payment.approved_at_time(), payment.requested_at_time(), payment.was_approved());
+    let _ = (
+        payment.approved_at_time(),
+        payment.requested_at_time(),
+        payment.was_approved(),
+    );
     for cancel in payment.cancel_list() {
         let _ = cancel.canceled_at_time();
     }
@@ -42,8 +46,16 @@ fn codes(data: &[u8]) {
     let code = String::from_utf8_lossy(code);
     for endpoint in [Endpoint::Confirm, Endpoint::Cancel, Endpoint::Lookup] {
         let _ = classify(endpoint, status, &code);
-        let error = TossError::Api { status, code: code.to_string(), message: String::new() };
-        let _ = (error.class(endpoint), error.retry_decision(endpoint), error.documented());
+        let error = TossError::Api {
+            status,
+            code: code.to_string(),
+            message: String::new(),
+        };
+        let _ = (
+            error.class(endpoint),
+            error.retry_decision(endpoint),
+            error.documented(),
+        );
     }
 }
 

@@ -48,7 +48,10 @@ where
             t.next
         }
         Err(e) => {
-            assert!(e.from == from && e.command == kind, "error names another step");
+            assert!(
+                e.from == from && e.command == kind,
+                "error names another step"
+            );
             let listed = M::allows(from, kind);
             assert_eq!(
                 e.reason == Rejection::NotAllowed,
