@@ -9,6 +9,10 @@ use std::time::Duration;
 
 pub use jiff::Timestamp;
 
+#[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
+pub mod chrono;
+
 /// A source of the current instant.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current instant.

@@ -263,4 +263,7 @@ fn refusal<S: crate::machine::Kind, C: crate::machine::Kind>(
 
 #[cfg(test)]
 #[cfg(not(loom))]
+mod properties;
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests;

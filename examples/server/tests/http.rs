@@ -11,6 +11,10 @@ mod support;
 mod bad_input;
 #[path = "http/concert.rs"]
 mod concert;
+#[path = "http/crash_checks.rs"]
+mod crash_checks;
+#[path = "http/crash_restart.rs"]
+mod crash_restart;
 #[path = "http/databases.rs"]
 mod databases;
 #[path = "http/flash_sale.rs"]
