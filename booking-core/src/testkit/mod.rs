@@ -99,9 +99,9 @@ pub mod store_orders;
 #[doc(hidden)]
 pub mod store_outbox;
 #[doc(hidden)]
-pub mod store_refund;
-#[doc(hidden)]
 pub mod store_races;
+#[doc(hidden)]
+pub mod store_refund;
 #[doc(hidden)]
 pub mod store_upkeep;
 #[doc(hidden)]
