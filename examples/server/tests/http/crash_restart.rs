@@ -132,13 +132,17 @@ impl Setup {
         if with_redis {
             command.env("REDIS_URL", self.redis_url.as_deref().expect("redis URL"));
         }
-        let child = command.spawn().expect("start booking-server");
+        // Owned at once, so a server that never becomes ready is killed and reaped on the
+        // failed assertion below.
+        let process = Process {
+            child: command.spawn().expect("start booking-server"),
+        };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = http.get(format!("{}/readyz", self.base())).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
-                return Process { child };
+                return process;
             }
             assert!(Instant::now() < deadline, "the server did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -150,6 +154,14 @@ impl Process {
     /// `kill -9`: no shutdown, no draining, whatever was in flight is cut.
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    /// A server left running by a failed check is killed and reaped with the test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
