@@ -69,8 +69,17 @@ impl State {
         record: &OrderRecord,
         now: Timestamp,
     ) -> Result<Staged, StoreError> {
-        // The caller checked the order is new and pending and its lines are of this event.
+        // The caller checked the order is pending and its lines are of this event, and that
+        // the id was new when it looked; a placement of the same id that committed to this
+        // shard since is seen here, under the shard's lock (one in another shard is refused by
+        // the index when this one commits).
         let id = record.order.id();
+        if self.orders.contains_key(&id) {
+            return Err(StoreError::AlreadyExists {
+                what: "order",
+                id: id.to_string(),
+            });
+        }
         let mut staged = Staged::default();
         let mut unavailable = Vec::new();
         let hold = TicketCommand::Hold {
