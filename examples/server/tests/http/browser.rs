@@ -193,6 +193,11 @@ impl Browser {
         .map(drop)
     }
 
+    /// Clicks the element whose id is `id`.
+    async fn click_id(&self, id: &str) -> Outcome {
+        Ok(self.client.find(Locator::Id(id)).await?.click().await?)
+    }
+
     /// The button of seat `label`.
     async fn seat(&self, label: &str) -> Outcome<fantoccini::elements::Element> {
         let css = format!("button.seat[data-label=\"{label}\"]");
@@ -315,12 +320,7 @@ async fn two_buyers(base: String, first: Browser, second: Browser) -> Outcome {
     if coupon.prop("checked").await?.as_deref() != Some("true") {
         return Err(Failed("the coupon box does not tick".into()));
     }
-    first
-        .client
-        .find(Locator::Id("hold"))
-        .await?
-        .click()
-        .await?;
+    first.click_id("hold").await?;
     first.seat_becomes("A1", &["mine"], PATIENCE).await?;
     // Buyer 2 sees it taken without reloading.
     second
@@ -329,12 +329,7 @@ async fn two_buyers(base: String, first: Browser, second: Browser) -> Outcome {
     quote_adds_up(&first, 10_000).await?;
 
     // Buyer 1 pays with points: both see A1 sold.
-    first
-        .client
-        .find(Locator::Id("pay-points"))
-        .await?
-        .click()
-        .await?;
+    first.click_id("pay-points").await?;
     first.seat_becomes("A1", &["sold"], PATIENCE).await?;
     second.seat_becomes("A1", &["sold"], PATIENCE).await?;
 
@@ -384,12 +379,7 @@ async fn two_buyers(base: String, first: Browser, second: Browser) -> Outcome {
         .await?;
     units.clear().await?;
     units.send_keys("2").await?;
-    second
-        .client
-        .find(Locator::Id("hold"))
-        .await?
-        .click()
-        .await?;
+    second.click_id("hold").await?;
     second
         .until(
             "the stock line showing 98 left",
