@@ -76,6 +76,12 @@ pub struct Config {
     #[arg(long, env = "HOLD_TTL", default_value = "10m", value_parser = parse_duration)]
     pub hold_ttl: Duration,
 
+    /// How long past a hold's deadline the sweeper waits before freeing what it held: a margin
+    /// for processes whose clocks differ a little. A lapsed hold is free to hold again at once
+    /// either way; the grace only delays the `expired` change on live seat maps.
+    #[arg(long, env = "HOLD_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub hold_grace: Duration,
+
     /// How often the outbox relay runs (it also runs at once after a write on this process):
     /// the most a live seat map lags behind a write on another process.
     #[arg(long, env = "RELAY_EVERY", default_value = "250ms", value_parser = parse_duration)]
@@ -148,6 +154,7 @@ impl fmt::Debug for Config {
             .field("admit_per_cycle", &self.admit_per_cycle)
             .field("admit_every", &self.admit_every)
             .field("hold_ttl", &self.hold_ttl)
+            .field("hold_grace", &self.hold_grace)
             .finish_non_exhaustive()
     }
 }
@@ -183,6 +190,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use booking_core::policy::expiry::ExpiryPolicyConfig;
+
+    #[test]
+    fn the_hold_grace_defaults_to_the_policys() {
+        let config = Config::with_data_dir("/tmp/x");
+        assert_eq!(
+            config.hold_grace,
+            ExpiryPolicyConfig::default().grace_period
+        );
+        let config = Config::parse_from(["booking-server", "--hold-grace", "0s"]);
+        assert_eq!(config.hold_grace, Duration::ZERO);
+    }
 
     #[test]
     fn durations_read_with_their_unit() {

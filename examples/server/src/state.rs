@@ -72,6 +72,7 @@ impl AppState {
         let mut policies = Policies::new(Currency::KRW, catalog.rules()?);
         policies.expiry = ExpiryPolicy::new(ExpiryPolicyConfig {
             hold_ttl: config.hold_ttl,
+            grace_period: config.hold_grace,
             sweep_interval: config.upkeep_every,
             ..ExpiryPolicyConfig::default()
         })?;

@@ -9,6 +9,8 @@ mod support;
 
 #[path = "http/bad_input.rs"]
 mod bad_input;
+#[path = "http/browser.rs"]
+mod browser;
 #[path = "http/concert.rs"]
 mod concert;
 #[path = "http/crash_checks.rs"]

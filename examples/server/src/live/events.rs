@@ -144,10 +144,11 @@ pub struct Snapshot {
     pub stock: Vec<StockView>,
 }
 
-/// The `lagged` event, sent before a stream that fell behind is closed.
+/// The `lagged` and `goodbye` events, sent before the server closes a stream: it fell behind,
+/// or the server is shutting down.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Goodbye {
-    /// Why the stream ends: `lagged`.
+    /// Why the stream ends: `lagged` or `goodbye`.
     pub reason: String,
     /// The last position delivered: reconnect with it as `Last-Event-ID`.
     pub position: Option<u64>,

@@ -1,15 +1,31 @@
 // The seat map page: signs in as a demo user, joins the waiting room when the event has one,
 // shows the seats live (EventSource on /v1/performances/{id}/seats/stream), holds the picked
-// seats, shows the quote and the hold's countdown, and pays with points or through Toss.
+// seats and units of counted stock (with a coupon if the buyer ticks it), shows the quote and
+// the hold's countdown, and pays with points or through Toss.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const won = (v) => {
-  const n = typeof v === "object" && v !== null ? (v.minor ?? v.amount ?? 0) : Number(v);
-  return "₩" + n.toLocaleString("en-US");
+
+// Amounts are whole won: a number, or money as the quote spells it ({"amount", "currency"}).
+const minor = (v) => {
+  if (typeof v === "number") return v;
+  if (v !== null && typeof v === "object" && typeof v.amount === "number") return v.amount;
+  return null;
 };
+const won = (v) => {
+  const n = minor(v);
+  if (n === null) return "—";
+  const text = "₩" + Math.abs(n).toLocaleString("en-US");
+  return n < 0 ? "−" + text : text;
+};
+
+const OPEN = ["Pending", "AwaitingPayment"];
+const PAID = ["Paid", "Confirmed", "PartiallyRefunded"];
+const MAX_UNITS = 10;
+
 const page = { token: null, user: null, sales: new Map(), sale: null, seats: new Map(),
-  stock: new Map(), picked: new Set(), order: null, queue: null, source: null, timer: null };
+  stock: new Map(), picked: new Set(), mine: new Set(), order: null, queue: null, source: null,
+  timer: null, coupon: null, couponOrder: null };
 
 async function api(method, path, body, headers = {}) {
   const h = { ...headers };
@@ -34,7 +50,7 @@ async function signIn() {
   sessionStorage.setItem("demo-login", JSON.stringify(login));
   page.token = login.token;
   page.user = login.user_id;
-  $("who").textContent = "Signed in as a new demo user";
+  $("who").textContent = saved ? "Signed in as your demo user" : "Signed in as a new demo user";
 }
 
 async function loadSales() {
@@ -42,86 +58,183 @@ async function loadSales() {
   for (const event of events) {
     for (const p of await api("GET", `/v1/events/${event.id}/performances`)) {
       page.sales.set(p.id, { ...p, event });
-      const option = new Option(`${event.name} — ${p.name}`, p.id);
-      $("sale").add(option);
+      const name = p.name.startsWith(event.name) ? p.name : `${event.name} — ${p.name}`;
+      $("sale").add(new Option(name, p.id));
     }
   }
 }
 
-function seatState(seat) {
+async function loadCoupons() {
+  page.coupon = null;
+  $("coupon-choice").hidden = true;
+  const campaigns = await api("GET", "/v1/coupons");
+  const offer = campaigns.find((c) => c.remaining > 0);
+  if (!offer) return;
+  page.coupon = offer;
+  $("coupon-label").textContent = `Use coupon ${offer.code} (${won(offer.amount_off)} off)`;
+  $("coupon-choice").hidden = false;
+}
+
+// The hold is ours while its order is open and its deadline has not passed.
+function holdOpen() {
+  const o = page.order;
+  return Boolean(o && OPEN.includes(o.state) && Date.now() < Date.parse(o.expires_at));
+}
+
+function shownState(seat) {
   if (page.picked.has(seat.ticket)) return "picked";
+  if ((seat.state === "held" || seat.state === "taken") && page.mine.has(seat.ticket) && holdOpen()) return "mine";
   return seat.state;
 }
+
+const WORDS = { free: "free", picked: "picked", mine: "held by you", held: "held by someone else",
+  taken: "unavailable", sold: "sold" };
 
 function renderSeat(seat) {
   let button = seat.button;
   if (!button) {
     button = document.createElement("button");
     button.type = "button";
-    button.className = "seat";
     button.dataset.label = seat.label;
     button.textContent = seat.label;
     button.addEventListener("click", () => pick(seat));
     seat.button = button;
   }
-  const state = seatState(seat);
+  const state = shownState(seat);
   button.className = "seat " + state;
   button.dataset.state = state;
-  const words = { free: "free", picked: "picked", mine: "held by you", taken: "held", sold: "sold" };
-  button.setAttribute("aria-label", `Seat ${seat.label}, class ${seat.class}, ${won(seat.price)}, ${words[state]}`);
+  button.setAttribute("aria-label", `Seat ${seat.label}, class ${seat.class}, ${won(seat.price)}, ${WORDS[state]}`);
   button.setAttribute("aria-pressed", String(state === "picked"));
   button.setAttribute("aria-disabled", String(state !== "free" && state !== "picked"));
   return button;
 }
 
-function renderStock() {
+function renderSeats() { for (const seat of page.seats.values()) renderSeat(seat); }
+
+// Units asked for of one stock: a whole number from 0 to what may be held, or null.
+function units(s) {
+  const text = s.input.value.trim();
+  if (text === "") return 0;
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 0 && n <= Number(s.input.max) ? n : null;
+}
+
+function renderStockLine(s) {
+  s.text.textContent = `${s.view.name}: ${s.view.available} left at ${won(s.view.price)} each`;
+  s.input.max = String(Math.min(MAX_UNITS, s.view.available));
+  s.input.disabled = s.view.available === 0;
+  s.row.dataset.available = String(s.view.available);
+}
+
+function buildStock(views) {
   const box = $("stock");
   box.replaceChildren();
-  for (const s of page.stock.values()) {
-    const p = document.createElement("p");
-    p.dataset.stock = s.stock;
-    p.textContent = `${s.name}: ${s.available} left at ${won(s.price)}`;
-    box.append(p);
+  page.stock.clear();
+  for (const view of views) {
+    const row = document.createElement("p");
+    row.className = "stock-line";
+    row.dataset.stock = view.stock;
+    const input = document.createElement("input");
+    input.type = "number";
+    input.id = `units-${view.stock}`;
+    input.min = "0";
+    input.step = "1";
+    input.value = "0";
+    input.inputMode = "numeric";
+    const label = document.createElement("label");
+    label.htmlFor = input.id;
+    const text = document.createElement("span");
+    label.append(text);
+    const s = { view, row, input, text };
+    input.addEventListener("input", () => {
+      const ok = units(s) !== null;
+      input.setAttribute("aria-invalid", String(!ok));
+      say(ok ? "" : `${view.name}: enter a whole number from 0 to ${input.max}`);
+      updateHold();
+    });
+    row.append(label, input);
+    box.append(row);
+    page.stock.set(view.stock, s);
+    renderStockLine(s);
   }
+}
+
+function stockAsked() {
+  const asked = [];
+  for (const s of page.stock.values()) {
+    const n = units(s);
+    if (n === null) return null;
+    if (n > 0) asked.push({ stock: s.view.stock, quantity: n });
+  }
+  return asked;
+}
+
+function updateHold() {
+  const asked = stockAsked();
+  $("hold").disabled = asked === null || (page.picked.size === 0 && asked.length === 0);
+  $("hold").textContent = page.stock.size > 0 && page.seats.size === 0 ? "Hold these units" : "Hold picked seats";
 }
 
 function pick(seat) {
   if (page.picked.has(seat.ticket)) page.picked.delete(seat.ticket);
-  else if (seat.state === "free") page.picked.add(seat.ticket);
+  else if (shownState(seat) === "free") page.picked.add(seat.ticket);
   else return;
   renderSeat(seat);
-  $("hold").disabled = page.picked.size === 0;
-}
-
-function mineNow() {
-  const o = page.order;
-  const live = o && !["Cancelled", "Expired", "Refunded"].includes(o.state);
-  return new Set(live ? o.lines.map((l) => l.ticket).filter(Boolean) : []);
+  updateHold();
 }
 
 function applySnapshot(snap) {
+  const buttons = new Map([...page.seats.values()].map((s) => [s.ticket, s.button]));
   page.seats.clear();
-  page.stock.clear();
-  const mine = mineNow();
   for (const s of snap.seats) {
-    page.seats.set(s.ticket, { ...s, state: s.available ? "free" : mine.has(s.ticket) ? "mine" : "taken" });
+    // The snapshot tells free from not free; the changes that follow tell held from sold.
+    const seat = { ...s, state: s.available ? "free" : "taken", button: buttons.get(s.ticket) };
+    if (seat.state !== "free") page.picked.delete(seat.ticket);
+    page.seats.set(s.ticket, seat);
   }
-  for (const s of snap.stock) page.stock.set(s.stock, s);
-  const grid = $("seats");
-  grid.replaceChildren(...[...page.seats.values()].map(renderSeat));
-  renderStock();
+  // Buttons are kept across snapshots, so a reconnect does not take the keyboard focus away.
+  $("seats").replaceChildren(...[...page.seats.values()].map(renderSeat));
+  const seated = page.seats.size > 0;
+  $("seats").hidden = !seated;
+  $("legend").hidden = !seated;
+  $("map-title").textContent = seated ? "Seats" : "Units";
+  const prices = new Map();
+  for (const s of page.seats.values()) prices.set(s.class, s.price);
+  $("prices").textContent = [...prices].map(([c, p]) => `Class ${c}: ${won(p)}`).join(" · ");
+  $("prices").hidden = !seated;
+  buildStock(snap.stock);
+  updateHold();
 }
 
 function applySeat(change) {
-  const seat = page.seats.get(change.what.ticket);
+  const w = change.what;
+  const seat = page.seats.get(w.ticket);
   if (!seat) return;
-  const kind = change.what.change;
-  if (change.what.available) seat.state = "free";
-  else if (kind === "sold") seat.state = "sold";
-  else seat.state = mineNow().has(seat.ticket) ? "mine" : "taken";
+  if (w.available) {
+    seat.state = "free";
+    page.mine.delete(seat.ticket);
+  } else if (w.change === "sold") {
+    seat.state = "sold";
+  } else if (w.change === "held") {
+    seat.state = "held";
+    // A hold with another deadline than our order's is someone else's (ours lapsed).
+    const ours = page.order && w.held_until && Date.parse(w.held_until) === Date.parse(page.order.expires_at);
+    if (!ours) page.mine.delete(seat.ticket);
+  } else {
+    seat.state = "taken";
+    page.mine.delete(seat.ticket);
+  }
   if (seat.state !== "free") page.picked.delete(seat.ticket);
   renderSeat(seat);
-  $("hold").disabled = page.picked.size === 0;
+  updateHold();
+}
+
+function applyStock(change) {
+  const s = page.stock.get(change.what.stock);
+  if (!s) return;
+  s.view.available = change.what.available;
+  renderStockLine(s);
+  updateHold();
 }
 
 function watch(sale) {
@@ -133,11 +246,7 @@ function watch(sale) {
   source.onerror = () => { $("live").textContent = "Reconnecting…"; };
   source.addEventListener("snapshot", (e) => applySnapshot(JSON.parse(e.data)));
   source.addEventListener("seat", (e) => applySeat(JSON.parse(e.data)));
-  source.addEventListener("stock", (e) => {
-    const c = JSON.parse(e.data);
-    const s = page.stock.get(c.what.stock);
-    if (s) { s.available = c.what.available; renderStock(); }
-  });
+  source.addEventListener("stock", (e) => applyStock(JSON.parse(e.data)));
 }
 
 async function admission(sale) {
@@ -157,36 +266,73 @@ async function admission(sale) {
   return ticket.status === "admitted" ? ticket.token : null;
 }
 
+async function couponCode() {
+  if (!page.coupon || !$("use-coupon").checked) return undefined;
+  const claimed = await api("POST", `/v1/coupons/${page.coupon.id}/claim`, {});
+  return claimed.code;
+}
+
 async function hold() {
   say("");
+  const stock = stockAsked();
+  if (stock === null) { say("Enter whole numbers of units"); return; }
   $("hold").disabled = true;
   try {
     const sale = page.sale;
     const token = await admission(sale);
     const headers = token ? { "queue-token": token } : {};
-    const order = await api("POST", "/v1/orders", { sale, seats: [...page.picked] }, headers);
-    page.picked.clear();
-    showOrder(order);
-    for (const seat of page.seats.values()) {
-      if (mineNow().has(seat.ticket)) { seat.state = "mine"; renderSeat(seat); }
+    const body = { sale, seats: [...page.picked], stock };
+    const coupon = await couponCode();
+    if (coupon !== undefined) body.coupon = coupon;
+    const order = await api("POST", "/v1/orders", body, headers);
+    if (coupon !== undefined) {
+      // A coupon is used once: the choice comes back if this order ends unpaid.
+      $("use-coupon").checked = false;
+      $("coupon-choice").hidden = true;
+      page.coupon = null;
+      page.couponOrder = order.id;
     }
+    page.picked.clear();
+    for (const s of page.stock.values()) s.input.value = "0";
+    showOrder(order);
+    $("order-title").focus();
   } catch (e) {
     say(e.message);
     const taken = (e.problem && e.problem.seats) || [];
     for (const t of taken) page.picked.delete(t);
-    for (const seat of page.seats.values()) renderSeat(seat);
+    renderSeats();
   }
-  $("hold").disabled = page.picked.size === 0;
+  updateHold();
+}
+
+function quoteRows(order) {
+  const q = order.quote || {};
+  const rows = [["Subtotal", minor(q.subtotal) ?? order.total]];
+  for (const a of q.applied || []) rows.push([a.description, -(minor(a.amount) ?? 0)]);
+  for (const n of q.not_applied || []) {
+    const why = ((n.reason && n.reason.reason) || "not applicable").replaceAll("_", " ");
+    rows.push([`${n.rule.replaceAll("-", " ")}: not applied (${why})`, null]);
+  }
+  rows.push(["Total", order.total]);
+  return rows;
 }
 
 function showOrder(order) {
   page.order = order;
+  const tickets = order.lines.map((l) => l.ticket).filter(Boolean);
+  const open = OPEN.includes(order.state);
+  page.mine = new Set(open ? tickets : []);
+  for (const t of tickets) {
+    const seat = page.seats.get(t);
+    if (!seat) continue;
+    if (PAID.includes(order.state)) seat.state = "sold";
+    else if (!open) seat.state = "free"; // released or expired: the stream says so too
+    else if (seat.state === "free") seat.state = "held";
+  }
+  renderSeats();
+  if (!open && !PAID.includes(order.state)) restoreCoupon(order);
   $("order").hidden = false;
-  const q = order.quote || {};
-  const rows = [["Subtotal", q.subtotal ?? order.total]];
-  for (const a of q.applied || []) rows.push([a.description, -((a.amount && (a.amount.minor ?? a.amount)) || 0)]);
-  for (const n of q.not_applied || []) rows.push([`${n.rule}: not applied (${(n.reason && n.reason.reason) || "no"})`, null]);
-  rows.push(["Total", order.total]);
+  const rows = quoteRows(order);
   $("quote").replaceChildren(...rows.map(([label, amount], i) => {
     const tr = document.createElement("tr");
     if (i === rows.length - 1) tr.className = "total";
@@ -198,19 +344,39 @@ function showOrder(order) {
     tr.append(a, b);
     return tr;
   }));
-  const open = order.state === "Pending" || order.state === "AwaitingPayment";
   for (const id of ["pay-points", "pay-card", "cancel"]) $(id).disabled = !open;
   clearInterval(page.timer);
   const tick = () => {
     if (!open) { $("countdown").textContent = `Order ${order.state}`; return; }
-    const left = Math.max(0, Math.round((Date.parse(order.expires_at) - Date.now()) / 1000));
+    const left = Math.max(0, Math.ceil((Date.parse(order.expires_at) - Date.now()) / 1000));
     $("countdown").textContent = left > 0
       ? `Held for ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} more`
       : "The hold lapsed: pick seats again";
-    if (left === 0) { clearInterval(page.timer); for (const id of ["pay-points", "pay-card"]) $(id).disabled = true; }
+    if (left === 0) { clearInterval(page.timer); lapsed(); }
   };
   tick();
   page.timer = setInterval(tick, 1000);
+}
+
+// Our hold's deadline passed: its seats are free for anyone to hold (the server reads a lapsed
+// hold as free), so they show as free unless the stream has since said otherwise.
+function lapsed() {
+  for (const id of ["pay-points", "pay-card", "cancel"]) $(id).disabled = true;
+  for (const t of page.mine) {
+    const seat = page.seats.get(t);
+    if (seat && seat.state === "held") seat.state = "free";
+  }
+  page.mine.clear();
+  renderSeats();
+  updateHold();
+  if (page.order) restoreCoupon(page.order);
+}
+
+// The coupon an order used is the buyer's again once that order ends unpaid.
+function restoreCoupon(order) {
+  if (page.couponOrder !== order.id) return;
+  page.couponOrder = null;
+  loadCoupons().catch(() => {});
 }
 
 async function payPoints() {
@@ -246,7 +412,8 @@ async function release() {
 async function choose(sale) {
   page.sale = sale;
   page.picked.clear();
-  $("hold").disabled = true;
+  page.seats.clear();
+  updateHold();
   watch(sale);
 }
 
@@ -254,6 +421,7 @@ async function main() {
   try {
     await signIn();
     await loadSales();
+    await loadCoupons();
     $("sale").addEventListener("change", (e) => choose(e.target.value));
     $("hold").addEventListener("click", hold);
     $("pay-points").addEventListener("click", payPoints);
