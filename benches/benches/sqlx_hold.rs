@@ -47,6 +47,7 @@ use booking_core::money::{Currency, Money};
 use booking_core::ports::store::{BookingStore, ItemRef, StoreError, TicketListing};
 use booking_core::testkit::fixtures::pending_order;
 use booking_sqlx::PostgresStore;
+use booking_sqlx::postgres::GroupCommit;
 use sqlx::mysql::MySqlPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
@@ -224,22 +225,25 @@ async fn throughput(side: &Side, seats: &Arc<Seats>, tasks: usize, round: Durati
     done.load(Ordering::Relaxed) as f64 / begin.elapsed().as_secs_f64()
 }
 
-/// The median holds/s of ours and of the raw loop, rounds alternating.
+/// The median holds/s of each side, rounds alternating between them; `seats[i]` is the
+/// listing side `i` holds from.
 async fn throughput_row(
     plan: &Plan,
-    [s, r]: [&Side; 2],
-    [ours, raw]: [&Arc<Seats>; 2],
+    sides: &[&Side],
+    seats: &[&Arc<Seats>],
     tasks: usize,
-) -> (f64, f64) {
+) -> Vec<f64> {
     // Warm-up: every connection prepares its statements.
-    throughput(s, ours, tasks, plan.round / 4).await;
-    throughput(r, raw, tasks, plan.round / 4).await;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..plan.rounds {
-        a.push(throughput(s, ours, tasks, plan.round).await);
-        b.push(throughput(r, raw, tasks, plan.round).await);
+    for (side, seats) in sides.iter().zip(seats) {
+        throughput(side, seats, tasks, plan.round / 4).await;
     }
-    (median(a), median(b))
+    let mut rates = vec![Vec::new(); sides.len()];
+    for _ in 0..plan.rounds {
+        for ((side, seats), rates) in sides.iter().zip(seats).zip(&mut rates) {
+            rates.push(throughput(side, seats, tasks, plan.round).await);
+        }
+    }
+    rates.into_iter().map(median).collect()
 }
 
 /// Latencies of the losers of `rounds` races of 64 tasks for one fresh seat each; asserts that
@@ -499,7 +503,15 @@ fn main() {
             let pool = store.pool().clone();
             let tasks = usize::try_from(size).unwrap();
             let (store_side, raw_side) = (Side::Store(Arc::new(store.clone())), Side::Raw(pool.clone()));
-            let (a, b) = throughput_row(&plan, [&store_side, &raw_side], [&ours, &raw], tasks).await;
+            let grouped = Side::Store(Arc::new(store.clone().group_commit(GroupCommit::new())));
+            let rates = throughput_row(
+                &plan,
+                &[&store_side, &grouped, &raw_side],
+                &[&ours, &ours, &raw],
+                tasks,
+            )
+            .await;
+            let [a, g, b] = rates[..] else { unreachable!() };
             s.row(
                 &format!("hold 1 seat, {size} connection(s)"),
                 rate(a),
@@ -507,20 +519,29 @@ fn main() {
                 format!("{:.2}", a / b),
                 "holds/s: place_order (order row, hold, outbox; one statement) vs autocommitted conditional UPDATE",
             );
+            s.row(
+                &format!("hold 1 seat, {size} connection(s), group commit"),
+                rate(g),
+                rate(b),
+                format!("{:.2}", g / b),
+                "the same holds through PostgresStore::group_commit(GroupCommit::new()): concurrent holds placed by one statement per batch",
+            );
             if size == 64 {
-                let race_ours = list_seats(&store, plan.race_rounds).await;
                 let race_raw = list_seats(&store, plan.race_rounds).await;
-                let a = race(&store_side, &race_ours, plan.race_rounds).await;
                 let b = race(&raw_side, &race_raw, plan.race_rounds).await;
-                for p in [50, 99] {
-                    let (x, y) = (percentile_ns(&a, p), percentile_ns(&b, p));
-                    s.row(
-                        &format!("hot seat, 64 racers: losers' p{p}"),
-                        format_ns(x),
-                        format_ns(y),
-                        speed(x, y),
-                        &format!("{} races, one winner each (asserted)", plan.race_rounds),
-                    );
+                for (side, how) in [(&store_side, ""), (&grouped, ", group commit")] {
+                    let race_ours = list_seats(&store, plan.race_rounds).await;
+                    let a = race(side, &race_ours, plan.race_rounds).await;
+                    for p in [50, 99] {
+                        let (x, y) = (percentile_ns(&a, p), percentile_ns(&b, p));
+                        s.row(
+                            &format!("hot seat, 64 racers: losers' p{p}{how}"),
+                            format_ns(x),
+                            format_ns(y),
+                            speed(x, y),
+                            &format!("{} races, one winner each (asserted)", plan.race_rounds),
+                        );
+                    }
                 }
             }
             pool.close().await;

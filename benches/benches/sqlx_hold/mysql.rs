@@ -77,7 +77,8 @@ pub(super) async fn table(plan: &Plan, url: &str, tag: &str) -> Summary {
         let pool = store.pool().clone();
         let sides = [&Side::Store(Arc::new(store)), &Side::RawMy(pool.clone())];
         let tasks = usize::try_from(size).unwrap();
-        let (a, b) = throughput_row(plan, sides, [&ours, &raw], tasks).await;
+        let rates = throughput_row(plan, &sides, &[&ours, &raw], tasks).await;
+        let [a, b] = rates[..] else { unreachable!() };
         s.row(
             &format!("hold 1 seat, {size} connection(s)"),
             rate(a),

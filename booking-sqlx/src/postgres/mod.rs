@@ -18,6 +18,7 @@ use crate::error::Backend;
 use crate::store::SqlStore;
 
 mod coupon;
+mod group;
 mod hold;
 mod idempotency;
 mod inventory;
@@ -36,6 +37,7 @@ mod tickets;
 mod wallet;
 
 pub use coupon::PostgresCouponStore;
+pub use group::GroupCommit;
 pub use idempotency::PostgresIdempotencyStore;
 pub use lock::PostgresLockManager;
 pub use queue::PostgresAdmissionQueue;

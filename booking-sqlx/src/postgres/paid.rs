@@ -24,12 +24,17 @@ use crate::error::{Db, DbError};
 
 /// The statement (see the module docs). `$1..$2` order id and expected version, `$3..$4`
 /// payment id and expected version, `$5` the tickets, `$6` the hold, `$7..$11` the order's
-/// next columns, `$12..$15` the payment's, `$16` the events in order, `$17` now.
+/// next columns, `$12..$15` the payment's, `$16` the events in order, `$17` now. The tickets
+/// are read from the list, with its own length as a limit, so that PostgreSQL keeps a generic
+/// plan for the statement rather than planning every run (see the hold statement in
+/// `hold.rs`).
 const PAID: &str = "WITH o AS (SELECT id FROM orders WHERE id = $1 AND version = $2 FOR UPDATE),
      p AS (SELECT id FROM payments WHERE id = $3 AND version = $4 FOR UPDATE),
-     t AS (SELECT id, state, order_id, hold_id, expires_ns, version FROM tickets
-           WHERE id = ANY($5) AND state = 'Held' AND order_id = $1 AND hold_id = $6
-           ORDER BY id FOR UPDATE),
+     t AS (SELECT k.id, k.state, k.order_id, k.hold_id, k.expires_ns, k.version
+           FROM (SELECT id FROM unnest($5::uuid[]) AS l(id) LIMIT cardinality($5::uuid[])) l
+           JOIN tickets k ON k.id = l.id
+           WHERE k.state = 'Held' AND k.order_id = $1 AND k.hold_id = $6
+           ORDER BY k.id FOR UPDATE OF k),
      go AS (SELECT EXISTS (SELECT FROM o) AND EXISTS (SELECT FROM p)
                    AND (SELECT count(*) FROM t) = cardinality($5::uuid[]) AS ok),
      sold AS (

@@ -43,7 +43,13 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-        // The hot path first: one statement on the pool where the backend has one.
+        // The hot path first: batched with others if the store was built so, else one
+        // statement on the pool where the backend has one.
+        if let Some(placer) = &self.placer
+            && let Some(placed) = placer.place(record, now).await
+        {
+            return self.located(placed);
+        }
         if let Some(placed) = DB::place_at_once(&self.pool, record, now).await {
             return self.located(placed);
         }

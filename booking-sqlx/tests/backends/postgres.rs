@@ -177,6 +177,36 @@ booking_core::conformance_tests!(
     Postgres
 );
 
+/// The store with group commit ([`PostgresStore::group_commit`]): the store and service
+/// sections of the suite again, with one batch at a time so that concurrent holds queue up
+/// and are placed together.
+mod group_commit {
+    use super::*;
+    use booking_sqlx::postgres::GroupCommit;
+
+    /// Every port as [`Postgres`] builds them, the store batching its holds.
+    #[derive(Debug, Clone, Copy)]
+    struct Grouped;
+
+    #[async_trait]
+    impl BackendFactory for Grouped {
+        async fn backend(&self, clock: ManualClock) -> Backend {
+            let schema = TestSchema::fresh().await;
+            let pool = schema.suite_pool().await;
+            let mut backend = backend_on(&pool, clock);
+            backend.store = Arc::new(
+                PostgresStore::new(pool).group_commit(GroupCommit::new().batches_in_flight(1)),
+            );
+            dropped_after(backend, schema.teardown())
+        }
+    }
+
+    booking_core::conformance_sections!(
+        #[cfg_attr(no_postgres_url, ignore = "BOOKING_TEST_POSTGRES_URL is not set")]
+        Grouped; store, service
+    );
+}
+
 /// Rows written in the previous stored form (before it was versioned, before refunds kept
 /// their answers) read as the records they stand for; the next write stores the current form.
 #[tokio::test]
