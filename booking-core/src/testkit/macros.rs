@@ -126,6 +126,7 @@ macro_rules! __conformance_section {
                 store_listing_pages_walk_every_order_once,
                 store_listing_shows_orders_in_every_state,
                 store_listing_refuses_invalid_limits,
+                store_listing_event_tickets_by_id,
             );
         }
     };

@@ -1,6 +1,7 @@
 //! The [`BookingStore`](crate::ports::store::BookingStore) suite, part four: orders listed a
 //! page at a time, by buyer (`orders_of_user`) and by event (`orders_of_event`), newest
-//! first, as an HTTP server's "my orders" and an organiser's order list read them.
+//! first, as an HTTP server's "my orders" and an organiser's order list read them; and an
+//! event's tickets (`tickets_of_event`), as a seat map reads them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,7 +21,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::ids::{EventId, OrderId, UserId};
 use crate::machine::{OrderCommand, OrderStateKind, PaymentCommand};
 use crate::ports::store::{
-    ItemRef, OrderPage, OrderRecord, PaymentRecord, SettleRefund, StoreError,
+    ItemRef, OrderPage, OrderRecord, PaymentRecord, SettleRefund, StoreError, TicketPage,
 };
 
 /// Whose orders a list reads.
@@ -509,4 +510,100 @@ async fn refund(
         events: vec![e2, e3],
     };
     b.store.settle_refund(&step, now).await.unwrap();
+}
+
+/// An event's seat map read a page at a time (`tickets_of_event`): every ticket of the event
+/// once, lowest id first, none of another event, each as `ticket` shows it (a held seat
+/// held, a lapsed hold still held as stored); a ticket listed mid-walk past the cursor is
+/// read too; an event without tickets lists none; limits outside 1 to the maximum are
+/// refused, and so is a page of a listing that never was one.
+pub async fn store_listing_event_tickets_by_id(b: Backend) {
+    let (event, other) = (EventId::new(), EventId::new());
+    let mut mine = seats(&b, event, 23, PRICE).await;
+    seats(&b, other, 5, PRICE).await;
+    let now = b.clock.now();
+    let held = mine[7];
+    place_for(
+        &b,
+        UserId::new(),
+        event,
+        &[ticket(held)],
+        now,
+        later(now, TEN_MINUTES),
+    )
+    .await;
+    mine.sort_unstable();
+
+    let mut read = Vec::new();
+    let mut page = Some(TicketPage::first(10));
+    let mut pages = 0;
+    while let Some(current) = page {
+        let got = b.store.tickets_of_event(event, &current).await.unwrap();
+        assert!(got.len() <= 10, "a page holds at most its limit");
+        page = current.next(&got);
+        read.extend(got);
+        pages += 1;
+    }
+    assert_eq!(pages, 3, "23 tickets are pages of 10, 10 and 3");
+    let ids: Vec<_> = read.iter().map(|l| l.ticket.id()).collect();
+    assert_eq!(ids, mine, "every ticket of the event once, lowest id first");
+    for listing in &read {
+        assert_eq!(listing.event, event, "only the event's own tickets");
+        assert_eq!(
+            *listing,
+            b.store.ticket(listing.ticket.id()).await.unwrap(),
+            "each as `ticket` shows it"
+        );
+    }
+    let later_now = later(now, TEN_MINUTES + ONE_MINUTE);
+    let held_listing = read.iter().find(|l| l.ticket.id() == held).unwrap();
+    assert!(
+        !held_listing.ticket.is_available_at(now),
+        "the held seat shows held"
+    );
+    assert!(
+        held_listing.ticket.is_available_at(later_now),
+        "its hold lapses as the machine says"
+    );
+
+    // A seat listed after the walk's position is still ahead of it.
+    let first = b
+        .store
+        .tickets_of_event(event, &TicketPage::first(1))
+        .await
+        .unwrap();
+    let added = seats(&b, event, 1, PRICE).await[0];
+    let rest = b
+        .store
+        .tickets_of_event(event, &TicketPage::first(100).after(first[0].ticket.id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().any(|l| l.ticket.id() == added),
+        added > first[0].ticket.id(),
+        "a seat above the position is read, one below is not"
+    );
+    assert_eq!(
+        rest.len(),
+        mine.len() - 1 + usize::from(added > first[0].ticket.id())
+    );
+
+    assert!(
+        b.store
+            .tickets_of_event(EventId::new(), &TicketPage::first(10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "an event without tickets lists none"
+    );
+    for limit in [0, TicketPage::MAX_LIMIT + 1] {
+        let refused = b
+            .store
+            .tickets_of_event(event, &TicketPage::first(limit))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "limit {limit}: {refused:?}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use booking_core::machine::{DomainEvent, PaymentState};
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
     Availability, BookingStore, Cas, ExpirySweep, ItemRef, MarkPaid, OrderPage, OrderRecord,
-    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
+    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing, TicketPage,
 };
 
 use super::counter::Settle;
@@ -33,6 +33,14 @@ impl<S: BookingStore> BookingStore for RedisStockGate<S> {
 
     async fn stock(&self, id: StockId) -> Result<StockListing, StoreError> {
         self.inner.stock(id).await
+    }
+
+    async fn tickets_of_event(
+        &self,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError> {
+        self.inner.tickets_of_event(event, page).await
     }
 
     async fn availability(

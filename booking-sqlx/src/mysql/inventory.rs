@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId, TicketId};
 use booking_core::machine::Kind;
-use booking_core::ports::store::{Availability, StockListing, StoreError, TicketListing};
+use booking_core::ports::store::{
+    Availability, StockListing, StoreError, TicketListing, TicketPage,
+};
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
 use sqlx::{MySql, MySqlPool};
@@ -131,6 +133,26 @@ impl Inventory for MySql {
         .db(MY)?
         .ok_or_else(|| StoreError::not_found("ticket", id))?
         .listing()
+    }
+
+    async fn tickets_of_event(
+        pool: &MySqlPool,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError> {
+        let after = page.after.map(|t| *t.as_uuid());
+        let rows = sqlx::query_as::<_, TicketListingRow>(
+            "SELECT id, event_id, state, order_id, hold_id, expires_ns, version, listing
+             FROM tickets WHERE event_id = ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
+        )
+        .bind(event.as_uuid())
+        .bind(after)
+        .bind(after)
+        .bind(i64::from(page.limit))
+        .fetch_all(pool)
+        .await
+        .db(MY)?;
+        rows.into_iter().map(TicketListingRow::listing).collect()
     }
 
     async fn stock(pool: &MySqlPool, id: StockId) -> Result<StockListing, StoreError> {

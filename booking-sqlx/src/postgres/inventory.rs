@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId, TicketId};
 use booking_core::machine::Kind;
-use booking_core::ports::store::{Availability, StockListing, StoreError, TicketListing};
+use booking_core::ports::store::{
+    Availability, StockListing, StoreError, TicketListing, TicketPage,
+};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row};
 use uuid::Uuid;
@@ -127,6 +129,25 @@ impl Inventory for Postgres {
         .db(PG)?
         .ok_or_else(|| StoreError::not_found("ticket", id))?;
         ticket_listing(&row)
+    }
+
+    async fn tickets_of_event(
+        pool: &PgPool,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, state, order_id, hold_id, expires_ns, version, listing
+             FROM tickets WHERE event_id = $1 AND ($2::uuid IS NULL OR id > $2)
+             ORDER BY id LIMIT $3",
+        )
+        .bind(event.as_uuid())
+        .bind(page.after.map(|t| *t.as_uuid()))
+        .bind(i64::from(page.limit))
+        .fetch_all(pool)
+        .await
+        .db(PG)?;
+        rows.iter().map(ticket_listing).collect()
     }
 
     async fn stock(pool: &PgPool, id: StockId) -> Result<StockListing, StoreError> {

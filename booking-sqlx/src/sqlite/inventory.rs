@@ -3,7 +3,9 @@
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, StockId, TicketId};
 use booking_core::machine::Kind;
-use booking_core::ports::store::{Availability, StockListing, StoreError, TicketListing};
+use booking_core::ports::store::{
+    Availability, StockListing, StoreError, TicketListing, TicketPage,
+};
 use sqlx::{Sqlite, SqlitePool};
 use uuid::Uuid;
 
@@ -60,6 +62,27 @@ impl Inventory for Sqlite {
             .db(SQ)?
             .ok_or_else(|| StoreError::not_found("ticket", id))?;
         ticket_listing(row)
+    }
+
+    async fn tickets_of_event(
+        pool: &SqlitePool,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError> {
+        let sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets
+             WHERE event_id = ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?"
+        );
+        let after = page.after.map(|t| *t.as_uuid());
+        let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(event.as_uuid())
+            .bind(after)
+            .bind(after)
+            .bind(i64::from(page.limit))
+            .fetch_all(pool)
+            .await
+            .db(SQ)?;
+        rows.into_iter().map(ticket_listing).collect()
     }
 
     async fn stock(pool: &SqlitePool, id: StockId) -> Result<StockListing, StoreError> {

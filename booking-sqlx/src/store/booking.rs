@@ -5,10 +5,11 @@ use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
 use booking_core::machine::{DomainEvent, PaymentState};
 use booking_core::ports::backend::store::check_restock;
+use booking_core::ports::backend::store::check_ticket_page;
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
     Availability, BookingStore, Cas, ExpirySweep, MarkPaid, OrderPage, OrderRecord, OutboxEntry,
-    PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
+    PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing, TicketPage,
 };
 
 use super::SqlStore;
@@ -28,6 +29,15 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
 
     async fn ticket(&self, id: TicketId) -> Result<TicketListing, StoreError> {
         self.located(DB::ticket(&self.pool, id).await)
+    }
+
+    async fn tickets_of_event(
+        &self,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError> {
+        check_ticket_page(page)?;
+        self.located(DB::tickets_of_event(&self.pool, event, page).await)
     }
 
     async fn stock(&self, id: StockId) -> Result<StockListing, StoreError> {

@@ -24,7 +24,7 @@ use booking_core::machine::{DomainEvent, PaymentState};
 use booking_core::ports::gateway::GatewayOrderId;
 use booking_core::ports::store::{
     Availability, Cas, ExpirySweep, ItemRef, MarkPaid, OrderRecord, OutboxEntry, PaymentRecord,
-    StockListing, StoreError, TicketListing,
+    StockListing, StoreError, TicketListing, TicketPage,
 };
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Pool, Transaction};
@@ -78,6 +78,13 @@ pub(crate) trait Inventory: sqlx::Database {
         pool: &Pool<Self>,
         id: TicketId,
     ) -> impl Future<Output = Result<TicketListing, StoreError>> + Send;
+
+    /// `BookingStore::tickets_of_event`, the page's limit already checked.
+    fn tickets_of_event(
+        pool: &Pool<Self>,
+        event: EventId,
+        page: &TicketPage,
+    ) -> impl Future<Output = Result<Vec<TicketListing>, StoreError>> + Send;
 
     /// `BookingStore::stock`.
     fn stock(

@@ -11,7 +11,7 @@ use booking_core::ids::{AdmissionToken, OrderId, TicketId};
 use booking_core::memory::{Fault, GatewayOp};
 use booking_core::ports::coupon::CouponError;
 use booking_core::ports::queue::QueueStatus;
-use booking_core::ports::store::OrderRecord;
+use booking_core::ports::store::{OrderRecord, TicketPage};
 use booking_core::ports::wallet::LedgerRef;
 use booking_core::service::{BookingError, Confirmation, HoldRequest, ItemRef, PaymentIntent};
 use rand::rngs::SmallRng;
@@ -290,41 +290,35 @@ pub(crate) async fn settle(
     }
 }
 
-/// Up to `want` seats free now, scanning the seat map from a random place.
+/// Up to `want` seats free now: the event's seat map read as a seat-map page reads it (one
+/// page of listings, or a few for a large hall), scanned from a random place.
 async fn free_seats(
     world: &World,
     rng: &mut SmallRng,
     want: u32,
 ) -> Result<Vec<TicketId>, BookingError> {
     let now = world.clock.now();
-    let all = world.seats.as_slice();
-    let start = rng.random_range(0..all.len().max(1));
-    let mut picked = Vec::new();
-    // A seat map shows a sold-out event at a glance: one count, not a read of every seat.
-    if world
-        .store
-        .availability(world.event, now)
-        .await?
-        .tickets_available
-        == 0
-    {
-        return Ok(picked);
+    let mut map = Vec::new();
+    let mut page = Some(TicketPage::first(TicketPage::MAX_LIMIT));
+    while let Some(current) = page {
+        let listed = world.store.tickets_of_event(world.event, &current).await?;
+        page = current.next(&listed);
+        map.extend(
+            listed
+                .into_iter()
+                .filter(|l| l.ticket.is_available_at(now))
+                .map(|l| l.ticket.id()),
+        );
     }
-    for &ticket in all.iter().cycle().skip(start).take(all.len()) {
-        if world
-            .store
-            .ticket(ticket)
-            .await?
-            .ticket
-            .is_available_at(now)
-        {
-            picked.push(ticket);
-            if picked.len() >= usize::try_from(want).unwrap_or(usize::MAX) {
-                break;
-            }
-        }
-    }
-    Ok(picked)
+    let start = rng.random_range(0..map.len().max(1));
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    Ok(map
+        .iter()
+        .cycle()
+        .skip(start)
+        .take(map.len().min(want))
+        .copied()
+        .collect())
 }
 
 /// Whether two confirms of one payment answered alike: the same order, or errors of one kind.

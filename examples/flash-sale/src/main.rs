@@ -3,7 +3,7 @@
 //! Run with:
 //!
 //! ```sh
-//! cargo run -p example-flash-sale -- --buyers 1000 --seats 100
+//! cargo run --release -p example-flash-sale -- --buyers 1000 --seats 100
 //! cargo run -p example-flash-sale -- --buyers 5000 --seats 300 --seed 7
 //! cargo run -p example-flash-sale -- --database postgres://postgres@127.0.0.1:5432/test
 //! cargo run -p example-flash-sale -- --database mysql://root@127.0.0.1:3306/test

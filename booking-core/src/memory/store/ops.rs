@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
 use crate::machine::{DomainEvent, OrderStateKind, PaymentState};
-use crate::ports::backend::store::{check_lines, check_page};
+use crate::ports::backend::store::{check_lines, check_page, check_ticket_page};
 use crate::ports::gateway::GatewayOrderId;
 use crate::ports::store::{
     Availability, BookingStore, Cas, ExpirySweep, ItemRef, MarkPaid, OrderPage, OrderRecord,
-    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing,
+    OutboxEntry, PaymentRecord, SettleRefund, StockListing, StoreError, TicketListing, TicketPage,
 };
 
 use super::index::Shard;
@@ -134,6 +134,26 @@ impl BookingStore for MemoryBookingStore {
         shard
             .and_then(|shard| lock(&shard).stocks.get(&id).cloned())
             .ok_or_else(|| StoreError::not_found("stock", id))
+    }
+
+    async fn tickets_of_event(
+        &self,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError> {
+        check_ticket_page(page)?;
+        let Some(shard) = self.index().shard(Some(&event)) else {
+            return Ok(Vec::new());
+        };
+        let state = lock(&shard);
+        let mut listed: Vec<&TicketListing> = state
+            .tickets
+            .values()
+            .filter(|l| l.event == event && page.after.is_none_or(|after| l.ticket.id() > after))
+            .collect();
+        listed.sort_unstable_by_key(|l| l.ticket.id());
+        listed.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+        Ok(listed.into_iter().cloned().collect())
     }
 
     async fn availability(

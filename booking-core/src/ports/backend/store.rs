@@ -8,7 +8,7 @@ use crate::ids::{EventId, StockId, TicketId};
 use crate::machine::{Payment, PaymentCommand, PaymentState, Rejection, StockError, Transition};
 #[cfg(doc)]
 use crate::ports::store::BookingStore;
-use crate::ports::store::{ItemRef, OrderPage, OrderRecord, StoreError};
+use crate::ports::store::{ItemRef, OrderPage, OrderRecord, StoreError, TicketPage};
 
 /// Checks `record`'s lines the way every store must before holding anything: at least one
 /// line, no zero quantity, every item listed (`event_of` says the event of a listed item, or
@@ -79,6 +79,20 @@ pub fn check_page(page: &OrderPage) -> Result<(), StoreError> {
         Err(StoreError::Invalid(format!(
             "a page of orders holds 1 to {} orders, not {}",
             OrderPage::MAX_LIMIT,
+            page.limit
+        )))
+    }
+}
+
+/// `Ok` if `page`'s limit is one a store serves, else [`StoreError::Invalid`]: how
+/// [`BookingStore::tickets_of_event`] refuses a page.
+pub fn check_ticket_page(page: &TicketPage) -> Result<(), StoreError> {
+    if (1..=TicketPage::MAX_LIMIT).contains(&page.limit) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "a page of tickets holds 1 to {} tickets, not {}",
+            TicketPage::MAX_LIMIT,
             page.limit
         )))
     }

@@ -17,6 +17,7 @@
 //! | paid | [`mark_paid`](BookingStore::mark_paid) | payment done, order paid, every held item sold — or nothing, if an item was lost |
 //! | refund | [`settle_refund`](BookingStore::settle_refund) | payment cancel, order refund, refunded items back on sale |
 //! | sweep | [`expire_due`](BookingStore::expire_due) | per order: payment and order expired, items released; never an order whose payment is confirming |
+//! | seat map | [`tickets_of_event`](BookingStore::tickets_of_event) | a read: one [`TicketPage`] of an event's tickets, by id |
 //! | list orders | [`orders_of_user`](BookingStore::orders_of_user), [`orders_of_event`](BookingStore::orders_of_event) | a read: one [`OrderPage`] of a buyer's or an event's orders, newest first |
 
 mod error;
@@ -41,7 +42,7 @@ pub use order::{
     ItemRef, OrderLine, OrderRecord, PendingRefund, REFUND_ANSWERS_KEPT, RefundAnswer,
     RefundOutcome,
 };
-pub use page::OrderPage;
+pub use page::{OrderPage, TicketPage};
 pub use payment::{FailureCause, PaymentFailure, PaymentRecord};
 pub use steps::{Availability, Cas, ExpirySweep, MarkPaid, OutboxEntry, SettleRefund};
 
@@ -76,6 +77,16 @@ pub trait BookingStore: Send + Sync + fmt::Debug + 'static {
 
     /// A stock as stored (its `held` count includes lapsed holds not yet reclaimed).
     async fn stock(&self, id: StockId) -> Result<StockListing, StoreError>;
+
+    /// A page of the tickets listed for `event` (its seat map), lowest ticket id first: see
+    /// [`TicketPage`]. Each as [`ticket`](Self::ticket) returns it (a lapsed hold shows as
+    /// held). An event without tickets gets an empty list; a limit outside 1 to
+    /// [`TicketPage::MAX_LIMIT`] is [`StoreError::Invalid`].
+    async fn tickets_of_event(
+        &self,
+        event: EventId,
+        page: &TicketPage,
+    ) -> Result<Vec<TicketListing>, StoreError>;
 
     /// What is left to sell of `event` at `now`, lapsed holds counted as free.
     async fn availability(

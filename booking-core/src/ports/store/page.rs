@@ -1,10 +1,10 @@
-//! Which page of a buyer's or an event's orders to read.
+//! Which page of a buyer's or an event's orders, or of an event's tickets, to read.
 
-use crate::ids::OrderId;
+use crate::ids::{OrderId, TicketId};
 
 #[cfg(doc)]
 use super::BookingStore;
-use super::OrderRecord;
+use super::{OrderRecord, TicketListing};
 
 /// Which page of a list of orders to read: see [`BookingStore::orders_of_user`].
 ///
@@ -63,6 +63,61 @@ impl OrderPage {
         let full = usize::try_from(self.limit).is_ok_and(|limit| listed.len() >= limit);
         match listed.last() {
             Some(last) if full => Some(self.before(last.order.id())),
+            _ => None,
+        }
+    }
+}
+
+/// Which page of an event's tickets to read: see [`BookingStore::tickets_of_event`].
+///
+/// Tickets are listed by id, lowest first; a page follows the last ticket id read (keyset
+/// paging), so a walk from [`TicketPage::first`] through [`TicketPage::next`] reads every
+/// ticket listed when it started exactly once, whatever is listed meanwhile.
+///
+/// ```
+/// use booking_core::ids::TicketId;
+/// use booking_core::ports::store::TicketPage;
+///
+/// let first = TicketPage::first(500);
+/// assert_eq!((first.after, first.limit), (None, 500));
+/// let last_read = TicketId::new();
+/// assert_eq!(first.after(last_read).after, Some(last_read));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TicketPage {
+    /// Lists only tickets whose id is above this one (the last id of the previous page);
+    /// `None` starts at the lowest id. Any ticket id works as a position.
+    pub after: Option<TicketId>,
+    /// At most this many tickets: 1 to [`TicketPage::MAX_LIMIT`]; stores refuse any other
+    /// value with [`StoreError::Invalid`](super::StoreError::Invalid).
+    pub limit: u32,
+}
+
+impl TicketPage {
+    /// The most tickets one page may hold: a large venue's seat map in one read.
+    pub const MAX_LIMIT: u32 = 10_000;
+
+    /// The first page: the `limit` tickets with the lowest ids.
+    pub fn first(limit: u32) -> Self {
+        TicketPage { after: None, limit }
+    }
+
+    /// This page, starting after the ticket `id` (above it in id order).
+    #[must_use]
+    pub fn after(self, id: TicketId) -> Self {
+        TicketPage {
+            after: Some(id),
+            ..self
+        }
+    }
+
+    /// The page after `listed`, the tickets this page returned; `None` if it held fewer than
+    /// `limit` tickets (there are no more). A full last page is followed by an empty one.
+    pub fn next(&self, listed: &[TicketListing]) -> Option<Self> {
+        let full = usize::try_from(self.limit).is_ok_and(|limit| listed.len() >= limit);
+        match listed.last() {
+            Some(last) if full => Some(self.after(last.ticket.id())),
             _ => None,
         }
     }
