@@ -1,8 +1,10 @@
 //! What the shards share: the index from every id to the event (and so the shard) it belongs
 //! to, each buyer's orders across events, and the outbox with its sequence.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use crate::clock::Timestamp;
 use crate::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};

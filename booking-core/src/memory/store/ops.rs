@@ -1,10 +1,10 @@
 //! The port's operations over the shards: each finds its shard through the index, then runs
 //! in that shard's critical section (see the lock order in the module above).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use foldhash::HashSet;
 
 use crate::clock::Timestamp;
 use crate::ids::{EventId, OrderId, PaymentId, StockId, TicketId, UserId};
@@ -79,7 +79,7 @@ impl BookingStore for MemoryBookingStore {
         let mut states: Vec<_> = shards.iter().map(|s| lock(s)).collect();
         {
             let mut index = self.index_mut();
-            let mut ids = HashSet::new();
+            let mut ids = HashSet::default();
             for listing in listings {
                 let id = listing.ticket.id();
                 if index.tickets.contains_key(&id) || !ids.insert(id) {

@@ -1,7 +1,9 @@
 //! One shard's state behind its mutex, and the changes an operation stages before writing
 //! them all at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use crate::clock::Timestamp;
 use crate::ids::{EventId, HoldId, OrderId, PaymentId, StockId, TicketId};
