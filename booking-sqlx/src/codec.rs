@@ -194,7 +194,7 @@ pub(crate) fn events_json(events: &[DomainEvent]) -> Result<Vec<String>, StoreEr
         .map_err(|e| StoreError::Invalid(format!("event not serializable: {e}")))
 }
 
-/// An order as its `record` column stores it (JSON text; PostgreSQL casts it to `jsonb`).
+/// An order as its `record` column stores it (JSON text; PostgreSQL casts it to `json`).
 pub(crate) fn order_json(record: &OrderRecord) -> Result<String, StoreError> {
     encode_order(record).map_err(|e| StoreError::Invalid(e.to_string()))
 }

@@ -79,7 +79,7 @@ const HOLD_BATCH: &str = "WITH req AS (
          INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                              payment_id, record)
          SELECT r.id, r.event_id, r.user_id, r.hold_id, r.state, r.version, r.expires_ns,
-                r.payment_id, r.record::jsonb
+                r.payment_id, r.record::json
          FROM req r JOIN win w ON w.k = r.k ORDER BY r.id
          ON CONFLICT (id) DO NOTHING
          RETURNING id),
@@ -97,8 +97,8 @@ const HOLD_BATCH: &str = "WITH req AS (
      logged AS (
          INSERT INTO outbox (event, recorded_ns)
          SELECT CASE WHEN h.old_state = 'Held'
-                     THEN l.event::jsonb || jsonb_build_object('replaced', h.old_hold)
-                     ELSE l.event::jsonb END, r.now_ns
+                     THEN (l.event::jsonb || jsonb_build_object('replaced', h.old_hold))::json
+                     ELSE l.event::json END, r.now_ns
          FROM lines l JOIN held h ON h.k = l.k AND h.id = l.id JOIN req r ON r.k = l.k
          ORDER BY l.k, l.n
          RETURNING event)

@@ -77,14 +77,14 @@ macro_rules! hold_statement {
          INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                              payment_id, record)
          SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text, $6::bigint, $7::bigint,
-                $8::uuid, $9::jsonb
+                $8::uuid, $9::json
          WHERE (SELECT count(*) FROM held) = cardinality($10::uuid[])
          RETURNING id),
      logged AS (
          INSERT INTO outbox (event, recorded_ns)
          SELECT CASE WHEN h.old_state = 'Held'
-                     THEN l.event::jsonb || jsonb_build_object('replaced', h.old_hold)
-                     ELSE l.event::jsonb END, $12
+                     THEN (l.event::jsonb || jsonb_build_object('replaced', h.old_hold))::json
+                     ELSE l.event::json END, $12
          FROM lines l JOIN held h ON h.id = l.id ORDER BY l.n
          RETURNING event)
      SELECT EXISTS (SELECT FROM placed) AS placed,

@@ -18,7 +18,7 @@ use crate::codec::{Listing, TicketColumns, from_db, nanos, to_db};
 use crate::error::Db;
 use crate::store::database::Inventory;
 
-/// A listing as its jsonb text.
+/// A listing as its JSON text.
 fn listing_text(listing: &Json<Listing>) -> Result<String, StoreError> {
     serde_json::to_string(&listing.0)
         .map_err(|e| StoreError::Invalid(format!("listing not serializable: {e}")))
@@ -53,7 +53,7 @@ impl Inventory for Postgres {
         let mut tx = pool.begin().await.db(PG)?;
         let rows = sqlx::query(
             "INSERT INTO tickets (id, event_id, state, order_id, hold_id, expires_ns, version, listing)
-             SELECT id, event_id, state, order_id, hold_id, expires_ns, version, listing::jsonb
+             SELECT id, event_id, state, order_id, hold_id, expires_ns, version, listing::json
              FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::bigint[],
                          $7::bigint[], $8::text[])
                   AS t(id, event_id, state, order_id, hold_id, expires_ns, version, listing)

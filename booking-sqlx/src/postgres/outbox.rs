@@ -33,7 +33,7 @@ impl Outbox for Postgres {
         // WITH ORDINALITY keeps the events' order in the identity values they get.
         sqlx::query(
             "INSERT INTO outbox (event, recorded_ns)
-             SELECT e::jsonb, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
+             SELECT e::json, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
         )
         .bind(json)
         .bind(nanos(now)?)

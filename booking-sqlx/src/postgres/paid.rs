@@ -46,14 +46,14 @@ const PAID: &str = "WITH o AS (SELECT id FROM orders WHERE id = $1 AND version =
                    x.id, x.state, x.order_id, x.hold_id, x.expires_ns, x.version),
      ord AS (
          UPDATE orders SET state = $7, version = $8, expires_ns = $9, payment_id = $10,
-                           record = $11::jsonb
+                           record = $11::json
          WHERE id = $1 AND (SELECT ok FROM go) RETURNING id),
      pay AS (
-         UPDATE payments SET state = $12, version = $13, order_ref = $14, record = $15::jsonb
+         UPDATE payments SET state = $12, version = $13, order_ref = $14, record = $15::json
          WHERE id = $3 AND (SELECT ok FROM go) RETURNING id),
      logged AS (
          INSERT INTO outbox (event, recorded_ns)
-         SELECT e::jsonb, $17 FROM unnest($16::text[]) WITH ORDINALITY AS u(e, n)
+         SELECT e::json, $17 FROM unnest($16::text[]) WITH ORDINALITY AS u(e, n)
          WHERE (SELECT ok FROM go) ORDER BY n RETURNING 1)
      SELECT g.ok, (SELECT count(*) FROM ord) AS orders, (SELECT count(*) FROM pay) AS payments,
             (SELECT count(*) FROM logged) AS logged, s.*

@@ -1,7 +1,7 @@
 //! Orders and payments on PostgreSQL: inserts, locked reads and version compare-and-set.
 //!
 //! A record's columns hold what conditions and indexes read (state, version, deadline, ids);
-//! the whole record is jsonb beside them, in booking-core's stored form (written as text and
+//! the whole record is `json` beside them, in booking-core's stored form (written as text and
 //! cast). Every write goes through `WHERE version = expected`, so of two writers that read the
 //! same version exactly one changes a row.
 
@@ -27,7 +27,7 @@ pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postg
 
 /// Binds the columns of a new order's row, in the order `orders` declares them (`id`,
 /// `event_id`, `user_id`, `hold_id`, `state`, `version`, `expires_ns`, `payment_id`,
-/// `record`), as the next nine parameters of `query`; the record is text, to cast to `jsonb`.
+/// `record`), as the next nine parameters of `query`; the record is text, to cast to `json`.
 pub(crate) fn bind_order<'q>(
     query: PgQuery<'q>,
     record: &OrderRecord,
@@ -52,7 +52,7 @@ pub(crate) async fn insert_order(
 ) -> Result<bool, StoreError> {
     let insert = sqlx::query(
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns, payment_id, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json) ON CONFLICT (id) DO NOTHING",
     );
     let inserted = bind_order(insert, record)?
         .execute(conn)
@@ -109,7 +109,7 @@ pub(crate) async fn cas_orders(
     let written = sqlx::query(
         "UPDATE orders o
          SET state = u.state, version = u.version, expires_ns = u.expires_ns,
-             payment_id = u.payment_id, record = u.record::jsonb
+             payment_id = u.payment_id, record = u.record::json
          FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
                      $6::uuid[], $7::text[])
               AS u(id, expected, state, version, expires_ns, payment_id, record)
@@ -257,7 +257,7 @@ impl Records for Postgres {
         let order = &next.order;
         let updated = sqlx::query(
             "UPDATE orders SET state = $3, version = $4, expires_ns = $5, payment_id = $6,
-                               record = $7::jsonb
+                               record = $7::json
              WHERE id = $1 AND version = $2",
         )
         .bind(order.id().as_uuid())
@@ -285,7 +285,7 @@ impl Records for Postgres {
         let next = &change.next;
         let payment = &next.payment;
         let updated = sqlx::query(
-            "UPDATE payments SET state = $3, version = $4, order_ref = $5, record = $6::jsonb
+            "UPDATE payments SET state = $3, version = $4, order_ref = $5, record = $6::json
              WHERE id = $1 AND version = $2",
         )
         .bind(payment.id().as_uuid())
@@ -312,7 +312,7 @@ impl Records for Postgres {
         let payment = &record.payment;
         let inserted = sqlx::query(
             "INSERT INTO payments (id, order_id, order_ref, state, version, record)
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6::json) ON CONFLICT DO NOTHING",
         )
         .bind(payment.id().as_uuid())
         .bind(payment.order().as_uuid())

@@ -220,9 +220,9 @@ async fn postgres_reads_rows_of_the_previous_stored_form() {
         &PostgresStore::new(pool.clone()),
         "INSERT INTO orders (id, event_id, user_id, hold_id, state, version, expires_ns,
                              payment_id, record)
-         VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8::jsonb)",
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8::json)",
         "INSERT INTO payments (id, order_id, order_ref, state, version, record)
-         VALUES ($1, $2, $3, $4, 0, $5::jsonb)",
+         VALUES ($1, $2, $3, $4, 0, $5::json)",
         "SELECT record::text FROM orders WHERE id = $1",
     );
 }
@@ -238,7 +238,7 @@ async fn postgres_outbox_delivers_entries_committed_out_of_order() {
     super::outbox_relay::check_reverse_commit!(
         &pool,
         &PostgresStore::new(pool.clone()),
-        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::jsonb, $2)",
+        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::json, $2)",
     );
 }
 
@@ -251,7 +251,7 @@ async fn postgres_outbox_relays_race_writers() {
     super::outbox_relay::check_relays_race_writers!(
         &pool,
         Arc::new(PostgresStore::new(pool.clone())),
-        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::jsonb, $2)",
+        "INSERT INTO outbox (event, recorded_ns) VALUES ($1::json, $2)",
     );
 }
 
