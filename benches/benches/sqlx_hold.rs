@@ -22,7 +22,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); without it the bench prints `skipped: …`. The
 //! MySQL table needs `BOOKING_TEST_MYSQL_URL` (for example `mysql://root@127.0.0.1:3306/test`)
 //! and is skipped without it.
-//! `BOOKING_BENCH_QUICK=1` runs short rounds and smaller listings (a smoke run). It works in
+//! `BOOKING_BENCH_QUICK=1` runs short rounds and smaller listings (a smoke run).
+//! `BOOKING_BENCH_ONLY=sweep` runs the sweep row alone (and no MySQL table). It works in
 //! schemas of its own and drops them at the end.
 #![allow(
     missing_docs,
@@ -67,10 +68,13 @@ struct Plan {
     sweep_holds: usize,
     sweep_batch: u32,
     big_listing: usize,
+    /// Only the sweep row (`BOOKING_BENCH_ONLY=sweep`).
+    sweep_only: bool,
 }
 
 impl Plan {
     fn new() -> Self {
+        let sweep_only = std::env::var("BOOKING_BENCH_ONLY").is_ok_and(|only| only == "sweep");
         if std::env::var_os("BOOKING_BENCH_QUICK").is_some() {
             Plan {
                 rounds: 2,
@@ -81,6 +85,7 @@ impl Plan {
                 sweep_holds: 5_000,
                 sweep_batch: 1_000,
                 big_listing: 100_000,
+                sweep_only,
             }
         } else {
             Plan {
@@ -92,6 +97,7 @@ impl Plan {
                 sweep_holds: 100_000,
                 sweep_batch: 1_000,
                 big_listing: 1_000_000,
+                sweep_only,
             }
         }
     }
@@ -494,70 +500,72 @@ fn main() {
         }
     ));
     rt.block_on(async {
-        let store = store_in(&options, &admin, &schemas[0], 1).await;
-        let ours = list_seats(&store, plan.seats).await;
-        let raw = list_seats(&store, plan.seats).await;
-        store.pool().close().await;
-        for size in [1_u32, 8, 32, 64] {
-            let store = store_in(&options, &admin, &schemas[0], size).await;
-            let pool = store.pool().clone();
-            let tasks = usize::try_from(size).unwrap();
-            let (store_side, raw_side) = (Side::Store(Arc::new(store.clone())), Side::Raw(pool.clone()));
-            let grouped = Side::Store(Arc::new(store.clone().group_commit(GroupCommit::new())));
-            let rates = throughput_row(
-                &plan,
-                &[&store_side, &grouped, &raw_side],
-                &[&ours, &ours, &raw],
-                tasks,
-            )
-            .await;
-            let [a, g, b] = rates[..] else { unreachable!() };
-            s.row(
-                &format!("hold 1 seat, {size} connection(s)"),
-                rate(a),
-                rate(b),
-                format!("{:.2}", a / b),
-                "holds/s: place_order (order row, hold, outbox; one statement) vs autocommitted conditional UPDATE",
-            );
-            s.row(
-                &format!("hold 1 seat, {size} connection(s), group commit"),
-                rate(g),
-                rate(b),
-                format!("{:.2}", g / b),
-                "the same holds through PostgresStore::group_commit(GroupCommit::new()): concurrent holds placed by one statement per batch",
-            );
-            if size == 64 {
-                let race_raw = list_seats(&store, plan.race_rounds).await;
-                let b = race(&raw_side, &race_raw, plan.race_rounds).await;
-                for (side, how) in [(&store_side, ""), (&grouped, ", group commit")] {
-                    let race_ours = list_seats(&store, plan.race_rounds).await;
-                    let a = race(side, &race_ours, plan.race_rounds).await;
-                    for p in [50, 99] {
-                        let (x, y) = (percentile_ns(&a, p), percentile_ns(&b, p));
-                        s.row(
-                            &format!("hot seat, 64 racers: losers' p{p}{how}"),
-                            format_ns(x),
-                            format_ns(y),
-                            speed(x, y),
-                            &format!("{} races, one winner each (asserted)", plan.race_rounds),
-                        );
+        if !plan.sweep_only {
+            let store = store_in(&options, &admin, &schemas[0], 1).await;
+            let ours = list_seats(&store, plan.seats).await;
+            let raw = list_seats(&store, plan.seats).await;
+            store.pool().close().await;
+            for size in [1_u32, 8, 32, 64] {
+                let store = store_in(&options, &admin, &schemas[0], size).await;
+                let pool = store.pool().clone();
+                let tasks = usize::try_from(size).unwrap();
+                let (store_side, raw_side) = (Side::Store(Arc::new(store.clone())), Side::Raw(pool.clone()));
+                let grouped = Side::Store(Arc::new(store.clone().group_commit(GroupCommit::new())));
+                let rates = throughput_row(
+                    &plan,
+                    &[&store_side, &grouped, &raw_side],
+                    &[&ours, &ours, &raw],
+                    tasks,
+                )
+                .await;
+                let [a, g, b] = rates[..] else { unreachable!() };
+                s.row(
+                    &format!("hold 1 seat, {size} connection(s)"),
+                    rate(a),
+                    rate(b),
+                    format!("{:.2}", a / b),
+                    "holds/s: place_order (order row, hold, outbox; one statement) vs autocommitted conditional UPDATE",
+                );
+                s.row(
+                    &format!("hold 1 seat, {size} connection(s), group commit"),
+                    rate(g),
+                    rate(b),
+                    format!("{:.2}", g / b),
+                    "the same holds through PostgresStore::group_commit(GroupCommit::new()): concurrent holds placed by one statement per batch",
+                );
+                if size == 64 {
+                    let race_raw = list_seats(&store, plan.race_rounds).await;
+                    let b = race(&raw_side, &race_raw, plan.race_rounds).await;
+                    for (side, how) in [(&store_side, ""), (&grouped, ", group commit")] {
+                        let race_ours = list_seats(&store, plan.race_rounds).await;
+                        let a = race(side, &race_ours, plan.race_rounds).await;
+                        for p in [50, 99] {
+                            let (x, y) = (percentile_ns(&a, p), percentile_ns(&b, p));
+                            s.row(
+                                &format!("hot seat, 64 racers: losers' p{p}{how}"),
+                                format_ns(x),
+                                format_ns(y),
+                                speed(x, y),
+                                &format!("{} races, one winner each (asserted)", plan.race_rounds),
+                            );
+                        }
                     }
                 }
+                pool.close().await;
             }
+            let store = store_in(&options, &admin, &schemas[0], 8).await;
+            let pool = store.pool().clone();
+            let sides = [&Side::Store(Arc::new(store.clone())), &Side::Raw(pool.clone())];
+            let [a, b] = latency_row(&plan, sides, [&ours, &raw], 4).await;
+            s.row(
+                "hold 4 seats, latency",
+                format_ns(a),
+                format_ns(b),
+                speed(a, b),
+                "median: place_order of 4 tickets vs raw 4-row conditional UPDATE",
+            );
             pool.close().await;
         }
-        let store = store_in(&options, &admin, &schemas[0], 8).await;
-        let pool = store.pool().clone();
-        let sides = [&Side::Store(Arc::new(store.clone())), &Side::Raw(pool.clone())];
-        let [a, b] = latency_row(&plan, sides, [&ours, &raw], 4).await;
-        s.row(
-            "hold 4 seats, latency",
-            format_ns(a),
-            format_ns(b),
-            speed(a, b),
-            "median: place_order of 4 tickets vs raw 4-row conditional UPDATE",
-        );
-        pool.close().await;
         let store = store_in(&options, &admin, &schemas[1], 8).await;
         let pool = store.pool().clone();
         let (a, b) = sweep_row(&plan, &store, &pool).await;
@@ -571,27 +579,33 @@ fn main() {
                 plan.sweep_batch, plan.sweep_batch
             ),
         );
-        let big = store_in(&options, &admin, &schemas[2], 8).await;
-        let small = store_in(&options, &admin, &schemas[3], 8).await;
-        let (a, b) = listing_row(&plan, &small, &big).await;
-        s.row(
-            &format!("hold latency, {} vs {} seats listed", plan.big_listing, plan.seats),
-            format_ns(b),
-            format_ns(a),
-            format!("{:.2}", b / a),
-            "median single-seat place_order; ratio = large ÷ small (target ≤ 1.3)",
-        );
-        for p in [store.pool(), big.pool(), small.pool()] {
-            p.close().await;
+        if !plan.sweep_only {
+            let big = store_in(&options, &admin, &schemas[2], 8).await;
+            let small = store_in(&options, &admin, &schemas[3], 8).await;
+            let (a, b) = listing_row(&plan, &small, &big).await;
+            s.row(
+                &format!("hold latency, {} vs {} seats listed", plan.big_listing, plan.seats),
+                format_ns(b),
+                format_ns(a),
+                format!("{:.2}", b / a),
+                "median single-seat place_order; ratio = large ÷ small (target ≤ 1.3)",
+            );
+            for p in [big.pool(), small.pool()] {
+                p.close().await;
+            }
         }
+        store.pool().close().await;
         for name in &schemas {
-            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{name}\" CASCADE")))
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")))
                 .execute(&admin)
                 .await
                 .unwrap();
         }
     });
     s.print();
+    if plan.sweep_only {
+        return;
+    }
     if let Ok(url) = std::env::var("BOOKING_TEST_MYSQL_URL") {
         rt.block_on(mysql::table(&plan, &url, &tag)).print();
     } else {
