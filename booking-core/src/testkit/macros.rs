@@ -106,6 +106,7 @@ macro_rules! __conformance_section {
                 store_expire_due_progresses_past_skipped_orders,
                 store_concurrent_sweeps_expire_each_order_once,
                 store_concurrent_sweeps_of_ticket_only_orders,
+                store_expire_due_writes_the_machines_steps,
                 store_confirm_racing_the_sweep_never_both,
                 store_outbox_records_events_in_order,
             );

@@ -15,7 +15,9 @@ use super::store_orders::{
 };
 use crate::clock::Clock;
 use crate::ids::{EventId, OrderId};
-use crate::machine::{DomainEvent, OrderStateKind, PaymentCommand, PaymentState, TicketState};
+use crate::machine::{
+    DomainEvent, OrderCommand, OrderStateKind, PaymentCommand, PaymentState, TicketState,
+};
 use crate::ports::store::StoreError;
 
 /// The sweep expires due orders (and their payments still in progress past their window),
@@ -355,6 +357,66 @@ pub async fn store_concurrent_sweeps_of_ticket_only_orders(b: Backend) {
     );
 }
 
+/// The sweep stores what the machine computes. Each expired order of tickets reads back as
+/// it was placed with the order expired; its tickets still held come back on sale, one taken
+/// by another order after the hold lapsed stays with it; the outbox gets each order's
+/// `OrderExpired` followed by its freed tickets' `TicketHoldExpired` in line order, and the
+/// orders are reported and logged in deadline order.
+pub async fn store_expire_due_writes_the_machines_steps(b: Backend) {
+    let now = b.clock.now();
+    let event = EventId::new();
+    let ids = seats(&b, event, 4, PRICE).await;
+    let first = later(now, TEN_MINUTES);
+    let second = later(first, ONE_MINUTE);
+    // Placed latest deadline first, so insertion order is not deadline order.
+    let two = place(&b, event, &[ticket(ids[1]), ticket(ids[2])], now, second).await;
+    let one = place(&b, event, &[ticket(ids[3]), ticket(ids[0])], now, first).await;
+    let taker = place(
+        &b,
+        event,
+        &[ticket(ids[3])],
+        first,
+        later(second, TEN_MINUTES),
+    )
+    .await;
+    let start_seq = last_seq(&b).await;
+
+    let sweep = b.store.expire_due(second, 100).await.unwrap();
+    assert_eq!(
+        sweep.expired,
+        vec![
+            (one.order.id(), one.user, one.coupons.clone()),
+            (two.order.id(), two.user, two.coupons.clone()),
+        ]
+    );
+    assert_eq!(sweep.tickets_released, 3);
+    let mut events = Vec::new();
+    for (placed, freed) in [(&one, &ids[..1]), (&two, &ids[1..3])] {
+        let expired = placed.order.apply(OrderCommand::Expire, second).unwrap();
+        let mut stored = placed.clone();
+        stored.order = expired.next;
+        assert_eq!(b.store.order(placed.order.id()).await.unwrap(), stored);
+        events.push(expired.event);
+        events.extend(freed.iter().map(|&ticket| DomainEvent::TicketHoldExpired {
+            ticket,
+            hold: placed.hold,
+        }));
+    }
+    let logged: Vec<DomainEvent> = b
+        .store
+        .outbox(start_seq, u32::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(logged, events);
+    for id in &ids[..3] {
+        assert_eq!(ticket_state(&b, *id).await, TicketState::Available);
+    }
+    assert_eq!(holder(&b, ids[3]).await, Some(taker.order.id()));
+}
+
 /// Confirmations race the sweep at the deadline for many orders at once: each order ends
 /// either paid with its seat sold, or expired with its seat free — never both, never
 /// neither. Repeated.
@@ -429,6 +491,16 @@ pub async fn store_confirm_racing_the_sweep_never_both(b: Backend) {
     }
 }
 
+/// The sequence number of the last outbox entry so far (0 if none).
+async fn last_seq(b: &Backend) -> u64 {
+    b.store
+        .outbox(0, u32::MAX)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |e| e.seq)
+}
+
 /// Every change appends its events to the outbox in order, with growing sequence numbers;
 /// acknowledging trims what was delivered.
 pub async fn store_outbox_records_events_in_order(b: Backend) {
@@ -436,13 +508,7 @@ pub async fn store_outbox_records_events_in_order(b: Backend) {
     let until = later(now, TEN_MINUTES);
     let event = EventId::new();
     let ids = seats(&b, event, 2, PRICE).await;
-    let start_seq = b
-        .store
-        .outbox(0, u32::MAX)
-        .await
-        .unwrap()
-        .last()
-        .map_or(0, |e| e.seq);
+    let start_seq = last_seq(&b).await;
     let placed = place(&b, event, &[ticket(ids[0]), ticket(ids[1])], now, until).await;
     let order = placed.order.id();
     let (record, payment) = start(&b, &placed, now, until).await;
