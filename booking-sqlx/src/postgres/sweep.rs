@@ -52,6 +52,16 @@ async fn sweep_pages(pool: &PgPool, now: Timestamp, batch: u32) -> Result<Expiry
     while sweep.expired.len() < target {
         let room = u32::try_from(target - sweep.expired.len()).unwrap_or(PAGE);
         let mut tx = pool.begin().await.db(PG)?;
+        // The claim must walk `orders_unpaid_by_deadline` in order and stop after the page.
+        // Right after a burst of holds the planner's statistics still describe the table as
+        // it was, put the due orders at a few hundred, and prefer a bitmap scan of every due
+        // order followed by a sort: per page, all of them read and sorted (100,000 due
+        // orders: 180 ms a page, a sort spilled to disk). Without sorts the only plan left is
+        // the ordered index scan, whatever the statistics say.
+        sqlx::query("SET LOCAL enable_sort = off")
+            .execute(&mut *tx)
+            .await
+            .db(PG)?;
         let page = sqlx::query(
             "SELECT id, expires_ns, record FROM orders
              WHERE state IN ('Pending', 'AwaitingPayment') AND expires_ns <= $1
