@@ -57,7 +57,9 @@ async fn sweep_pages(pool: &PgPool, now: Timestamp, batch: u32) -> Result<Expiry
         // it was, put the due orders at a few hundred, and prefer a bitmap scan of every due
         // order followed by a sort: per page, all of them read and sorted (100,000 due
         // orders: 180 ms a page, a sort spilled to disk). Without sorts the only plan left is
-        // the ordered index scan, whatever the statistics say.
+        // the ordered index scan, whatever the statistics say. The setting lasts for the
+        // page's transaction; its other statements join on keys or keep the one sort they
+        // cannot do without (the events in order), so it changes none of their plans.
         sqlx::query("SET LOCAL enable_sort = off")
             .execute(&mut *tx)
             .await
