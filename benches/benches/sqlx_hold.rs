@@ -449,6 +449,17 @@ fn speed(ours_time: f64, base_time: f64) -> String {
     format!("{:.2}", base_time / ours_time)
 }
 
+/// A throughput row: ours and raw per second, and ours ÷ raw.
+fn rate_row(s: &mut Summary, what: &str, ours: f64, raw: f64, note: &str) {
+    s.row(
+        what,
+        rate(ours),
+        rate(raw),
+        format!("{:.2}", ours / raw),
+        note,
+    );
+}
+
 /// Creates schema `name` and a migrated store of `size` connections in it.
 async fn store_in(
     options: &PgConnectOptions,
@@ -519,18 +530,18 @@ fn main() {
                 )
                 .await;
                 let [a, g, b] = rates[..] else { unreachable!() };
-                s.row(
+                rate_row(
+                    &mut s,
                     &format!("hold 1 seat, {size} connection(s)"),
-                    rate(a),
-                    rate(b),
-                    format!("{:.2}", a / b),
+                    a,
+                    b,
                     "holds/s: place_order (order row, hold, outbox; one statement) vs autocommitted conditional UPDATE",
                 );
-                s.row(
+                rate_row(
+                    &mut s,
                     &format!("hold 1 seat, {size} connection(s), group commit"),
-                    rate(g),
-                    rate(b),
-                    format!("{:.2}", g / b),
+                    g,
+                    b,
                     "the same holds through PostgresStore::group_commit(GroupCommit::new()): concurrent holds placed by one statement per batch",
                 );
                 if size == 64 {
@@ -569,11 +580,11 @@ fn main() {
         let store = store_in(&options, &admin, &schemas[1], 8).await;
         let pool = store.pool().clone();
         let (a, b) = sweep_row(&plan, &store, &pool).await;
-        s.row(
+        rate_row(
+            &mut s,
             &format!("sweep {} lapsed holds", plan.sweep_holds),
-            rate(a),
-            rate(b),
-            format!("{:.2}", a / b),
+            a,
+            b,
             &format!(
                 "rows/s: expire_due({}) (order, ticket, outbox per order) vs raw UPDATE … IN (SELECT … SKIP LOCKED LIMIT {})",
                 plan.sweep_batch, plan.sweep_batch

@@ -12,7 +12,7 @@ use booking_sqlx::MySqlStore;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions};
 
-use super::{Plan, Side, latency_row, list_seats, nanos, rate, speed, throughput_row};
+use super::{Plan, Side, latency_row, list_seats, nanos, rate_row, speed, throughput_row};
 
 /// The hand-written MySQL hold: one autocommitted conditional `UPDATE` of the seat rows of
 /// booking-sqlx's `tickets` table, taking seats that are free or whose hold lapsed by `now`.
@@ -79,11 +79,11 @@ pub(super) async fn table(plan: &Plan, url: &str, tag: &str) -> Summary {
         let tasks = usize::try_from(size).unwrap();
         let rates = throughput_row(plan, &sides, &[&ours, &raw], tasks).await;
         let [a, b] = rates[..] else { unreachable!() };
-        s.row(
+        rate_row(
+            &mut s,
             &format!("hold 1 seat, {size} connection(s)"),
-            rate(a),
-            rate(b),
-            format!("{:.2}", a / b),
+            a,
+            b,
             "holds/s: place_order (order row, hold, outbox) vs autocommitted conditional UPDATE",
         );
         if size == 8 {
