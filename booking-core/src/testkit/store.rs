@@ -369,36 +369,50 @@ pub async fn store_invalid_requests_change_nothing(b: Backend) {
     ));
 }
 
-/// 64 tasks race for one seat: exactly one wins, the others are told the seat is
-/// unavailable. Repeated.
+/// 64 tasks race for one seat: exactly one wins; every other is told exactly that seat is
+/// unavailable, stores no order and writes no event. Repeated.
 pub async fn store_sixty_four_tasks_one_seat(b: Backend) {
     let now = b.clock.now();
     let until = later(now, TEN_MINUTES);
     for _ in 0..20 {
         let event = EventId::new();
         let seat = seats(&b, event, 1, 10_000).await[0];
+        let events_before = outbox_len(&b).await;
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let store = b.store.clone();
                 let record = order(event, &[ticket(seat)], now, until);
                 tokio::spawn(async move {
-                    store
-                        .place_order(&record, now)
-                        .await
-                        .map(|()| record.order.id())
+                    let placed = store.place_order(&record, now).await;
+                    (record.order.id(), placed)
                 })
             })
             .collect();
-        let mut winners = HashSet::new();
+        let (mut winners, mut losers) = (HashSet::new(), Vec::new());
         for t in tasks {
             match t.await.unwrap() {
-                Ok(order) => assert!(winners.insert(order)),
-                Err(StoreError::Unavailable { tickets }) => assert_eq!(tickets, vec![seat]),
-                Err(e) => panic!("unexpected {e}"),
+                (order, Ok(())) => assert!(winners.insert(order)),
+                (order, Err(StoreError::Unavailable { tickets })) => {
+                    assert_eq!(tickets, vec![seat]);
+                    losers.push(order);
+                }
+                (_, Err(e)) => panic!("unexpected {e}"),
             }
         }
         assert_eq!(winners.len(), 1, "exactly one winner");
         assert_eq!(holder(&b, seat).await, winners.into_iter().next());
+        for order in losers {
+            let stored = b.store.order(order).await;
+            assert!(
+                matches!(stored, Err(StoreError::NotFound { .. })),
+                "a loser stores nothing, got {stored:?}"
+            );
+        }
+        assert_eq!(
+            outbox_len(&b).await,
+            events_before + 1,
+            "the winner's hold only"
+        );
     }
 }
 

@@ -161,3 +161,39 @@ pub async fn store_losers_are_told_exactly_the_taken_seats(b: Backend) {
         );
     }
 }
+
+/// An order racing a rival for one free seat, where the rival cannot be placed (its order id
+/// is already stored): the rival fails with `AlreadyExists` and the order gets the seat —
+/// whatever the rival locked or announced while it was at work, a loser is never told a seat
+/// is taken by a hold that did not happen. Repeated.
+pub async fn store_a_loser_takes_the_seat_its_rival_failed_to_hold(b: Backend) {
+    let now = b.clock.now();
+    for _ in 0..20 {
+        let event = EventId::new();
+        let ids = seats(&b, event, 2, 10_000).await;
+        let placed = order_for(&b, event, &[ids[0]]);
+        b.store.place_order(&placed, now).await.unwrap();
+        let mut rival = order_for(&b, event, &[ids[1]]);
+        rival.order = placed.order.clone();
+        rival.user = placed.user;
+        let buyer = order_for(&b, event, &[ids[1]]);
+        let events_before = outbox_len(&b).await;
+        let (s1, s2) = (b.store.clone(), b.store.clone());
+        let (r, o) = (rival.clone(), buyer.clone());
+        let (rr, ro) = race(async move { s1.place_order(&r, now).await }, async move {
+            s2.place_order(&o, now).await
+        })
+        .await;
+        assert!(
+            matches!(rr, Err(StoreError::AlreadyExists { what: "order", .. })),
+            "the rival's id is stored, got {rr:?}"
+        );
+        assert!(ro.is_ok(), "the seat was never taken, got {ro:?}");
+        assert_eq!(holder(&b, ids[1]).await, Some(buyer.order.id()));
+        assert_eq!(
+            outbox_len(&b).await,
+            events_before + 1,
+            "the buyer's hold only"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, StockId};
+use booking_core::ids::{EventId, OrderId, StockId};
 use booking_core::machine::{OrderStateKind, StockCommand};
 use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
@@ -77,6 +77,15 @@ fn stock_lines(record: &OrderRecord) -> Vec<(StockId, u32)> {
 }
 
 impl Placing for MySql {
+    async fn order_stored(pool: &MySqlPool, id: OrderId) -> Result<bool, StoreError> {
+        let stored: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?)")
+            .bind(id.as_uuid())
+            .fetch_one(pool)
+            .await
+            .db(MY)?;
+        Ok(stored != 0)
+    }
+
     /// A pending order of distinct tickets: the short transaction of `hold.rs`.
     async fn place_at_once(
         pool: &MySqlPool,

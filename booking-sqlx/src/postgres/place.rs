@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, StockId};
+use booking_core::ids::{EventId, OrderId, StockId};
 use booking_core::machine::{DomainEvent, OrderStateKind, StockCommand};
 use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
@@ -71,6 +71,14 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
 }
 
 impl Placing for Postgres {
+    async fn order_stored(pool: &PgPool, id: OrderId) -> Result<bool, StoreError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM orders WHERE id = $1)")
+            .bind(id.as_uuid())
+            .fetch_one(pool)
+            .await
+            .db(PG)
+    }
+
     /// Holds every item of `record` and inserts it, inside the caller's transaction. On error
     /// the caller rolls back, so nothing is held.
     async fn place_at_once(

@@ -4,17 +4,19 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, TicketId};
+use booking_core::ids::{EventId, OrderId, TicketId};
 use booking_core::machine::{OrderStateKind, StockCommand, Ticket, TicketCommand};
 use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::SQ;
 use super::records::insert_order;
 use super::stocks::{HoldRecord, apply_stock, find_stock, put_stock_hold, reclaim_lapsed, status};
 use super::tickets::{find_ticket, save_ticket};
 use crate::codec::nanos;
+use crate::error::Db;
 use crate::store::database::{Outbox, Placing};
 use crate::store::rules::{listed_event, placed_events};
 
@@ -51,6 +53,15 @@ impl Items {
 }
 
 impl Placing for Sqlite {
+    async fn order_stored(pool: &SqlitePool, id: OrderId) -> Result<bool, StoreError> {
+        let stored: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?)")
+            .bind(id.as_uuid())
+            .fetch_one(pool)
+            .await
+            .db(SQ)?;
+        Ok(stored != 0)
+    }
+
     /// The write lock keeps every row read here as read until the commit; on error the caller
     /// rolls back, so nothing is held.
     async fn place_order(

@@ -15,6 +15,7 @@ use booking_core::ports::store::{
 use super::SqlStore;
 use super::database::StoreDatabase;
 use super::pages::{OrdersOf, order_page};
+use super::rules::distinct_tickets_only;
 use super::writes::{Write, write};
 
 #[async_trait]
@@ -53,17 +54,17 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
     }
 
     async fn place_order(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-        // The hot path first: batched with others if the store was built so, else one
-        // statement on the pool where the backend has one.
-        if let Some(placer) = &self.placer
-            && let Some(placed) = placer.place(record, now).await
-        {
-            return self.located(placed);
-        }
-        if let Some(placed) = DB::place_at_once(&self.pool, record, now).await {
-            return self.located(placed);
-        }
-        self.located(write(&self.pool, Write::PlaceOrder(record), now).await)
+        // An order of distinct tickets passes the hold gate: it waits for this store's other
+        // holds of its seats and may be answered by them (`gate.rs`).
+        let placed = match distinct_tickets_only(record) {
+            Some(tickets) => {
+                let stored = || DB::order_stored(&self.pool, record.order.id());
+                let place = || self.place_usual(record, now);
+                self.gate.place(record, &tickets, now, place, stored).await
+            }
+            None => self.place_usual(record, now).await,
+        };
+        self.located(placed)
     }
 
     async fn order(&self, id: OrderId) -> Result<OrderRecord, StoreError> {
@@ -174,5 +175,23 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
 
     async fn acknowledge_outbox(&self, upto: u64) -> Result<u64, StoreError> {
         self.located(DB::acknowledge_outbox(&self.pool, upto).await)
+    }
+}
+
+#[allow(private_bounds)]
+impl<DB: StoreDatabase> SqlStore<DB> {
+    /// Places `record` the store's usual way: the hot path first (batched with others if the
+    /// store was built so, else one statement on the pool where the backend has one), else
+    /// the write transaction.
+    async fn place_usual(&self, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
+        if let Some(placer) = &self.placer
+            && let Some(placed) = placer.place(record, now).await
+        {
+            return placed;
+        }
+        if let Some(placed) = DB::place_at_once(&self.pool, record, now).await {
+            return placed;
+        }
+        write(&self.pool, Write::PlaceOrder(record), now).await
     }
 }

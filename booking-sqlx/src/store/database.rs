@@ -208,6 +208,12 @@ pub(crate) trait Placing: sqlx::Database {
         async { None }
     }
 
+    /// Whether an order `id` is stored: one read of the orders' primary key, no lock.
+    fn order_stored(
+        pool: &Pool<Self>,
+        id: OrderId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Holds every item of `record`, inserts it and appends the events of the hold, inside the
     /// caller's transaction. Errors as every store reports them: a taken order id, a
     /// non-pending order, an invalid line (unknown item, another event's, repeated, zero

@@ -8,6 +8,7 @@
 //! | `expiry.rs` | the sweep of due orders, one order per transaction |
 //! | `pages.rs` | a page of a buyer's or an event's orders |
 //! | `rules.rs` | the item rules every database applies alike |
+//! | `gate.rs` | concurrent holds of one store for the same seats meet in the process first |
 //! | `database.rs` | what a database supplies: its SQL, one trait per job |
 //!
 //! A backend (`sqlite/`, `postgres/`, `mysql/`) implements the traits of `database.rs`, each in
@@ -16,6 +17,7 @@
 mod booking;
 pub(crate) mod database;
 pub(crate) mod expiry;
+mod gate;
 pub(crate) mod pages;
 pub(crate) mod rules;
 pub(crate) mod writes;
@@ -31,6 +33,7 @@ use sqlx::Pool;
 
 use crate::error::locate;
 use database::StoreDatabase;
+use gate::HoldGate;
 
 /// The [`BookingStore`](booking_core::ports::store::BookingStore) on the database `DB`:
 /// [`SqliteStore`](crate::SqliteStore), [`PostgresStore`](crate::PostgresStore) or
@@ -39,10 +42,20 @@ use database::StoreDatabase;
 /// `DB` is `sqlx::Sqlite`, `sqlx::Postgres` or `sqlx::MySql`, each with its feature. Every
 /// operation is one transaction of `DB` (see the backend's module docs for how each database
 /// makes it atomic). Cloning is cheap: clones share the pool.
+///
+/// Clones also share one *hold gate*: while an order of distinct seats is being placed, a
+/// second order for any of those seats through the same store waits for it in the process
+/// instead of meeting it on the seat's row lock. If the first order was placed and took every
+/// seat the second wants, the second is refused (`Unavailable`, or `AlreadyExists` for a
+/// stored order id) without writing; otherwise it is placed as usual, so a rival that failed
+/// leaves it the seats. Build the store once and clone it, so a rush for one seat costs the
+/// database one writer per process (see ADR 0013).
 pub struct SqlStore<DB: sqlx::Database> {
     pool: Pool<DB>,
     /// Another way to place orders on the hot path, chosen when the store was built.
     placer: Option<Arc<dyn Placer>>,
+    /// The hot path's orders being placed by this store and its clones, by ticket.
+    gate: Arc<HoldGate>,
 }
 
 /// What a [`Placer`] answers: `None` if it does not take such an order.
@@ -62,6 +75,7 @@ impl<DB: sqlx::Database> Clone for SqlStore<DB> {
         SqlStore {
             pool: self.pool.clone(),
             placer: self.placer.clone(),
+            gate: Arc::clone(&self.gate),
         }
     }
 }
@@ -71,7 +85,7 @@ impl<DB: sqlx::Database> fmt::Debug for SqlStore<DB> {
         f.debug_struct("SqlStore")
             .field("pool", &self.pool)
             .field("placer", &self.placer)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,7 +95,11 @@ impl<DB: StoreDatabase> SqlStore<DB> {
     /// A store over `pool`, whose database must have the tables
     /// [`migrate`](SqlStore::migrate) creates.
     pub fn new(pool: Pool<DB>) -> Self {
-        SqlStore { pool, placer: None }
+        SqlStore {
+            pool,
+            placer: None,
+            gate: Arc::default(),
+        }
     }
 
     /// Opens the database at `url` with the pool options the backend is built for (see its

@@ -126,9 +126,8 @@ pub(crate) fn placed_events(
 
 /// The tickets of `record` in line order, if it is a pending order of lines that are all
 /// tickets, none twice: then only the database can find it invalid (an unknown ticket, one of
-/// another event), and the backends that have one place it on their hot path
-/// (`Placing::place_at_once`).
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+/// another event), the backends that have one place it on their hot path
+/// (`Placing::place_at_once`), and it passes the hold gate (`gate.rs`).
 pub(crate) fn distinct_tickets_only(record: &OrderRecord) -> Option<Vec<TicketId>> {
     use booking_core::machine::OrderStateKind;
     if record.lines.is_empty() || record.order.state().kind() != OrderStateKind::Pending {
