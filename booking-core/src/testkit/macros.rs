@@ -121,6 +121,7 @@ macro_rules! __conformance_section {
                 store_one_order_placed_twice_at_once,
                 store_losers_are_told_exactly_the_taken_seats,
                 store_a_loser_takes_the_seat_its_rival_failed_to_hold,
+                store_a_repeat_of_a_lapsed_order_is_told_it_exists,
             );
             $crate::__conformance_cases!($attrs $factory; store_listing:
                 store_listing_user_orders_newest_first_and_only_theirs,

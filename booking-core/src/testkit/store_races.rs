@@ -8,7 +8,7 @@ use super::Backend;
 use super::concurrency::{in_parallel, race};
 use super::fixtures::{pending_order, seats};
 use super::store::{holder, later, outbox_len, ticket};
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::ids::{EventId, TicketId, UserId};
 use crate::ports::store::{ItemRef, OrderRecord, StoreError};
 
@@ -28,6 +28,21 @@ fn order_for(b: &Backend, event: EventId, seats: &[TicketId]) -> OrderRecord {
     )
 }
 
+/// Places `a` and `c` on the backend's store at the same moment (see [`race`]).
+async fn place_both(
+    b: &Backend,
+    a: &OrderRecord,
+    c: &OrderRecord,
+    now: Timestamp,
+) -> (Result<(), StoreError>, Result<(), StoreError>) {
+    let (s1, s2) = (b.store.clone(), b.store.clone());
+    let (a, c) = (a.clone(), c.clone());
+    race(async move { s1.place_order(&a, now).await }, async move {
+        s2.place_order(&c, now).await
+    })
+    .await
+}
+
 /// Two orders with one id, for different seats, placed at the same moment: exactly one is
 /// placed; the other fails with `AlreadyExists` and holds nothing. The stored order, the
 /// seats and the outbox show only the winner. Repeated.
@@ -41,12 +56,7 @@ pub async fn store_one_order_id_placed_twice_at_once(b: Backend) {
         twin.order = first.order.clone();
         twin.user = first.user;
         let events_before = outbox_len(&b).await;
-        let (s1, s2) = (b.store.clone(), b.store.clone());
-        let (a, c) = (first.clone(), twin.clone());
-        let (ra, rb) = race(async move { s1.place_order(&a, now).await }, async move {
-            s2.place_order(&c, now).await
-        })
-        .await;
+        let (ra, rb) = place_both(&b, &first, &twin, now).await;
         let (winner, loser, lost) = match (ra, rb) {
             (Ok(()), Err(e)) => (&first, &twin, e),
             (Err(e), Ok(())) => (&twin, &first, e),
@@ -87,12 +97,7 @@ pub async fn store_one_order_placed_twice_at_once(b: Backend) {
         let seat = seats(&b, event, 1, 10_000).await[0];
         let record = order_for(&b, event, &[seat]);
         let events_before = outbox_len(&b).await;
-        let (s1, s2) = (b.store.clone(), b.store.clone());
-        let (a, c) = (record.clone(), record.clone());
-        let (ra, rb) = race(async move { s1.place_order(&a, now).await }, async move {
-            s2.place_order(&c, now).await
-        })
-        .await;
+        let (ra, rb) = place_both(&b, &record, &record, now).await;
         let lost = match (ra, rb) {
             (Ok(()), Err(e)) | (Err(e), Ok(())) => e,
             other => panic!("expected exactly one placed, got {other:?}"),
@@ -178,12 +183,7 @@ pub async fn store_a_loser_takes_the_seat_its_rival_failed_to_hold(b: Backend) {
         rival.user = placed.user;
         let buyer = order_for(&b, event, &[ids[1]]);
         let events_before = outbox_len(&b).await;
-        let (s1, s2) = (b.store.clone(), b.store.clone());
-        let (r, o) = (rival.clone(), buyer.clone());
-        let (rr, ro) = race(async move { s1.place_order(&r, now).await }, async move {
-            s2.place_order(&o, now).await
-        })
-        .await;
+        let (rr, ro) = place_both(&b, &rival, &buyer, now).await;
         assert!(
             matches!(rr, Err(StoreError::AlreadyExists { what: "order", .. })),
             "the rival's id is stored, got {rr:?}"
@@ -195,5 +195,38 @@ pub async fn store_a_loser_takes_the_seat_its_rival_failed_to_hold(b: Backend) {
             events_before + 1,
             "the buyer's hold only"
         );
+    }
+}
+
+/// A stored order whose hold has lapsed, placed again (a late retry) while a new order races
+/// it for the same seat: the retry is told `AlreadyExists` — a stored order id is reported
+/// before anything else, even when the seat is being taken at that moment — and the new
+/// order gets the seat. Repeated.
+pub async fn store_a_repeat_of_a_lapsed_order_is_told_it_exists(b: Backend) {
+    let now = b.clock.now();
+    let after = later(now, TEN_MINUTES + Duration::from_secs(60));
+    for _ in 0..20 {
+        let event = EventId::new();
+        let seat = seats(&b, event, 1, 10_000).await[0];
+        let first = order_for(&b, event, &[seat]);
+        b.store.place_order(&first, now).await.unwrap();
+        let buyer = pending_order(
+            event,
+            UserId::new(),
+            &[ticket(seat)],
+            10_000,
+            after,
+            later(after, TEN_MINUTES),
+        );
+        let (rr, ro) = place_both(&b, &first, &buyer, after).await;
+        assert!(
+            matches!(rr, Err(StoreError::AlreadyExists { what: "order", .. })),
+            "the retry's id is stored, got {rr:?}"
+        );
+        assert!(
+            ro.is_ok(),
+            "the lapsed seat is free to the buyer, got {ro:?}"
+        );
+        assert_eq!(holder(&b, seat).await, Some(buyer.order.id()));
     }
 }

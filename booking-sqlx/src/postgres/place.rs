@@ -71,12 +71,14 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
 }
 
 impl Placing for Postgres {
-    async fn order_stored(pool: &PgPool, id: OrderId) -> Result<bool, StoreError> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT FROM orders WHERE id = $1)")
-            .bind(id.as_uuid())
-            .fetch_one(pool)
+    async fn orders_stored(pool: &PgPool, ids: Vec<OrderId>) -> Result<Vec<OrderId>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+        let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
             .await
-            .db(PG)
+            .db(PG)?;
+        Ok(stored.into_iter().map(OrderId::from_uuid).collect())
     }
 
     /// Holds every item of `record` and inserts it, inside the caller's transaction. On error

@@ -58,7 +58,7 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
         // holds of its seats and may be answered by them (`gate.rs`).
         let placed = match distinct_tickets_only(record) {
             Some(tickets) => {
-                let stored = || DB::order_stored(&self.pool, record.order.id());
+                let stored = |ids| DB::orders_stored(&self.pool, ids);
                 let place = || self.place_usual(record, now);
                 self.gate.place(record, &tickets, now, place, stored).await
             }

@@ -208,11 +208,11 @@ pub(crate) trait Placing: sqlx::Database {
         async { None }
     }
 
-    /// Whether an order `id` is stored: one read of the orders' primary key, no lock.
-    fn order_stored(
+    /// Which of the order `ids` are stored: reads of the orders' primary key, no lock.
+    fn orders_stored(
         pool: &Pool<Self>,
-        id: OrderId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        ids: Vec<OrderId>,
+    ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
 
     /// Holds every item of `record`, inserts it and appends the events of the hold, inside the
     /// caller's transaction. Errors as every store reports them: a taken order id, a

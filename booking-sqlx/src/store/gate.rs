@@ -9,10 +9,12 @@
 //!
 //! - a pilot that placed **this order's id** (a retried request): `AlreadyExists`;
 //! - every ticket held by a pilot that placed its order (of this order's event, with a
-//!   deadline after this order's `now`): the order id is looked up (`stored`), and the answer
-//!   is `AlreadyExists` if it is stored, else `Unavailable` with every ticket in line order —
+//!   deadline after this order's `now`): the order id is looked up, and the answer is
+//!   `AlreadyExists` if it is stored, else `Unavailable` with every ticket in line order —
 //!   the answer the database gives, true at the moment the last of those pilots committed,
-//!   which lies inside this call. The database is not asked to write anything;
+//!   which lies inside this call. The database is not asked to write anything, and the
+//!   waiters that reach this point together share one read for all their ids (see
+//!   [`Lookups`]);
 //! - anything else (a pilot that failed, was cancelled, or covered only some of the tickets):
 //!   the order goes the store's usual way, which answers exactly. It waits in process at most
 //!   once.
@@ -23,9 +25,10 @@
 //! wait, so the gate cannot deadlock. Losers in other processes meet the seat in the database
 //! as before (ADR 0008).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use booking_core::clock::Timestamp;
 use booking_core::ids::{EventId, OrderId, TicketId};
@@ -56,6 +59,123 @@ struct Flight {
 #[derive(Debug, Default)]
 pub(crate) struct HoldGate {
     flights: Mutex<HashMap<TicketId, Flight>>,
+    lookups: Lookups,
+}
+
+/// What a shared look-up found: the ids stored, or `None` if the read failed (each waiter
+/// then reads its own id and reports the error itself).
+type Found = Option<Arc<HashSet<OrderId>>>;
+
+/// Order-id look-ups shared by the waiters that need one at the same time: the first opens a
+/// look-up, lets the tasks ready to run join it, then closes it and reads every joined id in
+/// one statement. A look-up is joined only while open, so it always starts after the joiner
+/// finished waiting for its pilots: the read it shares is as fresh as its own would be.
+#[derive(Debug, Default)]
+struct Lookups {
+    open: Mutex<Option<OpenLookup>>,
+    next: AtomicU64,
+}
+
+/// The look-up that can still be joined.
+#[derive(Debug)]
+struct OpenLookup {
+    serial: u64,
+    ids: Vec<OrderId>,
+    found: watch::Receiver<Option<Found>>,
+}
+
+/// The waiter that opened a look-up; dropped before closing it (cancelled), it closes it so
+/// that later waiters open their own.
+struct Opener<'g> {
+    lookups: &'g Lookups,
+    serial: u64,
+    found: watch::Sender<Option<Found>>,
+}
+
+impl Opener<'_> {
+    /// Closes the look-up: no one joins it from now on. Returns the ids to read.
+    fn close(&self) -> Vec<OrderId> {
+        let mut open = self.lookups.lock();
+        match open.take() {
+            Some(o) if o.serial == self.serial => o.ids,
+            other => {
+                *open = other;
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl Drop for Opener<'_> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Lookups {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<OpenLookup>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the order `id` is stored, read by `stored` (given the ids to read, it returns
+    /// those stored) together with the other waiters asking now.
+    async fn stored<S>(
+        &self,
+        id: OrderId,
+        stored: impl FnOnce(Vec<OrderId>) -> S,
+    ) -> Result<bool, StoreError>
+    where
+        S: Future<Output = Result<Vec<OrderId>, StoreError>>,
+    {
+        let joined = {
+            let mut open = self.lock();
+            match open.as_mut() {
+                Some(o) => {
+                    o.ids.push(id);
+                    Err(o.found.clone())
+                }
+                None => {
+                    let serial = self.next.fetch_add(1, Ordering::Relaxed);
+                    let (found, waiting) = watch::channel(None);
+                    *open = Some(OpenLookup {
+                        serial,
+                        ids: vec![id],
+                        found: waiting,
+                    });
+                    Ok(Opener {
+                        lookups: self,
+                        serial,
+                        found,
+                    })
+                }
+            }
+        };
+        let opener = match joined {
+            Ok(opener) => opener,
+            Err(mut found) => {
+                // A closed channel is a cancelled opener.
+                let shared = found
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|f| f.clone());
+                return match shared.flatten() {
+                    Some(ids) => Ok(ids.contains(&id)),
+                    None => Ok(stored(vec![id]).await?.contains(&id)),
+                };
+            }
+        };
+        // The waiters woken with this one are ready to run: let them join first.
+        tokio::task::yield_now().await;
+        let ids = opener.close();
+        let read = stored(ids).await;
+        let found = read
+            .as_ref()
+            .ok()
+            .map(|ids| Arc::new(ids.iter().copied().collect()));
+        opener.found.send_replace(Some(found));
+        Ok(read?.contains(&id))
+    }
 }
 
 /// What an order found at the gate.
@@ -129,7 +249,7 @@ impl HoldGate {
     }
 
     /// Places `record`, whose lines are the distinct `tickets` (in line order), through the
-    /// gate: `place` is the store's usual way, `stored` looks up whether the order id is
+    /// gate: `place` is the store's usual way, `stored` reads which of some order ids are
     /// stored. Answers as `place` would (see the module docs).
     pub(crate) async fn place<P, S>(
         &self,
@@ -137,11 +257,11 @@ impl HoldGate {
         tickets: &[TicketId],
         now: Timestamp,
         place: impl FnOnce() -> P,
-        stored: impl FnOnce() -> S,
+        stored: impl FnOnce(Vec<OrderId>) -> S,
     ) -> Result<(), StoreError>
     where
         P: Future<Output = Result<(), StoreError>>,
-        S: Future<Output = Result<bool, StoreError>>,
+        S: Future<Output = Result<Vec<OrderId>, StoreError>>,
     {
         let ahead = match self.board(record, tickets) {
             Boarding::Pilot(pilot) => {
@@ -170,7 +290,7 @@ impl HoldGate {
             covered &= placed && flight.event == record.event && flight.expires_at > now;
         }
         if covered {
-            return if stored().await? {
+            return if self.lookups.stored(id, stored).await? {
                 Err(already_exists(id))
             } else {
                 Err(StoreError::Unavailable {
@@ -208,6 +328,7 @@ mod tests {
     use booking_core::ids::UserId;
     use booking_core::ports::store::ItemRef;
     use booking_core::testkit::fixtures::pending_order;
+    use futures_util::future::join_all;
     use tokio::sync::oneshot;
 
     use super::*;
@@ -253,7 +374,7 @@ mod tests {
                     &tickets,
                     NOW,
                     || async { rx.await.unwrap() },
-                    || async { panic!("a pilot never looks up its id") },
+                    |_| async { panic!("a pilot never looks up its id") },
                 )
                 .await
         });
@@ -283,9 +404,9 @@ mod tests {
                 calls.fetch_add(1, Ordering::SeqCst);
                 usual
             },
-            || async {
+            |ids| async move {
                 lookups.fetch_add(1, Ordering::SeqCst);
-                Ok(stored)
+                Ok(if stored { ids } else { Vec::new() })
             },
         )
         .await
@@ -463,6 +584,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn waiters_behind_one_pilot_share_one_look_up_of_their_ids() {
+        let case = Case::new();
+        let (event, seat) = (EventId::new(), TicketId::new());
+        let rival = order(event, &[seat]);
+        let (tx, task) = pilot(&case.gate, &rival).await;
+        let waiters: Vec<OrderRecord> = (0..16).map(|_| order(event, &[seat])).collect();
+        // Every other waiter repeats an order id that is already stored.
+        let stored: HashSet<OrderId> = waiters.iter().step_by(2).map(|w| w.order.id()).collect();
+        let reads = AtomicUsize::new(0);
+        let answers = join_all(waiters.iter().map(|w| {
+            let (gate, stored, reads) = (&case.gate, &stored, &reads);
+            async move {
+                let tickets = tickets_of(w);
+                gate.place(
+                    w,
+                    &tickets,
+                    NOW,
+                    || async { panic!("every seat was taken by the pilot") },
+                    |ids| async move {
+                        reads.fetch_add(1, Ordering::SeqCst);
+                        Ok(ids.into_iter().filter(|id| stored.contains(id)).collect())
+                    },
+                )
+                .await
+            }
+        }));
+        let land = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(Ok(())).unwrap();
+        };
+        let (answers, ()) = tokio::join!(answers, land);
+        task.await.unwrap().unwrap();
+        for (w, answer) in waiters.iter().zip(answers) {
+            if stored.contains(&w.order.id()) {
+                assert!(matches!(answer, Err(StoreError::AlreadyExists { .. })));
+            } else {
+                assert!(
+                    matches!(answer, Err(StoreError::Unavailable { ref tickets }) if tickets == &[seat])
+                );
+            }
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "one read for all sixteen");
+        assert!(case.gate.lookups.lock().is_none(), "no look-up left open");
+    }
+
+    #[tokio::test]
     async fn a_cancelled_pilot_unregisters_and_its_waiters_go_the_usual_way() {
         let case = Case::new();
         let event = EventId::new();
@@ -520,7 +687,7 @@ mod tests {
                                     Ok(())
                                 }
                             },
-                            || async { Ok(false) },
+                            |_| async { Ok(Vec::new()) },
                         )
                         .await
                     })
