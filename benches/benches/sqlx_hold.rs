@@ -4,7 +4,9 @@
 //! - hold throughput (one seat per order) at 1, 8, 32 and 64 connections against an
 //!   autocommitted conditional `UPDATE` of the seat row;
 //! - a hot seat: 64 tasks race for one seat, exactly one wins; the losers' p50/p99 latency
-//!   against the same race of raw `UPDATE`s;
+//!   against the same race of raw `UPDATE`s — through one store (its hold gate answers the
+//!   losers in the process), with group commit, and through eight stores built apart on the
+//!   pool (eight gates, as eight processes would have);
 //! - a 4-seat order against a raw 4-row conditional `UPDATE`;
 //! - `expire_due` sweeping expired holds against a raw batched `UPDATE … WHERE id IN (SELECT …
 //!   FOR UPDATE SKIP LOCKED LIMIT n)` over an indexed table of holds;
@@ -252,9 +254,9 @@ async fn throughput_row(
     rates.into_iter().map(median).collect()
 }
 
-/// Latencies of the losers of `rounds` races of 64 tasks for one fresh seat each; asserts that
-/// exactly one task wins every race.
-async fn race(side: &Side, seats: &Seats, rounds: usize) -> Vec<Duration> {
+/// Latencies of the losers of `rounds` races of 64 tasks for one fresh seat each, task `i`
+/// holding through `sides[i % sides.len()]`; asserts that exactly one task wins every race.
+async fn race(sides: &[&Side], seats: &Seats, rounds: usize) -> Vec<Duration> {
     const RACERS: usize = 64;
     let mut losers = Vec::new();
     for round in 0..rounds {
@@ -263,8 +265,9 @@ async fn race(side: &Side, seats: &Seats, rounds: usize) -> Vec<Duration> {
         let until = now.checked_add(Duration::from_secs(600)).unwrap();
         let barrier = Arc::new(Barrier::new(RACERS));
         let handles: Vec<_> = (0..RACERS)
-            .map(|_| {
-                let (side, barrier, event) = (side.clone(), Arc::clone(&barrier), seats.event);
+            .map(|i| {
+                let side = sides[i % sides.len()].clone();
+                let (barrier, event) = (Arc::clone(&barrier), seats.event);
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let begin = Instant::now();
@@ -546,10 +549,20 @@ fn main() {
                 );
                 if size == 64 {
                     let race_raw = list_seats(&store, plan.race_rounds).await;
-                    let b = race(&raw_side, &race_raw, plan.race_rounds).await;
-                    for (side, how) in [(&store_side, ""), (&grouped, ", group commit")] {
+                    let b = race(&[&raw_side], &race_raw, plan.race_rounds).await;
+                    // Eight stores built apart on the pool, as eight processes would be: each
+                    // has its own hold gate, so eight racers meet at the database.
+                    let apart: Vec<Side> = (0..8)
+                        .map(|_| Side::Store(Arc::new(PostgresStore::new(pool.clone()))))
+                        .collect();
+                    let apart: Vec<&Side> = apart.iter().collect();
+                    for (sides, how) in [
+                        (vec![&store_side], ""),
+                        (vec![&grouped], ", group commit"),
+                        (apart, ", 8 stores (a gate each)"),
+                    ] {
                         let race_ours = list_seats(&store, plan.race_rounds).await;
-                        let a = race(side, &race_ours, plan.race_rounds).await;
+                        let a = race(&sides, &race_ours, plan.race_rounds).await;
                         for p in [50, 99] {
                             let (x, y) = (percentile_ns(&a, p), percentile_ns(&b, p));
                             s.row(

@@ -14,6 +14,7 @@ use booking_core::ports::store::{
 
 use super::SqlStore;
 use super::database::StoreDatabase;
+use super::gate::Seen;
 use super::pages::{OrdersOf, order_page};
 use super::rules::distinct_tickets_only;
 use super::writes::{Write, write};
@@ -58,9 +59,9 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
         // holds of its seats and may be answered by them (`gate.rs`).
         let placed = match distinct_tickets_only(record) {
             Some(tickets) => {
-                let stored = |ids| DB::orders_stored(&self.pool, ids);
+                let read = |tickets, orders| self.seen(tickets, orders);
                 let place = || self.place_usual(record, now);
-                self.gate.place(record, &tickets, now, place, stored).await
+                self.gate.place(record, &tickets, now, place, read).await
             }
             None => self.place_usual(record, now).await,
         };
@@ -193,5 +194,26 @@ impl<DB: StoreDatabase> SqlStore<DB> {
             return placed;
         }
         write(&self.pool, Write::PlaceOrder(record), now).await
+    }
+
+    /// For the hold gate: `tickets` as listed (an unknown one is left out), then which of
+    /// the `orders` are stored — in that order, so an id not stored at the second read was
+    /// not stored at the first.
+    async fn seen(&self, tickets: Vec<TicketId>, orders: Vec<OrderId>) -> Result<Seen, StoreError> {
+        let mut seen = Seen::default();
+        for id in tickets {
+            match DB::ticket(&self.pool, id).await {
+                Ok(listing) => {
+                    seen.tickets.insert(id, (listing.event, listing.ticket));
+                }
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        seen.stored = DB::orders_stored(&self.pool, orders)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(seen)
     }
 }

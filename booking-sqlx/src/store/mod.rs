@@ -45,11 +45,11 @@ use gate::HoldGate;
 ///
 /// Clones also share one *hold gate*: while an order of distinct seats is being placed, a
 /// second order for any of those seats through the same store waits for it in the process
-/// instead of meeting it on the seat's row lock. If the first order was placed and took every
-/// seat the second wants, the second is refused (`Unavailable`, or `AlreadyExists` for a
-/// stored order id) without writing; otherwise it is placed as usual, so a rival that failed
-/// leaves it the seats. Build the store once and clone it, so a rush for one seat costs the
-/// database one writer per process (see ADR 0013).
+/// instead of meeting it on the seat's row lock, then reads its seats: if any is taken it is
+/// refused (`Unavailable` with those seats, or `AlreadyExists` for a stored order id) without
+/// writing, otherwise it is placed as usual, so a rival that failed leaves it the seats.
+/// Build the store once and clone it, so a rush for one seat costs the database one writer
+/// per process (see ADR 0013).
 pub struct SqlStore<DB: sqlx::Database> {
     pool: Pool<DB>,
     /// Another way to place orders on the hot path, chosen when the store was built.
