@@ -4,21 +4,22 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, OrderId, StockId};
+use booking_core::ids::{EventId, OrderId, StockId, TicketId};
 use booking_core::machine::{OrderStateKind, StockCommand};
 use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
-use sqlx::{MySql, MySqlConnection, MySqlPool};
+use sqlx::{FromRow, MySql, MySqlConnection, MySqlPool, Row};
 use uuid::Uuid;
 
 use super::MY;
 use super::hold::place_tickets;
 use super::records::insert_order;
-use super::rows::marks;
+use super::rows::{TICKET_COLUMNS, TicketRow, marks};
 use super::stocks::{lock_stocks, locked_stock, put_hold_record, save_stocks};
 use super::tickets::hold_free_tickets;
 use crate::error::Db;
 use crate::store::database::{Outbox, Placing};
+use crate::store::gate::Seen;
 use crate::store::rules::{distinct_tickets_only, listed_event, placed_events, ticket_ids};
 
 /// The event of every listed id of `ids` in `table` (`tickets` or `stocks`).
@@ -77,14 +78,30 @@ fn stock_lines(record: &OrderRecord) -> Vec<(StockId, u32)> {
 }
 
 impl Placing for MySql {
-    async fn orders_stored(
+    async fn seen(
         pool: &MySqlPool,
-        ids: Vec<OrderId>,
-    ) -> Result<Vec<OrderId>, StoreError> {
-        // Far below MySQL's 65,535 placeholders, and one statement for any rush in practice.
+        tickets: Vec<TicketId>,
+        orders: Vec<OrderId>,
+    ) -> Result<Seen, StoreError> {
+        // Far below MySQL's 65,535 placeholders, and one statement each for any rush.
         const CHUNK: usize = 1_000;
-        let mut stored = Vec::new();
-        for chunk in ids.chunks(CHUNK) {
+        let mut seen = Seen::default();
+        for chunk in tickets.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {TICKET_COLUMNS}, event_id FROM tickets WHERE id IN ({})",
+                marks(chunk.len(), "?")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id.as_uuid());
+            }
+            for row in query.fetch_all(pool).await.db(MY)? {
+                let ticket = TicketRow::from_row(&row).db(MY)?.ticket()?;
+                let event = EventId::from_uuid(row.try_get("event_id").db(MY)?);
+                seen.tickets.insert(ticket.id(), (event, ticket));
+            }
+        }
+        for chunk in orders.chunks(CHUNK) {
             let sql = format!(
                 "SELECT id FROM orders WHERE id IN ({})",
                 marks(chunk.len(), "?")
@@ -93,9 +110,11 @@ impl Placing for MySql {
             for id in chunk {
                 query = query.bind(*id.as_uuid());
             }
-            stored.extend(query.fetch_all(pool).await.db(MY)?);
+            let stored = query.fetch_all(pool).await.db(MY)?;
+            seen.stored
+                .extend(stored.into_iter().map(OrderId::from_uuid));
         }
-        Ok(stored.into_iter().map(OrderId::from_uuid).collect())
+        Ok(seen)
     }
 
     /// A pending order of distinct tickets: the short transaction of `hold.rs`.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use booking_core::clock::Timestamp;
-use booking_core::ids::{EventId, OrderId, StockId};
+use booking_core::ids::{EventId, OrderId, StockId, TicketId};
 use booking_core::machine::{DomainEvent, OrderStateKind, StockCommand};
 use booking_core::ports::backend::store::check_lines;
 use booking_core::ports::store::{ItemRef, OrderRecord, StoreError};
@@ -17,10 +17,12 @@ use uuid::Uuid;
 use super::PG;
 use super::hold::place;
 use super::records::insert_order;
+use super::rows::{TICKET, ticket_in};
 use super::stocks::{apply_stock, insert_stock_hold, reclaim_lapsed};
 use super::tickets::hold_tickets;
 use crate::error::Db;
 use crate::store::database::{Outbox, Placing};
+use crate::store::gate::Seen;
 use crate::store::rules::{distinct_tickets_only, listed_event, placed_events, ticket_ids};
 
 /// The event of every listed item of `ids` in `table`, by id.
@@ -71,14 +73,34 @@ async fn validate(conn: &mut PgConnection, record: &OrderRecord) -> Result<(), S
 }
 
 impl Placing for Postgres {
-    async fn orders_stored(pool: &PgPool, ids: Vec<OrderId>) -> Result<Vec<OrderId>, StoreError> {
-        let ids: Vec<Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+    async fn seen(
+        pool: &PgPool,
+        tickets: Vec<TicketId>,
+        orders: Vec<OrderId>,
+    ) -> Result<Seen, StoreError> {
+        let ids: Vec<Uuid> = tickets.iter().map(|t| *t.as_uuid()).collect();
+        let rows = sqlx::query(
+            "SELECT id, state, order_id, hold_id, expires_ns, version, event_id FROM tickets
+             WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+        .db(PG)?;
+        let mut seen = Seen::default();
+        for row in &rows {
+            let ticket = ticket_in(row, TICKET)?;
+            let event = EventId::from_uuid(row.try_get("event_id").db(PG)?);
+            seen.tickets.insert(ticket.id(), (event, ticket));
+        }
+        let ids: Vec<Uuid> = orders.iter().map(|o| *o.as_uuid()).collect();
         let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
             .bind(ids)
             .fetch_all(pool)
             .await
             .db(PG)?;
-        Ok(stored.into_iter().map(OrderId::from_uuid).collect())
+        seen.stored = stored.into_iter().map(OrderId::from_uuid).collect();
+        Ok(seen)
     }
 
     /// Holds every item of `record` and inserts it, inside the caller's transaction. On error

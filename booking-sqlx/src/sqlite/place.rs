@@ -18,6 +18,7 @@ use super::tickets::{find_ticket, save_ticket};
 use crate::codec::nanos;
 use crate::error::Db;
 use crate::store::database::{Outbox, Placing};
+use crate::store::gate::Seen;
 use crate::store::rules::{listed_event, placed_events};
 
 /// What the order's lines name, as read at the start of the hold: each ticket, and the event
@@ -53,23 +54,30 @@ impl Items {
 }
 
 impl Placing for Sqlite {
-    /// One primary-key read per id: in process, each costs microseconds.
-    async fn orders_stored(
+    /// One primary-key read per ticket and per id: in process, each costs microseconds.
+    async fn seen(
         pool: &SqlitePool,
-        ids: Vec<OrderId>,
-    ) -> Result<Vec<OrderId>, StoreError> {
-        let mut stored = Vec::new();
-        for id in ids {
+        tickets: Vec<TicketId>,
+        orders: Vec<OrderId>,
+    ) -> Result<Seen, StoreError> {
+        let mut conn = pool.acquire().await.db(SQ)?;
+        let mut seen = Seen::default();
+        for id in tickets {
+            if let Some((ticket, event)) = find_ticket(&mut conn, id).await? {
+                seen.tickets.insert(id, (event, ticket));
+            }
+        }
+        for id in orders {
             let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orders WHERE id = ?")
                 .bind(id.as_uuid())
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await
                 .db(SQ)?;
             if found.is_some() {
-                stored.push(id);
+                seen.stored.insert(id);
             }
         }
-        Ok(stored)
+        Ok(seen)
     }
 
     /// The write lock keeps every row read here as read until the commit; on error the caller

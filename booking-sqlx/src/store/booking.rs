@@ -14,7 +14,6 @@ use booking_core::ports::store::{
 
 use super::SqlStore;
 use super::database::StoreDatabase;
-use super::gate::Seen;
 use super::pages::{OrdersOf, order_page};
 use super::rules::distinct_tickets_only;
 use super::writes::{Write, write};
@@ -59,7 +58,7 @@ impl<DB: StoreDatabase> BookingStore for SqlStore<DB> {
         // holds of its seats and may be answered by them (`gate.rs`).
         let placed = match distinct_tickets_only(record) {
             Some(tickets) => {
-                let read = |tickets, orders| self.seen(tickets, orders);
+                let read = |tickets, orders| DB::seen(&self.pool, tickets, orders);
                 let place = || self.place_usual(record, now);
                 self.gate.place(record, &tickets, now, place, read).await
             }
@@ -194,26 +193,5 @@ impl<DB: StoreDatabase> SqlStore<DB> {
             return placed;
         }
         write(&self.pool, Write::PlaceOrder(record), now).await
-    }
-
-    /// For the hold gate: `tickets` as listed (an unknown one is left out), then which of
-    /// the `orders` are stored — in that order, so an id not stored at the second read was
-    /// not stored at the first.
-    async fn seen(&self, tickets: Vec<TicketId>, orders: Vec<OrderId>) -> Result<Seen, StoreError> {
-        let mut seen = Seen::default();
-        for id in tickets {
-            match DB::ticket(&self.pool, id).await {
-                Ok(listing) => {
-                    seen.tickets.insert(id, (listing.event, listing.ticket));
-                }
-                Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        seen.stored = DB::orders_stored(&self.pool, orders)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(seen)
     }
 }

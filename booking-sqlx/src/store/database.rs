@@ -30,6 +30,7 @@ use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Pool, Transaction};
 use uuid::Uuid;
 
+use super::gate::Seen;
 use super::pages::OrdersOf;
 use crate::error::Backend;
 
@@ -208,11 +209,14 @@ pub(crate) trait Placing: sqlx::Database {
         async { None }
     }
 
-    /// Which of the order `ids` are stored: reads of the orders' primary key, no lock.
-    fn orders_stored(
+    /// For the hold gate (`gate.rs`): the `tickets` listed, each with its event (an unknown
+    /// one is left out), then which of the `orders` are stored — read in that order, without
+    /// locks, so an id not stored at the second read was not stored at the first.
+    fn seen(
         pool: &Pool<Self>,
-        ids: Vec<OrderId>,
-    ) -> impl Future<Output = Result<Vec<OrderId>, StoreError>> + Send;
+        tickets: Vec<TicketId>,
+        orders: Vec<OrderId>,
+    ) -> impl Future<Output = Result<Seen, StoreError>> + Send;
 
     /// Holds every item of `record`, inserts it and appends the events of the hold, inside the
     /// caller's transaction. Errors as every store reports them: a taken order id, a

@@ -17,7 +17,7 @@
 mod booking;
 pub(crate) mod database;
 pub(crate) mod expiry;
-mod gate;
+pub(crate) mod gate;
 pub(crate) mod pages;
 pub(crate) mod rules;
 pub(crate) mod writes;
