@@ -512,6 +512,14 @@ mod tests {
         (tx, task)
     }
 
+    /// Lands a pilot from [`pilot`] (writing if `write`) once the waiters started with it had
+    /// their first poll: they register behind the pilot then, so the delay only orders the
+    /// two and no answer depends on its length.
+    async fn land_soon(tx: oneshot::Sender<bool>, write: bool) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send(write).unwrap();
+    }
+
     /// A gate and a store with one event.
     struct Case {
         gate: Arc<HoldGate>,
@@ -539,10 +547,7 @@ mod tests {
             now: Timestamp,
         ) -> (Result<(), StoreError>, (usize, usize)) {
             let (tx, task) = pilot(&self.gate, &self.db, rival).await;
-            let land = async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                tx.send(write).unwrap();
-            };
+            let land = land_soon(tx, write);
             let (answer, ()) = tokio::join!(place(&self.gate, &self.db, waiter, now), land);
             let _ = task.await.unwrap();
             assert!(self.gate.lock().is_empty(), "every pilot unregistered");
@@ -657,10 +662,7 @@ mod tests {
             },
             |t, o| async move { Ok(case.db.read(&t, &o)) },
         );
-        let land = async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.send(true).unwrap();
-        };
+        let land = land_soon(tx, true);
         let (answer, ()) = tokio::join!(waiting, land);
         task.await.unwrap().unwrap();
         assert!(
@@ -695,10 +697,7 @@ mod tests {
             .unwrap()
             .extend(stored.iter().copied());
         let answers = join_all(waiters.iter().map(|w| place(&case.gate, &case.db, w, NOW)));
-        let land = async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.send(true).unwrap();
-        };
+        let land = land_soon(tx, true);
         let (answers, ()) = tokio::join!(answers, land);
         task.await.unwrap().unwrap();
         for (w, answer) in waiters.iter().zip(answers) {
