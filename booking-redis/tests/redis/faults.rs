@@ -125,8 +125,10 @@ async fn a_connection_dropped_mid_script_is_typed_and_changes_all_or_nothing() {
         Arc::new(ManualSleeper::new(clock.clone())),
     );
     let opts = LockOptions::new(Duration::from_secs(60));
-    // Loads the script, so that the cut call runs it rather than asking for it.
-    locks.acquire(&["warm"], &opts).await.unwrap();
+    // Loads the script, so that the cut call runs it rather than asking for it. The lease is
+    // kept to the end: dropped here, its release (a script call of its own, sent in the
+    // background) could reach the proxy after `arm` and be the call that is cut.
+    let _warm = locks.acquire(&["warm"], &opts).await.unwrap();
     let direct = redis::Client::open(redis.url()).unwrap();
     let direct = direct.get_multiplexed_async_connection().await.unwrap();
     let held = |keys: [&'static str; 3]| {
