@@ -441,8 +441,10 @@ mod tests {
 
         fn read(&self, tickets: &[TicketId], orders: &[OrderId]) -> Seen {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            let rows = self.tickets.lock().unwrap();
+            // Locked in `place`'s order, or a read and a write on two threads deadlock; with
+            // both held the read sees one instant, as the store's tickets-then-ids read may.
             let stored = self.stored.lock().unwrap();
+            let rows = self.tickets.lock().unwrap();
             Seen {
                 tickets: tickets
                     .iter()
